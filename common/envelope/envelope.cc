@@ -1,0 +1,58 @@
+#include "common/envelope/envelope.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace wb::envelope {
+
+using writeback::v1::PayloadType;
+using writeback::v1::SignedEnvelope;
+
+const crypto::Ed25519PublicKey* Keyring::Find(absl::string_view key_id) const {
+  auto it = keys_.find(key_id);
+  return it == keys_.end() ? nullptr : &it->second;
+}
+
+std::string SigningInput(PayloadType type, absl::string_view payload) {
+  return absl::StrCat("writeback.v1/", writeback::v1::PayloadType_Name(type), "\n", payload);
+}
+
+SignedEnvelope Sign(PayloadType type, std::string payload, const crypto::Ed25519PrivateKey& key) {
+  SignedEnvelope env;
+  env.set_payload_type(type);
+  env.set_key_id(key.key_id());
+  env.set_signature(key.Sign(SigningInput(type, payload)));
+  env.set_payload(std::move(payload));
+  return env;
+}
+
+absl::Status VerifyWithKey(const SignedEnvelope& env, PayloadType expected,
+                           const crypto::Ed25519PublicKey& key) {
+  if (expected == writeback::v1::PAYLOAD_TYPE_UNSPECIFIED || env.payload_type() != expected) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("envelope: payload_type is ", PayloadType_Name(env.payload_type()),
+                     ", expected ", PayloadType_Name(expected)));
+  }
+  if (env.payload().empty()) return absl::InvalidArgumentError("envelope: payload is empty");
+  if (env.key_id() != key.key_id()) {
+    return absl::NotFoundError(absl::StrCat("envelope: key_id ", env.key_id(), " is not trusted"));
+  }
+  if (!key.Verify(SigningInput(expected, env.payload()), env.signature())) {
+    return absl::UnauthenticatedError("envelope: signature does not verify");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Verify(const SignedEnvelope& env, PayloadType expected, const Keyring& keyring) {
+  if (expected == writeback::v1::PAYLOAD_TYPE_UNSPECIFIED || env.payload_type() != expected) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("envelope: payload_type is ", PayloadType_Name(env.payload_type()),
+                     ", expected ", PayloadType_Name(expected)));
+  }
+  const crypto::Ed25519PublicKey* key = keyring.Find(env.key_id());
+  if (key == nullptr) {
+    return absl::NotFoundError(absl::StrCat("envelope: key_id '", env.key_id(), "' is not trusted"));
+  }
+  return VerifyWithKey(env, expected, *key);
+}
+
+}  // namespace wb::envelope
