@@ -38,7 +38,8 @@ absl::Status ValidateSsh(absl::string_view operation,
   }
   if (operation == "remove_by_comment") {
     if (auto s = ValidateText(f + "comment", p.comment(), 1024, false); !s.ok()) return s;
-    if (!p.fingerprint().empty()) return Invalid(f + "fingerprint", "not used by remove_by_comment");
+    if (!p.fingerprint().empty())
+      return Invalid(f + "fingerprint", "not used by remove_by_comment");
     if (p.keep_fingerprints_size() > 0) {
       return Invalid(f + "keep_fingerprints", "not used by remove_by_comment");
     }
@@ -59,8 +60,8 @@ absl::Status ValidateSsh(absl::string_view operation,
     }
     return absl::OkStatus();
   }
-  return Invalid("operation", absl::StrCat("unknown operation '", operation,
-                                           "' for ssh_authorized_keys"));
+  return Invalid("operation",
+                 absl::StrCat("unknown operation '", operation, "' for ssh_authorized_keys"));
 }
 
 }  // namespace
@@ -108,10 +109,10 @@ absl::Status ValidateAction(absl::string_view connector_type, absl::string_view 
   }
   const absl::string_view ptype = ParamsConnectorType(params);
   if (ptype != connector_type) {
-    return Invalid(pre + "params",
-                   ptype.empty() ? absl::StrCat("missing; expected params.", connector_type)
-                                 : absl::StrCat("params.", ptype, " given for a ",
-                                                connector_type, " instance"));
+    return Invalid(pre + "params", ptype.empty()
+                                       ? absl::StrCat("missing; expected params.", connector_type)
+                                       : absl::StrCat("params.", ptype, " given for a ",
+                                                      connector_type, " instance"));
   }
   const std::string f = absl::StrCat(pre, "params.", connector_type, ".");
   if (connector_type == "ssh_authorized_keys") {
@@ -143,7 +144,8 @@ absl::Status ValidateSshFingerprint(absl::string_view field, absl::string_view f
 }
 
 absl::Status ValidatePosixUserName(absl::string_view field, absl::string_view name) {
-  if (name.empty() || name.size() > 32) return Invalid(field, "user name must be 1 to 32 characters");
+  if (name.empty() || name.size() > 32)
+    return Invalid(field, "user name must be 1 to 32 characters");
   absl::string_view body = name;
   if (body.back() == '$') body.remove_suffix(1);
   if (body.empty()) return Invalid(field, "user name must not be only '$'");

@@ -6,10 +6,10 @@
 #pragma once
 
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "writeback/v1/action.pb.h"
 
 namespace wb::actions {

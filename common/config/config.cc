@@ -44,8 +44,8 @@ class Mapper {
       if (f->containing_oneof() != nullptr) {
         const FieldDescriptor* set = r->GetOneofFieldDescriptor(*msg, f->containing_oneof());
         if (set != nullptr && set != f) {
-          return Error(fpath, absl::StrCat("only one of '", set->name(), "' and '", key,
-                                           "' may be set"));
+          return Error(fpath,
+                       absl::StrCat("only one of '", set->name(), "' and '", key, "' may be set"));
         }
       }
       if (f->is_map()) {
@@ -149,7 +149,8 @@ class Mapper {
       case FieldDescriptor::CPPTYPE_DOUBLE:
       case FieldDescriptor::CPPTYPE_FLOAT: {
         double v;
-        if (!absl::SimpleAtod(s, &v)) return Error(path, absl::StrCat("expected a number, got '", s, "'"));
+        if (!absl::SimpleAtod(s, &v))
+          return Error(path, absl::StrCat("expected a number, got '", s, "'"));
         if (f->cpp_type() == FieldDescriptor::CPPTYPE_DOUBLE) {
           rep ? r->AddDouble(msg, f, v) : r->SetDouble(msg, f, v);
         } else {

@@ -138,8 +138,8 @@ absl::StatusOr<std::string> BuildCert(X509_NAME* issuer, EVP_PKEY* signer, EVP_P
   X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
                              reinterpret_cast<const unsigned char*>("Writeback"), -1, -1, 0);
   X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
-                             reinterpret_cast<const unsigned char*>(spec.common_name.c_str()),
-                             -1, -1, 0);
+                             reinterpret_cast<const unsigned char*>(spec.common_name.c_str()), -1,
+                             -1, 0);
   X509_set_issuer_name(x.get(), issuer != nullptr ? issuer : name);
 
   BASIC_CONSTRAINTS* bc = BASIC_CONSTRAINTS_new();
@@ -299,24 +299,21 @@ absl::StatusOr<Ed25519PublicKey> Ed25519PublicKey::LoadFile(const std::string& p
 }
 
 std::string Ed25519PublicKey::ToPem() const {
-  PkeyPtr k(EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr,
-                                        reinterpret_cast<const unsigned char*>(raw_.data()),
-                                        raw_.size()));
+  PkeyPtr k(EVP_PKEY_new_raw_public_key(
+      EVP_PKEY_ED25519, nullptr, reinterpret_cast<const unsigned char*>(raw_.data()), raw_.size()));
   return PublicToPem(k.get());
 }
 
 bool Ed25519PublicKey::Verify(absl::string_view message, absl::string_view signature) const {
   if (raw_.size() != 32 || signature.size() != 64) return false;
-  PkeyPtr k(EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr,
-                                        reinterpret_cast<const unsigned char*>(raw_.data()),
-                                        raw_.size()));
+  PkeyPtr k(EVP_PKEY_new_raw_public_key(
+      EVP_PKEY_ED25519, nullptr, reinterpret_cast<const unsigned char*>(raw_.data()), raw_.size()));
   if (!k) return false;
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   bool ok = EVP_DigestVerifyInit(ctx, nullptr, nullptr, nullptr, k.get()) == 1 &&
-            EVP_DigestVerify(ctx, reinterpret_cast<const unsigned char*>(signature.data()),
-                             signature.size(),
-                             reinterpret_cast<const unsigned char*>(message.data()),
-                             message.size()) == 1;
+            EVP_DigestVerify(
+                ctx, reinterpret_cast<const unsigned char*>(signature.data()), signature.size(),
+                reinterpret_cast<const unsigned char*>(message.data()), message.size()) == 1;
   EVP_MD_CTX_free(ctx);
   ERR_clear_error();
   return ok;

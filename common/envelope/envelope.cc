@@ -28,9 +28,9 @@ SignedEnvelope Sign(PayloadType type, std::string payload, const crypto::Ed25519
 absl::Status VerifyWithKey(const SignedEnvelope& env, PayloadType expected,
                            const crypto::Ed25519PublicKey& key) {
   if (expected == writeback::v1::PAYLOAD_TYPE_UNSPECIFIED || env.payload_type() != expected) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("envelope: payload_type is ", PayloadType_Name(env.payload_type()),
-                     ", expected ", PayloadType_Name(expected)));
+    return absl::InvalidArgumentError(absl::StrCat("envelope: payload_type is ",
+                                                   PayloadType_Name(env.payload_type()),
+                                                   ", expected ", PayloadType_Name(expected)));
   }
   if (env.payload().empty()) return absl::InvalidArgumentError("envelope: payload is empty");
   if (env.key_id() != key.key_id()) {
@@ -44,13 +44,14 @@ absl::Status VerifyWithKey(const SignedEnvelope& env, PayloadType expected,
 
 absl::Status Verify(const SignedEnvelope& env, PayloadType expected, const Keyring& keyring) {
   if (expected == writeback::v1::PAYLOAD_TYPE_UNSPECIFIED || env.payload_type() != expected) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("envelope: payload_type is ", PayloadType_Name(env.payload_type()),
-                     ", expected ", PayloadType_Name(expected)));
+    return absl::InvalidArgumentError(absl::StrCat("envelope: payload_type is ",
+                                                   PayloadType_Name(env.payload_type()),
+                                                   ", expected ", PayloadType_Name(expected)));
   }
   const crypto::Ed25519PublicKey* key = keyring.Find(env.key_id());
   if (key == nullptr) {
-    return absl::NotFoundError(absl::StrCat("envelope: key_id '", env.key_id(), "' is not trusted"));
+    return absl::NotFoundError(
+        absl::StrCat("envelope: key_id '", env.key_id(), "' is not trusted"));
   }
   return VerifyWithKey(env, expected, *key);
 }

@@ -7,9 +7,9 @@
 
 #include <map>
 #include <string>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "common/crypto/crypto.h"
 #include "writeback/v1/envelope.pb.h"
 

@@ -34,11 +34,21 @@ std::string JsonEscape(absl::string_view s) {
   out.reserve(s.size());
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           char buf[8];
@@ -68,8 +78,8 @@ absl::Status Init(absl::string_view program, absl::string_view level, absl::stri
   if (!level.empty()) {
     lvl = spdlog::level::from_str(std::string(level));
     if (lvl == spdlog::level::off && level != "off") {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "log_level: unknown value '", level, "' (trace|debug|info|warn|error|off)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("log_level: unknown value '", level, "' (trace|debug|info|warn|error|off)"));
     }
   }
   g_json = json;

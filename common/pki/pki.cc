@@ -78,8 +78,8 @@ absl::StatusOr<Identity> Pki::AddAgent(const std::string& id, absl::Time now) {
   if (!Exists(rk)) {
     auto k = crypto::Ed25519PrivateKey::Generate();
     WB_RETURN_IF_ERROR(k.SaveFile(rk));
-    WB_RETURN_IF_ERROR(WritePem(absl::StrCat(dir_, "/", sub, "/result.pub"),
-                                k.public_key().ToPem(), 0644));
+    WB_RETURN_IF_ERROR(
+        WritePem(absl::StrCat(dir_, "/", sub, "/result.pub"), k.public_key().ToPem(), 0644));
   }
   return ident;
 }

@@ -8,10 +8,10 @@
 #define WB_CONCAT_(a, b) WB_CONCAT_INNER_(a, b)
 
 // Returns the status from the enclosing function if `expr` is not OK.
-#define WB_RETURN_IF_ERROR(expr)                   \
-  do {                                             \
-    ::absl::Status wb_status_ = (expr);            \
-    if (!wb_status_.ok()) return wb_status_;       \
+#define WB_RETURN_IF_ERROR(expr)             \
+  do {                                       \
+    ::absl::Status wb_status_ = (expr);      \
+    if (!wb_status_.ok()) return wb_status_; \
   } while (0)
 
 // `lhs = value of rexpr` or return its error. lhs may declare a variable:

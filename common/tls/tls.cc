@@ -30,9 +30,9 @@ class SpiffePinVerifier : public grpc::experimental::ExternalCertificateVerifier
     }
     std::string got(uris[0].data(), uris[0].size());
     if (got != expected_) {
-      *sync_status = grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                                  absl::StrCat("server identity ", got, " is not the pinned ",
-                                               expected_));
+      *sync_status =
+          grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                       absl::StrCat("server identity ", got, " is not the pinned ", expected_));
       return true;
     }
     *sync_status = grpc::Status::OK;
@@ -55,10 +55,14 @@ absl::Status CheckReadable(absl::string_view field, const std::string& path) {
 
 absl::string_view IdentityClassName(IdentityClass c) {
   switch (c) {
-    case IdentityClass::kAgent: return "agent";
-    case IdentityClass::kOperator: return "operator";
-    case IdentityClass::kControlPlane: return "controlplane";
-    case IdentityClass::kNone: break;
+    case IdentityClass::kAgent:
+      return "agent";
+    case IdentityClass::kOperator:
+      return "operator";
+    case IdentityClass::kControlPlane:
+      return "controlplane";
+    case IdentityClass::kNone:
+      break;
   }
   return "none";
 }
@@ -82,7 +86,8 @@ absl::Status ValidateName(absl::string_view field, absl::string_view name) {
   return absl::OkStatus();
 }
 
-std::string MakeSpiffeId(absl::string_view trust_domain, IdentityClass cls, absl::string_view name) {
+std::string MakeSpiffeId(absl::string_view trust_domain, IdentityClass cls,
+                         absl::string_view name) {
   return absl::StrCat("spiffe://", trust_domain, "/", IdentityClassName(cls), "/", name);
 }
 

@@ -15,9 +15,9 @@
 
 #include <memory>
 #include <string>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "writeback/v1/config.pb.h"
 
 namespace wb::tls {

@@ -1,0 +1,77 @@
+#include "common/actions/actions.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace wb::actions {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr char kFp[] = "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s";
+
+writeback::v1::ActionParams SshParams(const std::string& fp) {
+  writeback::v1::ActionParams p;
+  p.mutable_ssh_authorized_keys()->set_fingerprint(fp);
+  return p;
+}
+
+TEST(Actions, AcceptsValidRemoveKey) {
+  EXPECT_TRUE(ValidateAction("ssh_authorized_keys", "remove_key", SshParams(kFp)).ok());
+}
+
+TEST(Actions, MalformedFingerprintNamesTheField) {
+  auto s = ValidateAction("ssh_authorized_keys", "remove_key", SshParams("MD5:aa"), "spec.");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("spec.params.ssh_authorized_keys.fingerprint"));
+  EXPECT_FALSE(
+      ValidateAction("ssh_authorized_keys", "remove_key", SshParams(std::string(kFp) + "A")).ok());
+  std::string bad = kFp;
+  bad[10] = '$';
+  EXPECT_FALSE(ValidateAction("ssh_authorized_keys", "remove_key", SshParams(bad)).ok());
+}
+
+TEST(Actions, UnknownOperationAndTypeAndMismatchedParams) {
+  EXPECT_THAT(ValidateAction("ssh_authorized_keys", "rm -rf", SshParams(kFp)).message(),
+              HasSubstr("operation"));
+  EXPECT_THAT(ValidateAction("nope", "remove_key", SshParams(kFp)).message(),
+              HasSubstr("unknown connector type"));
+  EXPECT_THAT(ValidateAction("ssh_authorized_keys", "remove_key", {}).message(),
+              HasSubstr("params: missing"));
+}
+
+TEST(Actions, FieldsNotUsedByAnOperationAreRefused) {
+  auto p = SshParams(kFp);
+  p.mutable_ssh_authorized_keys()->set_comment("x");
+  EXPECT_THAT(ValidateAction("ssh_authorized_keys", "remove_key", p).message(),
+              HasSubstr("comment: not used"));
+}
+
+TEST(Actions, CommentAndExclusiveSet) {
+  writeback::v1::ActionParams p;
+  p.mutable_ssh_authorized_keys()->set_comment("deploy@ci");
+  EXPECT_TRUE(ValidateAction("ssh_authorized_keys", "remove_by_comment", p).ok());
+  p.mutable_ssh_authorized_keys()->set_comment("a\nb");
+  EXPECT_FALSE(ValidateAction("ssh_authorized_keys", "remove_by_comment", p).ok());
+  writeback::v1::ActionParams x;
+  x.mutable_ssh_authorized_keys()->add_keep_fingerprints(kFp);
+  x.mutable_ssh_authorized_keys()->add_keep_fingerprints("bad");
+  EXPECT_THAT(ValidateAction("ssh_authorized_keys", "exclusive_set", x).message(),
+              HasSubstr("keep_fingerprints[1]"));
+}
+
+TEST(Actions, UserNames) {
+  for (const char* ok : {"root", "deploy", "svc-backup", "_apt", "host$", "a1_b-c"}) {
+    EXPECT_TRUE(ValidatePosixUserName("t", ok).ok()) << ok;
+  }
+  for (const char* bad : {"", "Root", "1abc", "a b", "../etc", "a/b", "a;rm", "$", "a$b",
+                          "abcdefghijklmnopqrstuvwxyz0123456789"}) {
+    EXPECT_FALSE(ValidatePosixUserName("t", bad).ok()) << bad;
+  }
+  EXPECT_FALSE(ValidatePosixUserName("t", std::string("a\0b", 3)).ok());
+  EXPECT_THAT(ValidateTargetObject("ssh_authorized_keys", "", "spec.targets[0].object").message(),
+              HasSubstr("spec.targets[0].object: must not be empty"));
+}
+
+}  // namespace
+}  // namespace wb::actions
