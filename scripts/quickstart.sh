@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# Runs Writeback end to end on this machine:
+#   installs missing Debian packages, builds, makes a development PKI, starts a
+#   control plane (embedded RocksDB) and an agent that serves a sandboxed
+#   authorized_keys file, submits a decision that revokes one key, and prints
+#   the verified result and the agent list.
+#
+#   scripts/quickstart.sh          run, show, stop everything it started
+#   scripts/quickstart.sh --keep   leave the control plane and agent running
+# Env: WB_QUICKSTART_DIR (default: ./.quickstart; wiped at start).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+keep=0
+for a in "$@"; do
+  case "$a" in
+    --keep) keep=1 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    *) echo "quickstart: unknown argument '$a' (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+say "Installing missing packages"
+bash "$root/scripts/install-deps.sh"
+say "Building"
+bash "$root/scripts/build.sh" writeback-controlplane writeback-agent wbctl
+build="${WB_BUILD_DIR:-$root/build}"
+CP="$build/controlplane/writeback-controlplane"
+AGENT="$build/agent/writeback-agent"
+WBCTL="$build/cli/wbctl"
+
+qs="${WB_QUICKSTART_DIR:-$root/.quickstart}"
+if [ -f "$qs/pids" ]; then
+  while read -r pid; do kill "$pid" 2>/dev/null || true; done < "$qs/pids"
+fi
+rm -rf "$qs"
+mkdir -p "$qs"
+chmod 700 "$qs"
+
+say "Making a development PKI in $qs/pki"
+"$WBCTL" pki init "$qs/pki" --trust-domain writeback.test --controlplane cp \
+  --agent demo-agent --operator admin
+
+say "Making a sandboxed authorized_keys for user 'deploy'"
+home="$qs/sandbox/home/deploy/.ssh"
+mkdir -p "$home"
+ssh-keygen -q -t ed25519 -N "" -C "ci-deploy-2019 (leaked)" -f "$qs/leaked_key"
+ssh-keygen -q -t ed25519 -N "" -C "ops@bastion" -f "$qs/kept_key"
+{
+  echo "# managed by hand until today"
+  cat "$qs/kept_key.pub"
+  echo "no-port-forwarding,command=\"/usr/bin/backup\" $(cut -d' ' -f1,2 "$qs/leaked_key.pub") ci-deploy-2019 (leaked)"
+} > "$home/authorized_keys"
+chmod 600 "$home/authorized_keys"
+leaked_fp=$(ssh-keygen -lf "$qs/leaked_key.pub" | awk '{print $2}')
+echo "authorized_keys now holds:"
+ssh-keygen -lf "$home/authorized_keys" | sed 's/^/  /'
+echo "the leaked key to revoke: $leaked_fp"
+
+cat > "$qs/controlplane.yaml" <<YAML
+listen_address: 127.0.0.1:0
+trust_domain: writeback.test
+port_file: $qs/controlplane.port
+data_dir: $qs/controlplane-data
+dispatch_key_file: $qs/pki/controlplane/dispatch.key
+tls:
+  ca_file: $qs/pki/ca.crt
+  cert_file: $qs/pki/controlplane/cp.crt
+  key_file: $qs/pki/controlplane/cp.key
+YAML
+
+say "Starting the control plane"
+"$CP" --config "$qs/controlplane.yaml" > "$qs/controlplane.log" 2>&1 &
+echo $! >> "$qs/pids"
+for _ in $(seq 1 200); do [ -s "$qs/controlplane.port" ] && break; sleep 0.05; done
+[ -s "$qs/controlplane.port" ] || { echo "control plane did not start:"; cat "$qs/controlplane.log"; exit 1; }
+port=$(cat "$qs/controlplane.port")
+echo "listening on 127.0.0.1:$port (log: $qs/controlplane.log)"
+
+cat > "$qs/agent.yaml" <<YAML
+agent_id: spiffe://writeback.test/agent/demo-agent
+controlplane_address: 127.0.0.1:$port
+controlplane_id: spiffe://writeback.test/controlplane/cp
+data_dir: $qs/agent-data
+result_key_file: $qs/pki/agents/demo-agent/result.key
+dispatch_public_key_files: [$qs/pki/controlplane/dispatch.pub]
+labels: {site: quickstart, segment: laptop}
+tls:
+  ca_file: $qs/pki/ca.crt
+  cert_file: $qs/pki/agents/demo-agent/tls.crt
+  key_file: $qs/pki/agents/demo-agent/tls.key
+connectors:
+  - name: demo-ssh
+    type: ssh_authorized_keys
+    allowed_operations: [remove_key, remove_by_comment, exclusive_set]
+    ssh_authorized_keys:
+      path_template: $qs/sandbox/home/{user}/.ssh/authorized_keys
+      allowed_users: [deploy]
+YAML
+cat > "$qs/wbctl.yaml" <<YAML
+controlplane_address: 127.0.0.1:$port
+controlplane_id: spiffe://writeback.test/controlplane/cp
+tls:
+  ca_file: $qs/pki/ca.crt
+  cert_file: $qs/pki/operators/admin/tls.crt
+  key_file: $qs/pki/operators/admin/tls.key
+YAML
+
+say "Starting the agent (it dials out; nothing listens on its side)"
+"$AGENT" run --config "$qs/agent.yaml" > "$qs/agent.log" 2>&1 &
+echo $! >> "$qs/pids"
+export WBCTL_CONFIG="$qs/wbctl.yaml"
+for _ in $(seq 1 200); do
+  if "$WBCTL" agent list -o json 2>/dev/null | grep -q '"connected": *true'; then break; fi
+  sleep 0.1
+done
+"$WBCTL" agent list
+
+say "Submitting a decision: revoke the leaked key of 'deploy'"
+"$WBCTL" decision submit --instance demo-ssh --operation remove_key --target deploy \
+  --fingerprint "$leaked_fp" --reason "key leaked in CI logs" --reference SEC-1234 \
+  --wait --timeout 60
+
+say "The sandboxed authorized_keys now"
+cat "$home/authorized_keys" | sed 's/^/  /'
+if ssh-keygen -lf "$home/authorized_keys" | grep -q "$leaked_fp"; then
+  echo "FAIL: the leaked key is still there" >&2; exit 1
+fi
+echo "the leaked key is gone; the other key, its comment line and options are untouched"
+
+say "Agents"
+"$WBCTL" agent list
+
+if [ "$keep" -eq 1 ]; then
+  cat <<MSG
+
+Writeback is still running. Explore it with:
+  export WBCTL_CONFIG=$qs/wbctl.yaml
+  $WBCTL agent list
+  $WBCTL decision list
+  $WBCTL decision get <ID>            # the id printed above
+  $WBCTL decision submit --instance demo-ssh --operation exclusive_set --target deploy \\
+      --keep-fingerprint "$(ssh-keygen -lf "$qs/kept_key.pub" | awk '{print $2}')" --reason "only the ops key" --wait
+Logs: $qs/controlplane.log  $qs/agent.log
+Stop: kill \$(cat $qs/pids)
+MSG
+else
+  say "Stopping"
+  while read -r pid; do kill "$pid" 2>/dev/null || true; done < "$qs/pids"
+  while read -r pid; do
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  done < "$qs/pids"
+  rm -f "$qs/pids"
+  echo "stopped; files kept in $qs"
+fi
