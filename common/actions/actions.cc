@@ -1,9 +1,12 @@
 #include "common/actions/actions.h"
 
+#include <algorithm>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/actions/spec.h"
 
 namespace wb::actions {
 namespace {
@@ -14,54 +17,19 @@ absl::Status Invalid(absl::string_view field, absl::string_view why) {
 
 bool IsBase64Char(char c) { return absl::ascii_isalnum(c) || c == '+' || c == '/'; }
 
-struct TypeInfo {
-  std::string type;
-  std::vector<std::string> operations;
-};
-
-const std::vector<TypeInfo>& Catalogue() {
-  static const auto* c = new std::vector<TypeInfo>{
-      {"ssh_authorized_keys", {"remove_key", "remove_by_comment", "exclusive_set"}},
+// Every connector type's spec. One line per connector type.
+const std::vector<const ConnectorSpec*>& Specs() {
+  static const auto* specs = new std::vector<const ConnectorSpec*>{
+      &SshAuthorizedKeysSpec(),
   };
-  return *c;
+  return *specs;
 }
 
-absl::Status ValidateSsh(absl::string_view operation,
-                         const writeback::v1::SshAuthorizedKeysParams& p, const std::string& f) {
-  if (operation == "remove_key") {
-    if (auto s = ValidateSshFingerprint(f + "fingerprint", p.fingerprint()); !s.ok()) return s;
-    if (!p.comment().empty()) return Invalid(f + "comment", "not used by remove_key");
-    if (p.keep_fingerprints_size() > 0) {
-      return Invalid(f + "keep_fingerprints", "not used by remove_key");
-    }
-    return absl::OkStatus();
+const ConnectorSpec* FindSpec(absl::string_view type) {
+  for (const ConnectorSpec* s : Specs()) {
+    if (s->type == type) return s;
   }
-  if (operation == "remove_by_comment") {
-    if (auto s = ValidateText(f + "comment", p.comment(), 1024, false); !s.ok()) return s;
-    if (!p.fingerprint().empty())
-      return Invalid(f + "fingerprint", "not used by remove_by_comment");
-    if (p.keep_fingerprints_size() > 0) {
-      return Invalid(f + "keep_fingerprints", "not used by remove_by_comment");
-    }
-    return absl::OkStatus();
-  }
-  if (operation == "exclusive_set") {
-    if (!p.fingerprint().empty()) return Invalid(f + "fingerprint", "not used by exclusive_set");
-    if (!p.comment().empty()) return Invalid(f + "comment", "not used by exclusive_set");
-    if (p.keep_fingerprints_size() > 1000) {
-      return Invalid(f + "keep_fingerprints", "at most 1000 entries");
-    }
-    for (int i = 0; i < p.keep_fingerprints_size(); ++i) {
-      if (auto s = ValidateSshFingerprint(absl::StrCat(f, "keep_fingerprints[", i, "]"),
-                                          p.keep_fingerprints(i));
-          !s.ok()) {
-        return s;
-      }
-    }
-    return absl::OkStatus();
-  }
-  return Invalid("operation",
-                 absl::StrCat("unknown operation '", operation, "' for ssh_authorized_keys"));
+  return nullptr;
 }
 
 }  // namespace
@@ -69,7 +37,7 @@ absl::Status ValidateSsh(absl::string_view operation,
 const std::vector<std::string>& ConnectorTypes() {
   static const auto* types = [] {
     auto* v = new std::vector<std::string>;
-    for (const auto& t : Catalogue()) v->push_back(t.type);
+    for (const ConnectorSpec* s : Specs()) v->push_back(s->type);
     return v;
   }();
   return *types;
@@ -77,31 +45,26 @@ const std::vector<std::string>& ConnectorTypes() {
 
 const std::vector<std::string>& OperationsOf(absl::string_view connector_type) {
   static const std::vector<std::string> kNone;
-  for (const auto& t : Catalogue()) {
-    if (t.type == connector_type) return t.operations;
-  }
-  return kNone;
+  const ConnectorSpec* s = FindSpec(connector_type);
+  return s == nullptr ? kNone : s->operations;
 }
 
 absl::string_view ParamsConnectorType(const writeback::v1::ActionParams& params) {
-  switch (params.connector_case()) {
-    case writeback::v1::ActionParams::kSshAuthorizedKeys:
-      return "ssh_authorized_keys";
-    case writeback::v1::ActionParams::CONNECTOR_NOT_SET:
-      break;
-  }
-  return "";
+  const auto* oneof = params.GetDescriptor()->FindOneofByName("connector");
+  const auto* f = params.GetReflection()->GetOneofFieldDescriptor(params, oneof);
+  return f == nullptr ? "" : f->name();
 }
 
 absl::Status ValidateAction(absl::string_view connector_type, absl::string_view operation,
                             const writeback::v1::ActionParams& params,
                             absl::string_view field_prefix) {
   const std::string pre(field_prefix);
-  const auto& ops = OperationsOf(connector_type);
-  if (ops.empty()) {
+  const ConnectorSpec* spec = FindSpec(connector_type);
+  if (spec == nullptr) {
     return Invalid(pre + "connector_type",
                    absl::StrCat("unknown connector type '", connector_type, "'"));
   }
+  const auto& ops = spec->operations;
   if (std::find(ops.begin(), ops.end(), operation) == ops.end()) {
     return Invalid(pre + "operation",
                    absl::StrCat("'", operation, "' is not an operation of ", connector_type,
@@ -114,18 +77,18 @@ absl::Status ValidateAction(absl::string_view connector_type, absl::string_view 
                                        : absl::StrCat("params.", ptype, " given for a ",
                                                       connector_type, " instance"));
   }
-  const std::string f = absl::StrCat(pre, "params.", connector_type, ".");
-  if (connector_type == "ssh_authorized_keys") {
-    return ValidateSsh(operation, params.ssh_authorized_keys(), f);
-  }
-  return Invalid(pre + "connector_type", "no validator");
+  return spec->validate_params(operation, params,
+                               absl::StrCat(pre, "params.", connector_type, "."));
 }
 
 absl::Status ValidateTargetObject(absl::string_view connector_type, absl::string_view object,
                                   absl::string_view field) {
   if (object.empty()) return Invalid(field, "must not be empty");
-  if (connector_type == "ssh_authorized_keys") return ValidatePosixUserName(field, object);
-  return Invalid("connector_type", absl::StrCat("unknown connector type '", connector_type, "'"));
+  const ConnectorSpec* spec = FindSpec(connector_type);
+  if (spec == nullptr) {
+    return Invalid("connector_type", absl::StrCat("unknown connector type '", connector_type, "'"));
+  }
+  return spec->validate_target(object, field);
 }
 
 absl::Status ValidateSshFingerprint(absl::string_view field, absl::string_view fp) {

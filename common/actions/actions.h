@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "common/status/macros.h"
 #include "writeback/v1/action.pb.h"
 
 namespace wb::actions {
