@@ -52,7 +52,8 @@ const std::vector<std::string>& OperationsOf(absl::string_view connector_type) {
 absl::string_view ParamsConnectorType(const writeback::v1::ActionParams& params) {
   const auto* oneof = params.GetDescriptor()->FindOneofByName("connector");
   const auto* f = params.GetReflection()->GetOneofFieldDescriptor(params, oneof);
-  return f == nullptr ? "" : f->name();
+  if (f == nullptr) return absl::string_view();
+  return f->name();  // owned by the descriptor pool: lives forever
 }
 
 absl::Status ValidateAction(absl::string_view connector_type, absl::string_view operation,
