@@ -1,0 +1,395 @@
+#include "controlplane/store/rocksdb_store.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
+
+#include <algorithm>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/fs/fs.h"
+#include "common/status/macros.h"
+
+namespace wb::controlplane {
+
+using writeback::v1::AgentRecord;
+using writeback::v1::DecisionRecord;
+using writeback::v1::DecisionState;
+using writeback::v1::TaskRecord;
+using writeback::v1::TaskState;
+
+bool IsOpenTaskState(TaskState s) {
+  return s == writeback::v1::TASK_STATE_QUEUED || s == writeback::v1::TASK_STATE_DELIVERED;
+}
+
+bool IsOpenDecisionState(DecisionState s) {
+  return s == writeback::v1::DECISION_STATE_PENDING_APPROVAL ||
+         s == writeback::v1::DECISION_STATE_APPROVED ||
+         s == writeback::v1::DECISION_STATE_DISPATCHED;
+}
+
+namespace {
+
+constexpr absl::string_view kCounterKey = "counter/decision_version";
+constexpr absl::string_view kReqPrefix = "req/";
+constexpr absl::string_view kVerPrefix = "ver/";
+constexpr absl::string_view kExpPrefix = "exp/";
+
+void AppendBigEndian(uint64_t v, int bytes, std::string* out) {
+  for (int i = bytes - 1; i >= 0; --i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+std::string BigEndian64(uint64_t v) {
+  std::string s;
+  AppendBigEndian(v, 8, &s);
+  return s;
+}
+
+uint64_t ParseBigEndian64(absl::string_view s) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < 8 && i < s.size(); ++i) v = (v << 8) | static_cast<unsigned char>(s[i]);
+  return v;
+}
+
+std::string OutboxPrefix(absl::string_view agent_id) {
+  std::string p(agent_id);
+  p.push_back('\0');
+  return p;
+}
+
+std::string OutboxKey(absl::string_view agent_id, uint64_t version, uint32_t target_index) {
+  std::string k = OutboxPrefix(agent_id);
+  AppendBigEndian(version, 8, &k);
+  AppendBigEndian(target_index, 4, &k);
+  return k;
+}
+
+std::string VersionKey(uint64_t version) { return absl::StrCat(kVerPrefix, BigEndian64(version)); }
+
+std::string ExpiryKey(int64_t expires_ms, absl::string_view decision_id) {
+  return absl::StrCat(kExpPrefix,
+                      BigEndian64(static_cast<uint64_t>(std::max<int64_t>(0, expires_ms))),
+                      decision_id);
+}
+
+absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
+  if (s.ok()) return absl::OkStatus();
+  return absl::InternalError(absl::StrCat("store: ", what, ": ", s.ToString()));
+}
+
+rocksdb::Slice ToSlice(absl::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
+
+template <typename Msg>
+absl::StatusOr<Msg> ParseRecord(const std::string& bytes, absl::string_view what) {
+  Msg m;
+  if (!m.ParseFromString(bytes)) {
+    return absl::DataLossError(absl::StrCat("store: ", what, ": record does not parse"));
+  }
+  return m;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(const std::string& dir) {
+  if (dir.empty()) return absl::InvalidArgumentError("data_dir: required");
+  WB_RETURN_IF_ERROR(fs::MakeDirs(dir, 0700));
+  rocksdb::DBOptions opts;
+  opts.create_if_missing = true;
+  opts.create_missing_column_families = true;
+  opts.keep_log_file_num = 10;
+  opts.max_log_file_size = 16 << 20;
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+  for (const char* name : {"default", "decisions", "tasks", "outbox", "agents", "meta"}) {
+    cfs.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  }
+  std::unique_ptr<RocksDbStore> store(new RocksDbStore());
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(opts, dir, cfs, &store->handles_, &raw);
+  if (!s.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("data_dir: cannot open store in ", dir, ": ", s.ToString()));
+  }
+  store->db_.reset(raw);
+  store->decisions_ = store->handles_[1];
+  store->tasks_ = store->handles_[2];
+  store->outbox_ = store->handles_[3];
+  store->agents_ = store->handles_[4];
+  store->meta_ = store->handles_[5];
+
+  // The version counter: the persisted value, and never below the newest
+  // stored decision.
+  uint64_t version = 0;
+  std::string v;
+  s = raw->Get(rocksdb::ReadOptions(), store->meta_, ToSlice(kCounterKey), &v);
+  if (s.ok()) {
+    version = ParseBigEndian64(v);
+  } else if (!s.IsNotFound()) {
+    return FromRocks(s, "read version counter");
+  }
+  {
+    std::unique_ptr<rocksdb::Iterator> it(raw->NewIterator(rocksdb::ReadOptions(), store->meta_));
+    it->SeekForPrev(ToSlice(absl::StrCat(kVerPrefix, std::string(9, '\xff'))));
+    if (it->Valid() && it->key().starts_with(ToSlice(kVerPrefix))) {
+      version = std::max(
+          version,
+          ParseBigEndian64(
+              absl::string_view(it->key().data(), it->key().size()).substr(kVerPrefix.size())));
+    }
+    WB_RETURN_IF_ERROR(FromRocks(it->status(), "scan versions"));
+  }
+  store->last_version_ = version;
+  store->persisted_version_ = version;
+  store->open_ = true;
+  store->writer_ = std::thread([p = store.get()] { p->WriterLoop(); });
+  return store;
+}
+
+RocksDbStore::~RocksDbStore() { Close(); }
+
+void RocksDbStore::Close() {
+  {
+    absl::MutexLock l(&mu_);
+    if (closed_) return;
+    stopping_ = true;
+  }
+  if (writer_.joinable()) writer_.join();
+  absl::MutexLock l(&mu_);
+  closed_ = true;
+  open_ = false;
+  if (db_) {
+    for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
+    handles_.clear();
+    db_->Close();
+    db_.reset();
+  }
+}
+
+absl::Status RocksDbStore::Commit(std::vector<Op> ops, uint64_t version_floor) {
+  PendingWrite w;
+  w.ops = std::move(ops);
+  w.version_floor = version_floor;
+  absl::MutexLock l(&mu_);
+  if (stopping_) return absl::FailedPreconditionError("store: closed");
+  queue_.push_back(&w);
+  mu_.Await(absl::Condition(&w.done));
+  return w.status;
+}
+
+void RocksDbStore::WriterLoop() {
+  while (true) {
+    std::deque<PendingWrite*> group;
+    {
+      absl::MutexLock l(&mu_);
+      auto ready = [this]()
+                       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !queue_.empty() || stopping_; };
+      mu_.Await(absl::Condition(&ready));
+      if (queue_.empty()) return;  // stopping and drained
+      group.swap(queue_);
+    }
+    rocksdb::WriteBatch batch;
+    uint64_t floor = 0;
+    for (PendingWrite* w : group) {
+      floor = std::max(floor, w->version_floor);
+      for (const Op& op : w->ops) {
+        if (op.value.has_value()) {
+          batch.Put(op.cf, ToSlice(op.key), ToSlice(*op.value));
+        } else {
+          batch.Delete(op.cf, ToSlice(op.key));
+        }
+      }
+    }
+    // The counter is written as the maximum of the group, never lowered by
+    // a group that commits a smaller version after a larger one.
+    if (floor > persisted_version_) {
+      batch.Put(meta_, ToSlice(kCounterKey), ToSlice(BigEndian64(floor)));
+    }
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    absl::Status status = FromRocks(db_->Write(wo, &batch), "write");
+    if (status.ok() && floor > persisted_version_) persisted_version_ = floor;
+    sync_count_.fetch_add(1);
+    absl::MutexLock l(&mu_);
+    for (PendingWrite* w : group) {
+      w->status = status;
+      w->done = true;
+    }
+  }
+}
+
+void RocksDbStore::AddDecisionOps(const DecisionRecord& decision, std::vector<Op>* ops) {
+  const std::string& id = decision.parsed().decision_id();
+  ops->push_back({decisions_, id, decision.SerializeAsString()});
+  std::string exp_key = ExpiryKey(decision.parsed().expires_at_unix_ms(), id);
+  if (IsOpenDecisionState(decision.state())) {
+    ops->push_back({meta_, std::move(exp_key), std::string()});
+  } else {
+    ops->push_back({meta_, std::move(exp_key), std::nullopt});
+  }
+}
+
+void RocksDbStore::AddTaskOps(const DecisionRecord& decision, const TaskRecord& task,
+                              std::vector<Op>* ops) {
+  ops->push_back({tasks_, task.task_id(), task.SerializeAsString()});
+  std::string key = OutboxKey(task.agent_id(), decision.parsed().version(), task.target_index());
+  if (IsOpenTaskState(task.state())) {
+    ops->push_back({outbox_, std::move(key), task.task_id()});
+  } else {
+    ops->push_back({outbox_, std::move(key), std::nullopt});
+  }
+}
+
+absl::Status RocksDbStore::CreateDecision(const DecisionRecord& decision,
+                                          const std::vector<TaskRecord>& tasks,
+                                          absl::string_view request_id) {
+  const auto& st = decision.parsed();
+  if (st.decision_id().empty()) return absl::InvalidArgumentError("decision_id: required");
+  std::vector<Op> ops;
+  ops.reserve(4 + 2 * tasks.size());
+  AddDecisionOps(decision, &ops);
+  ops.push_back({meta_, VersionKey(st.version()), st.decision_id()});
+  if (!request_id.empty()) {
+    ops.push_back({meta_, absl::StrCat(kReqPrefix, request_id), st.decision_id()});
+  }
+  for (const TaskRecord& t : tasks) AddTaskOps(decision, t, &ops);
+  return Commit(std::move(ops), st.version());
+}
+
+absl::Status RocksDbStore::SaveProgress(const DecisionRecord& decision, bool decision_changed,
+                                        const std::vector<TaskRecord>& tasks) {
+  std::vector<Op> ops;
+  ops.reserve(2 + 2 * tasks.size());
+  if (decision_changed) AddDecisionOps(decision, &ops);
+  for (const TaskRecord& t : tasks) {
+    if (t.decision_id() != decision.parsed().decision_id()) {
+      return absl::InvalidArgumentError(absl::StrCat("store: task ", t.task_id(),
+                                                     " does not belong to decision ",
+                                                     decision.parsed().decision_id()));
+    }
+    AddTaskOps(decision, t, &ops);
+  }
+  if (ops.empty()) return absl::OkStatus();
+  return Commit(std::move(ops), 0);
+}
+
+absl::Status RocksDbStore::PutAgent(const AgentRecord& agent) {
+  if (agent.agent_id().empty()) return absl::InvalidArgumentError("agent_id: required");
+  std::vector<Op> ops;
+  ops.push_back({agents_, agent.agent_id(), agent.SerializeAsString()});
+  return Commit(std::move(ops), 0);
+}
+
+absl::StatusOr<uint64_t> RocksDbStore::NextDecisionVersion() {
+  WB_RETURN_IF_ERROR(CheckOpen());
+  return ++last_version_;
+}
+
+absl::Status RocksDbStore::CheckOpen() const {
+  if (!open_.load()) return absl::FailedPreconditionError("store: closed");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> RocksDbStore::GetRaw(rocksdb::ColumnFamilyHandle* cf,
+                                                 absl::string_view key, absl::string_view what) {
+  WB_RETURN_IF_ERROR(CheckOpen());
+  std::string v;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf, ToSlice(key), &v);
+  if (s.IsNotFound()) return absl::NotFoundError(absl::StrCat(what, " '", key, "' not found"));
+  WB_RETURN_IF_ERROR(FromRocks(s, absl::StrCat("read ", what)));
+  return v;
+}
+
+absl::StatusOr<DecisionRecord> RocksDbStore::GetDecision(absl::string_view decision_id) {
+  WB_ASSIGN_OR_RETURN(std::string v, GetRaw(decisions_, decision_id, "decision"));
+  return ParseRecord<DecisionRecord>(v, "decision");
+}
+
+absl::StatusOr<TaskRecord> RocksDbStore::GetTask(absl::string_view task_id) {
+  WB_ASSIGN_OR_RETURN(std::string v, GetRaw(tasks_, task_id, "task"));
+  return ParseRecord<TaskRecord>(v, "task");
+}
+
+absl::StatusOr<AgentRecord> RocksDbStore::GetAgent(absl::string_view agent_id) {
+  WB_ASSIGN_OR_RETURN(std::string v, GetRaw(agents_, agent_id, "agent"));
+  return ParseRecord<AgentRecord>(v, "agent");
+}
+
+absl::StatusOr<std::string> RocksDbStore::FindDecisionByRequestId(absl::string_view request_id) {
+  WB_RETURN_IF_ERROR(CheckOpen());
+  std::string v;
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), meta_, ToSlice(absl::StrCat(kReqPrefix, request_id)), &v);
+  if (s.IsNotFound()) {
+    return absl::NotFoundError(absl::StrCat("request_id '", request_id, "' not found"));
+  }
+  WB_RETURN_IF_ERROR(FromRocks(s, "read request index"));
+  return v;
+}
+
+absl::StatusOr<std::vector<AgentRecord>> RocksDbStore::ListAgents() {
+  WB_RETURN_IF_ERROR(CheckOpen());
+  std::vector<AgentRecord> out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), agents_));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    WB_ASSIGN_OR_RETURN(AgentRecord a, ParseRecord<AgentRecord>(it->value().ToString(), "agent"));
+    out.push_back(std::move(a));
+  }
+  WB_RETURN_IF_ERROR(FromRocks(it->status(), "scan agents"));
+  return out;
+}
+
+absl::StatusOr<std::vector<DecisionRecord>> RocksDbStore::ListDecisions(size_t limit,
+                                                                        DecisionState state) {
+  WB_RETURN_IF_ERROR(CheckOpen());
+  std::vector<DecisionRecord> out;
+  if (limit == 0) return out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_));
+  for (it->SeekForPrev(ToSlice(absl::StrCat(kVerPrefix, std::string(9, '\xff'))));
+       it->Valid() && it->key().starts_with(ToSlice(kVerPrefix)); it->Prev()) {
+    auto d = GetDecision(absl::string_view(it->value().data(), it->value().size()));
+    if (!d.ok()) return d.status();
+    if (state != writeback::v1::DECISION_STATE_UNSPECIFIED && d->state() != state) continue;
+    out.push_back(*std::move(d));
+    if (out.size() >= limit) break;
+  }
+  WB_RETURN_IF_ERROR(FromRocks(it->status(), "scan decisions"));
+  return out;
+}
+
+absl::StatusOr<std::vector<std::string>> RocksDbStore::PeekOutbox(
+    absl::string_view agent_id, size_t limit, const std::function<bool(absl::string_view)>& skip) {
+  WB_RETURN_IF_ERROR(CheckOpen());
+  std::vector<std::string> out;
+  if (limit == 0) return out;
+  const std::string prefix = OutboxPrefix(agent_id);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), outbox_));
+  for (it->Seek(ToSlice(prefix)); it->Valid() && it->key().starts_with(ToSlice(prefix));
+       it->Next()) {
+    absl::string_view task_id(it->value().data(), it->value().size());
+    if (skip && skip(task_id)) continue;
+    out.emplace_back(task_id);
+    if (out.size() >= limit) break;
+  }
+  WB_RETURN_IF_ERROR(FromRocks(it->status(), "scan outbox"));
+  return out;
+}
+
+absl::StatusOr<std::vector<std::string>> RocksDbStore::ExpiredDecisions(int64_t now_unix_ms,
+                                                                        size_t limit) {
+  WB_RETURN_IF_ERROR(CheckOpen());
+  std::vector<std::string> out;
+  const std::string end = absl::StrCat(
+      kExpPrefix, BigEndian64(static_cast<uint64_t>(std::max<int64_t>(0, now_unix_ms))));
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_));
+  for (it->Seek(ToSlice(kExpPrefix)); it->Valid() && it->key().starts_with(ToSlice(kExpPrefix)) &&
+                                      it->key().compare(ToSlice(end)) < 0;
+       it->Next()) {
+    out.emplace_back(it->key().data() + kExpPrefix.size() + 8,
+                     it->key().size() - kExpPrefix.size() - 8);
+    if (out.size() >= limit) break;
+  }
+  WB_RETURN_IF_ERROR(FromRocks(it->status(), "scan expiry index"));
+  return out;
+}
+
+}  // namespace wb::controlplane

@@ -1,0 +1,121 @@
+// Store on embedded RocksDB (the default). Column families:
+//   decisions  decision_id -> DecisionRecord
+//   tasks      task_id -> TaskRecord
+//   outbox     agent_id 0x00 BE64(decision version) BE32(target index) -> task_id
+//   agents     agent_id -> AgentRecord
+//   meta       "counter/decision_version" -> BE64 (highest stored version)
+//              "req/" request_id -> decision_id
+//              "ver/" BE64(version) -> decision_id       (newest-first listing)
+//              "exp/" BE64(expires_at_ms) decision_id -> "" (open decisions)
+//
+// Group commit: every write call hands its mutations to a single writer
+// thread and waits. The writer takes everything queued while the previous
+// sync ran, writes it as ONE WriteBatch with sync=true, and then releases all
+// those callers, so N concurrent calls cost one fsync instead of N. Each
+// call's mutations are all in the same batch, so each call stays atomic.
+//
+// Thread-safety: all methods may be called concurrently. Close (or the
+// destructor) must not race with other calls.
+#pragma once
+
+#include <atomic>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "controlplane/store/store.h"
+
+namespace rocksdb {
+class DB;
+class ColumnFamilyHandle;
+}  // namespace rocksdb
+
+namespace wb::controlplane {
+
+class RocksDbStore final : public Store {
+ public:
+  // Opens (creating if needed) the store in directory `dir`.
+  static absl::StatusOr<std::unique_ptr<RocksDbStore>> Open(const std::string& dir);
+  ~RocksDbStore() override;
+  RocksDbStore(const RocksDbStore&) = delete;
+  RocksDbStore& operator=(const RocksDbStore&) = delete;
+
+  // Finishes queued writes, stops the writer and closes the database. Later
+  // calls fail with FAILED_PRECONDITION. Idempotent.
+  void Close();
+
+  absl::Status CreateDecision(const writeback::v1::DecisionRecord& decision,
+                              const std::vector<writeback::v1::TaskRecord>& tasks,
+                              absl::string_view request_id) override;
+  absl::Status SaveProgress(const writeback::v1::DecisionRecord& decision, bool decision_changed,
+                            const std::vector<writeback::v1::TaskRecord>& tasks) override;
+  absl::Status PutAgent(const writeback::v1::AgentRecord& agent) override;
+  absl::StatusOr<uint64_t> NextDecisionVersion() override;
+
+  absl::StatusOr<writeback::v1::DecisionRecord> GetDecision(absl::string_view decision_id) override;
+  absl::StatusOr<writeback::v1::TaskRecord> GetTask(absl::string_view task_id) override;
+  absl::StatusOr<writeback::v1::AgentRecord> GetAgent(absl::string_view agent_id) override;
+  absl::StatusOr<std::string> FindDecisionByRequestId(absl::string_view request_id) override;
+  absl::StatusOr<std::vector<writeback::v1::AgentRecord>> ListAgents() override;
+  absl::StatusOr<std::vector<writeback::v1::DecisionRecord>> ListDecisions(
+      size_t limit, writeback::v1::DecisionState state) override;
+  absl::StatusOr<std::vector<std::string>> PeekOutbox(
+      absl::string_view agent_id, size_t limit,
+      const std::function<bool(absl::string_view task_id)>& skip) override;
+  absl::StatusOr<std::vector<std::string>> ExpiredDecisions(int64_t now_unix_ms,
+                                                            size_t limit) override;
+
+  // Number of synced batches written so far (for tests of group commit).
+  uint64_t sync_count() const { return sync_count_.load(); }
+
+ private:
+  struct Op {
+    rocksdb::ColumnFamilyHandle* cf;
+    std::string key;
+    std::optional<std::string> value;  // nullopt = delete
+  };
+  struct PendingWrite {
+    std::vector<Op> ops;
+    uint64_t version_floor = 0;
+    absl::Status status;
+    bool done = false;
+  };
+
+  RocksDbStore() = default;
+  absl::Status Commit(std::vector<Op> ops, uint64_t version_floor);
+  void WriterLoop();
+  void AddTaskOps(const writeback::v1::DecisionRecord& decision,
+                  const writeback::v1::TaskRecord& task, std::vector<Op>* ops);
+  void AddDecisionOps(const writeback::v1::DecisionRecord& decision, std::vector<Op>* ops);
+  absl::StatusOr<std::string> GetRaw(rocksdb::ColumnFamilyHandle* cf, absl::string_view key,
+                                     absl::string_view what);
+
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  rocksdb::ColumnFamilyHandle* decisions_ = nullptr;
+  rocksdb::ColumnFamilyHandle* tasks_ = nullptr;
+  rocksdb::ColumnFamilyHandle* outbox_ = nullptr;
+  rocksdb::ColumnFamilyHandle* agents_ = nullptr;
+  rocksdb::ColumnFamilyHandle* meta_ = nullptr;
+
+  absl::Status CheckOpen() const;
+
+  std::atomic<bool> open_{false};
+  std::atomic<uint64_t> last_version_{0};
+  std::atomic<uint64_t> sync_count_{0};
+
+  absl::Mutex mu_;
+  std::deque<PendingWrite*> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  // Only touched by the writer thread.
+  uint64_t persisted_version_ = 0;
+  std::thread writer_;
+};
+
+}  // namespace wb::controlplane

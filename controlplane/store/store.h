@@ -1,0 +1,96 @@
+// The control plane's durable state: decisions, tasks, per-agent outboxes and
+// agents (records from proto/writeback/v1/records.proto).
+//
+// Store is an interface so that a PostgreSQL implementation can follow the
+// embedded RocksDB one (rocksdb_store.h). Every implementation keeps these
+// derived indexes itself, from the records it is given:
+//   - an agent's outbox holds exactly its tasks in an open state (QUEUED or
+//     DELIVERED), ordered by (decision version, target index);
+//   - the expiry index holds exactly the decisions in an open state, by
+//     statement expiry;
+//   - the request-id index maps a submit's request_id to its decision;
+//   - the decision version counter never goes backwards, across restarts.
+//
+// Every write is atomic (all of it or nothing) and durable (synced to disk)
+// when it returns OK. Callers serialize read-modify-write cycles on one
+// decision themselves (see dispatch/dispatcher.h); the store does not lock
+// records.
+//
+// Thread-safety: all methods may be called concurrently.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "writeback/v1/records.pb.h"
+
+namespace wb::controlplane {
+
+// QUEUED or DELIVERED: the task still waits for its agent's result.
+bool IsOpenTaskState(writeback::v1::TaskState s);
+// PENDING_APPROVAL, APPROVED or DISPATCHED: not finished yet.
+bool IsOpenDecisionState(writeback::v1::DecisionState s);
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // ---- Writes: atomic, synced before they return OK. ----
+
+  // Stores a new decision with all its tasks, their outbox entries, the
+  // version/expiry index entries and, if `request_id` is not empty, the
+  // request-id index entry. Raises the version counter to the decision's
+  // version if it is lower.
+  virtual absl::Status CreateDecision(const writeback::v1::DecisionRecord& decision,
+                                      const std::vector<writeback::v1::TaskRecord>& tasks,
+                                      absl::string_view request_id) = 0;
+
+  // Stores new values of `tasks` (all belonging to `decision`) and, if
+  // `decision_changed`, of `decision` itself. Outbox and expiry index entries
+  // follow the new states. `decision` must be the stored decision (or its new
+  // value): it supplies the keys of the derived indexes.
+  virtual absl::Status SaveProgress(const writeback::v1::DecisionRecord& decision,
+                                    bool decision_changed,
+                                    const std::vector<writeback::v1::TaskRecord>& tasks) = 0;
+
+  // Creates or replaces an agent record.
+  virtual absl::Status PutAgent(const writeback::v1::AgentRecord& agent) = 0;
+
+  // Reserves the next decision version: greater than every version handed
+  // out before by this store, and (after a restart) than every version of a
+  // stored decision. Reserved but unused versions are skipped, never reused.
+  virtual absl::StatusOr<uint64_t> NextDecisionVersion() = 0;
+
+  // ---- Reads. NOT_FOUND errors name the id. ----
+
+  virtual absl::StatusOr<writeback::v1::DecisionRecord> GetDecision(
+      absl::string_view decision_id) = 0;
+  virtual absl::StatusOr<writeback::v1::TaskRecord> GetTask(absl::string_view task_id) = 0;
+  virtual absl::StatusOr<writeback::v1::AgentRecord> GetAgent(absl::string_view agent_id) = 0;
+  // The decision created by the submit with this request_id (NOT_FOUND if none).
+  virtual absl::StatusOr<std::string> FindDecisionByRequestId(absl::string_view request_id) = 0;
+
+  virtual absl::StatusOr<std::vector<writeback::v1::AgentRecord>> ListAgents() = 0;
+  // Newest (highest version) first, at most `limit`. `state` UNSPECIFIED
+  // matches every state.
+  virtual absl::StatusOr<std::vector<writeback::v1::DecisionRecord>> ListDecisions(
+      size_t limit, writeback::v1::DecisionState state) = 0;
+
+  // Task ids from the front of `agent_id`'s outbox, in order, skipping those
+  // for which `skip` returns true, until `limit` were found.
+  virtual absl::StatusOr<std::vector<std::string>> PeekOutbox(
+      absl::string_view agent_id, size_t limit,
+      const std::function<bool(absl::string_view task_id)>& skip) = 0;
+
+  // Ids of open decisions whose statement expired strictly before `now_unix_ms`,
+  // earliest first, at most `limit`.
+  virtual absl::StatusOr<std::vector<std::string>> ExpiredDecisions(int64_t now_unix_ms,
+                                                                    size_t limit) = 0;
+};
+
+}  // namespace wb::controlplane

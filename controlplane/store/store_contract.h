@@ -1,0 +1,238 @@
+// The contract test suite of controlplane::Store, run against every
+// implementation. An implementation's test file instantiates it:
+//   INSTANTIATE_TEST_SUITE_P(RocksDb, StoreContractTest,
+//                            ::testing::Values(StoreFactory{...}));
+// Test-only header.
+#pragma once
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/testing/temp_dir.h"
+#include "controlplane/store/store.h"
+
+namespace wb::controlplane::store_testing {
+
+struct StoreFactory {
+  std::string name;
+  // Opens a fresh store whose files (if any) live under `dir`.
+  std::function<std::unique_ptr<Store>(const std::string& dir)> open;
+};
+
+inline writeback::v1::DecisionRecord MakeDecision(const std::string& id, uint64_t version,
+                                                  int64_t expires_ms,
+                                                  const std::vector<std::string>& task_ids) {
+  writeback::v1::DecisionRecord d;
+  d.mutable_parsed()->set_decision_id(id);
+  d.mutable_parsed()->set_version(version);
+  d.mutable_parsed()->set_expires_at_unix_ms(expires_ms);
+  d.set_statement(d.parsed().SerializeAsString());
+  d.set_state(writeback::v1::DECISION_STATE_DISPATCHED);
+  for (const auto& t : task_ids) d.add_task_ids(t);
+  return d;
+}
+
+inline writeback::v1::TaskRecord MakeTask(const std::string& id, const std::string& decision_id,
+                                          const std::string& agent, uint32_t index) {
+  writeback::v1::TaskRecord t;
+  t.set_task_id(id);
+  t.set_decision_id(decision_id);
+  t.set_agent_id(agent);
+  t.set_target_index(index);
+  t.set_state(writeback::v1::TASK_STATE_QUEUED);
+  t.mutable_signed_task()->set_payload(absl::StrCat("payload-", id));
+  return t;
+}
+
+class StoreContractTest : public ::testing::TestWithParam<StoreFactory> {
+ protected:
+  void SetUp() override { store_ = GetParam().open(dir_.path()); }
+  std::vector<std::string> Outbox(const std::string& agent) {
+    auto r = store_->PeekOutbox(agent, 1000, nullptr);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : std::vector<std::string>{};
+  }
+
+  wb::testing::TempDir dir_;
+  std::unique_ptr<Store> store_;
+};
+
+inline const char kAgentA[] = "spiffe://writeback.test/agent/a";
+inline const char kAgentB[] = "spiffe://writeback.test/agent/b";
+
+TEST_P(StoreContractTest, CreateThenReadBack) {
+  auto d = MakeDecision("d-1", 1, 5000, {"t-1", "t-2"});
+  std::vector<writeback::v1::TaskRecord> tasks = {MakeTask("t-1", "d-1", kAgentA, 0),
+                                                  MakeTask("t-2", "d-1", kAgentA, 1)};
+  ASSERT_TRUE(store_->CreateDecision(d, tasks, "req-1").ok());
+
+  auto got = store_->GetDecision("d-1");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->statement(), d.statement());
+  EXPECT_EQ(got->task_ids_size(), 2);
+  auto t = store_->GetTask("t-2");
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->signed_task().payload(), "payload-t-2");
+  auto req = store_->FindDecisionByRequestId("req-1");
+  ASSERT_TRUE(req.ok());
+  EXPECT_EQ(*req, "d-1");
+  EXPECT_THAT(Outbox(kAgentA), ::testing::ElementsAre("t-1", "t-2"));
+  EXPECT_TRUE(Outbox(kAgentB).empty());
+}
+
+TEST_P(StoreContractTest, MissingRecordsAreNotFoundNamingTheId) {
+  auto d = store_->GetDecision("d-nope");
+  EXPECT_EQ(d.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(d.status().message()), ::testing::HasSubstr("d-nope"));
+  EXPECT_EQ(store_->GetTask("t-nope").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetAgent("a").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->FindDecisionByRequestId("r").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_P(StoreContractTest, OutboxIsInDecisionOrderPerAgent) {
+  // Created out of version order on purpose.
+  ASSERT_TRUE(store_
+                  ->CreateDecision(
+                      MakeDecision("d-9", 9, 5000, {"t-9a", "t-9b"}),
+                      {MakeTask("t-9a", "d-9", kAgentA, 0), MakeTask("t-9b", "d-9", kAgentB, 1)},
+                      "")
+                  .ok());
+  ASSERT_TRUE(store_
+                  ->CreateDecision(
+                      MakeDecision("d-3", 3, 5000, {"t-3b", "t-3a"}),
+                      {MakeTask("t-3b", "d-3", kAgentA, 1), MakeTask("t-3a", "d-3", kAgentA, 0)},
+                      "")
+                  .ok());
+  EXPECT_THAT(Outbox(kAgentA), ::testing::ElementsAre("t-3a", "t-3b", "t-9a"));
+  EXPECT_THAT(Outbox(kAgentB), ::testing::ElementsAre("t-9b"));
+
+  auto skipped = store_->PeekOutbox(kAgentA, 1, [](absl::string_view id) { return id == "t-3a"; });
+  ASSERT_TRUE(skipped.ok());
+  EXPECT_THAT(*skipped, ::testing::ElementsAre("t-3b"));
+}
+
+TEST_P(StoreContractTest, FinishedTasksLeaveTheOutboxAndFinishedDecisionsTheExpiryIndex) {
+  auto d = MakeDecision("d-1", 1, 5000, {"t-1", "t-2"});
+  auto t1 = MakeTask("t-1", "d-1", kAgentA, 0);
+  auto t2 = MakeTask("t-2", "d-1", kAgentA, 1);
+  ASSERT_TRUE(store_->CreateDecision(d, {t1, t2}, "").ok());
+  auto expired = store_->ExpiredDecisions(5001, 100);
+  ASSERT_TRUE(expired.ok());
+  EXPECT_THAT(*expired, ::testing::ElementsAre("d-1"));
+  expired = store_->ExpiredDecisions(5000, 100);  // strictly before
+  ASSERT_TRUE(expired.ok());
+  EXPECT_TRUE(expired->empty());
+
+  t1.set_state(writeback::v1::TASK_STATE_DELIVERED);
+  ASSERT_TRUE(store_->SaveProgress(d, false, {t1}).ok());
+  EXPECT_THAT(Outbox(kAgentA), ::testing::ElementsAre("t-1", "t-2"));
+
+  t1.set_state(writeback::v1::TASK_STATE_VERIFIED);
+  ASSERT_TRUE(store_->SaveProgress(d, false, {t1}).ok());
+  EXPECT_THAT(Outbox(kAgentA), ::testing::ElementsAre("t-2"));
+  EXPECT_EQ(store_->GetTask("t-1")->state(), writeback::v1::TASK_STATE_VERIFIED);
+
+  t2.set_state(writeback::v1::TASK_STATE_FAILED);
+  d.set_state(writeback::v1::DECISION_STATE_FAILED);
+  d.set_state_detail("1 of 2 tasks failed");
+  ASSERT_TRUE(store_->SaveProgress(d, true, {t2}).ok());
+  EXPECT_TRUE(Outbox(kAgentA).empty());
+  EXPECT_EQ(store_->GetDecision("d-1")->state_detail(), "1 of 2 tasks failed");
+  expired = store_->ExpiredDecisions(999999, 100);
+  ASSERT_TRUE(expired.ok());
+  EXPECT_TRUE(expired->empty());
+}
+
+TEST_P(StoreContractTest, SaveProgressRefusesTasksOfAnotherDecision) {
+  auto d = MakeDecision("d-1", 1, 5000, {"t-1"});
+  ASSERT_TRUE(store_->CreateDecision(d, {MakeTask("t-1", "d-1", kAgentA, 0)}, "").ok());
+  auto s = store_->SaveProgress(d, false, {MakeTask("t-x", "d-2", kAgentA, 0)});
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->GetTask("t-x").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_P(StoreContractTest, ListDecisionsNewestFirstWithLimitAndFilter) {
+  for (int v = 1; v <= 5; ++v) {
+    auto d = MakeDecision(absl::StrCat("d-", v), v, 5000, {});
+    if (v % 2 == 0) d.set_state(writeback::v1::DECISION_STATE_VERIFIED);
+    ASSERT_TRUE(store_->CreateDecision(d, {}, "").ok());
+  }
+  auto all = store_->ListDecisions(100, writeback::v1::DECISION_STATE_UNSPECIFIED);
+  ASSERT_TRUE(all.ok());
+  std::vector<std::string> ids;
+  for (const auto& d : *all) ids.push_back(d.parsed().decision_id());
+  EXPECT_THAT(ids, ::testing::ElementsAre("d-5", "d-4", "d-3", "d-2", "d-1"));
+
+  auto two = store_->ListDecisions(2, writeback::v1::DECISION_STATE_UNSPECIFIED);
+  ASSERT_TRUE(two.ok());
+  ASSERT_EQ(two->size(), 2u);
+  EXPECT_EQ((*two)[0].parsed().decision_id(), "d-5");
+
+  auto verified = store_->ListDecisions(100, writeback::v1::DECISION_STATE_VERIFIED);
+  ASSERT_TRUE(verified.ok());
+  ids.clear();
+  for (const auto& d : *verified) ids.push_back(d.parsed().decision_id());
+  EXPECT_THAT(ids, ::testing::ElementsAre("d-4", "d-2"));
+}
+
+TEST_P(StoreContractTest, VersionsIncrease) {
+  auto a = store_->NextDecisionVersion();
+  auto b = store_->NextDecisionVersion();
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_GT(*b, *a);
+}
+
+TEST_P(StoreContractTest, AgentsRoundTrip) {
+  writeback::v1::AgentRecord a;
+  a.set_agent_id(kAgentA);
+  a.set_result_public_key(std::string(32, 'k'));
+  (*a.mutable_labels())["site"] = "paris";
+  ASSERT_TRUE(store_->PutAgent(a).ok());
+  a.set_version("1.2");
+  ASSERT_TRUE(store_->PutAgent(a).ok());
+  writeback::v1::AgentRecord b;
+  b.set_agent_id(kAgentB);
+  ASSERT_TRUE(store_->PutAgent(b).ok());
+
+  auto got = store_->GetAgent(kAgentA);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->version(), "1.2");
+  EXPECT_EQ(got->labels().at("site"), "paris");
+  auto all = store_->ListAgents();
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->size(), 2u);
+}
+
+TEST_P(StoreContractTest, ConcurrentWritersAllLand) {
+  constexpr int kThreads = 16;
+  constexpr int kPerThread = 20;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([this, i] {
+      for (int j = 0; j < kPerThread; ++j) {
+        auto v = store_->NextDecisionVersion();
+        ASSERT_TRUE(v.ok());
+        std::string id = absl::StrCat("d-", i, "-", j);
+        std::string tid = absl::StrCat("t-", i, "-", j);
+        ASSERT_TRUE(store_
+                        ->CreateDecision(MakeDecision(id, *v, 5000, {tid}),
+                                         {MakeTask(tid, id, kAgentA, 0)}, "")
+                        .ok());
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(Outbox(kAgentA).size(), static_cast<size_t>(kThreads * kPerThread));
+  auto all = store_->ListDecisions(1000, writeback::v1::DECISION_STATE_UNSPECIFIED);
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->size(), static_cast<size_t>(kThreads * kPerThread));
+}
+
+}  // namespace wb::controlplane::store_testing
