@@ -1,0 +1,287 @@
+#include "agent/checks/task_checks.h"
+
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/actions/actions.h"
+#include "common/crypto/crypto.h"
+#include "google/protobuf/message.h"
+#include "google/protobuf/unknown_field_set.h"
+
+namespace wb::agent {
+namespace {
+
+using writeback::v1::DecisionStatement;
+using writeback::v1::RejectReason;
+using writeback::v1::SignedEnvelope;
+using writeback::v1::Task;
+
+void Reject(TaskCheck& c, RejectReason reason, std::string message) {
+  c.verdict = Verdict::kReject;
+  c.reason = reason;
+  c.message = std::move(message);
+}
+
+void Fail(TaskCheck& c, const absl::Status& s) {
+  c.verdict = Verdict::kError;
+  c.reason = writeback::v1::REJECT_REASON_UNSPECIFIED;
+  c.message = absl::StrCat("journal: ", s.ToString());
+}
+
+int64_t UnixMs(absl::Time t) { return absl::ToUnixMillis(t); }
+
+// Stage 1-3: signature, parsing, audience. Returns false when `c` is decided.
+bool CheckAuthentic(const SignedEnvelope& env, const CheckContext& ctx, TaskCheck& c) {
+  if (ctx.dispatch_keys == nullptr) {
+    Reject(c, writeback::v1::REJECT_REASON_UNKNOWN_KEY, "no dispatch keys configured");
+    return false;
+  }
+  if (absl::Status s = envelope::Verify(env, writeback::v1::PAYLOAD_TYPE_TASK, *ctx.dispatch_keys);
+      !s.ok()) {
+    // Best effort, for the report only: never trusted, never journaled.
+    Task claimed;
+    if (claimed.ParseFromString(env.payload())) c.claimed_task_id = claimed.task_id();
+    switch (s.code()) {
+      case absl::StatusCode::kNotFound:
+        Reject(c, writeback::v1::REJECT_REASON_UNKNOWN_KEY, std::string(s.message()));
+        break;
+      case absl::StatusCode::kUnauthenticated:
+        Reject(c, writeback::v1::REJECT_REASON_BAD_SIGNATURE, std::string(s.message()));
+        break;
+      default:
+        Reject(c, writeback::v1::REJECT_REASON_MALFORMED, std::string(s.message()));
+        break;
+    }
+    return false;
+  }
+  // Parse the exact verified bytes; never re-serialize.
+  if (!c.task.ParseFromString(env.payload())) {
+    c.task.Clear();
+    Reject(c, writeback::v1::REJECT_REASON_MALFORMED, "task: payload is not a Task");
+    return false;
+  }
+  if (HasUnknownFields(c.task)) {
+    c.claimed_task_id = c.task.task_id();
+    c.task.Clear();
+    Reject(c, writeback::v1::REJECT_REASON_MALFORMED, "task: unknown fields present");
+    return false;
+  }
+  if (c.task.task_id().empty()) {
+    c.task.Clear();
+    Reject(c, writeback::v1::REJECT_REASON_MALFORMED, "task.task_id: required");
+    return false;
+  }
+  c.authentic = true;
+  if (c.task.dispatch_key_id() != env.key_id()) {
+    Reject(c, writeback::v1::REJECT_REASON_MALFORMED,
+           absl::StrCat("task.dispatch_key_id '", c.task.dispatch_key_id(),
+                        "' differs from the envelope's key id '", env.key_id(), "'"));
+    return false;
+  }
+  if (!c.statement.ParseFromString(c.task.statement())) {
+    c.statement.Clear();
+    Reject(c, writeback::v1::REJECT_REASON_MALFORMED, "task.statement: not a DecisionStatement");
+    return false;
+  }
+  if (HasUnknownFields(c.statement)) {
+    Reject(c, writeback::v1::REJECT_REASON_MALFORMED, "task.statement: unknown fields present");
+    return false;
+  }
+  if (c.task.audience() != ctx.agent_id) {
+    Reject(c, writeback::v1::REJECT_REASON_WRONG_AUDIENCE,
+           absl::StrCat("task.audience '", c.task.audience(), "' is not this agent (", ctx.agent_id,
+                        ")"));
+    return false;
+  }
+  return true;
+}
+
+bool CheckMatchesStatement(const CheckContext& ctx, TaskCheck& c) {
+  const Task& t = c.task;
+  const DecisionStatement& st = c.statement;
+  auto mismatch = [&](absl::string_view field, absl::string_view task_value,
+                      absl::string_view statement_value) {
+    Reject(c, writeback::v1::REJECT_REASON_TARGET_MISMATCH,
+           absl::StrCat("task.", field, " '", task_value, "' differs from the statement's '",
+                        statement_value, "'"));
+    return false;
+  };
+  if (t.connector_instance() != st.connector_instance()) {
+    return mismatch("connector_instance", t.connector_instance(), st.connector_instance());
+  }
+  if (t.operation() != st.operation()) return mismatch("operation", t.operation(), st.operation());
+  if (t.target_index() >= static_cast<uint32_t>(st.targets_size())) {
+    Reject(c, writeback::v1::REJECT_REASON_TARGET_MISMATCH,
+           absl::StrCat("task.target_index ", t.target_index(), " is out of range (statement has ",
+                        st.targets_size(), " targets)"));
+    return false;
+  }
+  const std::string& object = st.targets(static_cast<int>(t.target_index())).object();
+  if (t.target().object() != object) {
+    return mismatch("target.object", t.target().object(), object);
+  }
+  if (t.decision_version() != st.version()) {
+    return mismatch("decision_version", absl::StrCat(t.decision_version()),
+                    absl::StrCat(st.version()));
+  }
+  return true;
+}
+
+bool CheckAllowed(const CheckContext& ctx, TaskCheck& c) {
+  auto it = ctx.instances.find(c.task.connector_instance());
+  if (it == ctx.instances.end()) {
+    Reject(c, writeback::v1::REJECT_REASON_NOT_ALLOWED,
+           absl::StrCat("connector instance '", c.task.connector_instance(),
+                        "' is not configured on this agent"));
+    return false;
+  }
+  if (it->second.operations.count(c.task.operation()) == 0) {
+    Reject(c, writeback::v1::REJECT_REASON_NOT_ALLOWED,
+           absl::StrCat("operation '", c.task.operation(), "' is not allowed on instance '",
+                        c.task.connector_instance(), "'"));
+    return false;
+  }
+  c.connector_type = it->second.connector_type;
+  return true;
+}
+
+bool CheckTime(const CheckContext& ctx, TaskCheck& c) {
+  const int64_t now = UnixMs(ctx.now);
+  const int64_t skew = absl::ToInt64Milliseconds(ctx.max_skew);
+  const Task& t = c.task;
+  if (t.expires_at_unix_ms() <= 0) {
+    Reject(c, writeback::v1::REJECT_REASON_MALFORMED, "task.expires_at_unix_ms: required");
+    return false;
+  }
+  if (now + skew < t.not_before_unix_ms()) {
+    Reject(c, writeback::v1::REJECT_REASON_NOT_YET_VALID,
+           absl::StrCat("task.not_before_unix_ms ", t.not_before_unix_ms(), " is after agent time ",
+                        now, " + skew ", skew, " ms"));
+    return false;
+  }
+  if (now - skew > t.expires_at_unix_ms()) {
+    Reject(c, writeback::v1::REJECT_REASON_EXPIRED,
+           absl::StrCat("task.expires_at_unix_ms ", t.expires_at_unix_ms(),
+                        " is before agent time ", now, " - skew ", skew, " ms"));
+    return false;
+  }
+  const int64_t st_exp = c.statement.expires_at_unix_ms();
+  if (st_exp > 0 && now - skew > st_exp) {
+    Reject(c, writeback::v1::REJECT_REASON_EXPIRED,
+           absl::StrCat("statement.expires_at_unix_ms ", st_exp, " is before agent time ", now,
+                        " - skew ", skew, " ms"));
+    return false;
+  }
+  return true;
+}
+
+bool CheckParams(TaskCheck& c) {
+  if (absl::Status s = actions::ValidateAction(c.connector_type, c.statement.operation(),
+                                               c.statement.params(), "statement.");
+      !s.ok()) {
+    Reject(c, writeback::v1::REJECT_REASON_INVALID_PARAMS, std::string(s.message()));
+    return false;
+  }
+  if (absl::Status s = actions::ValidateTargetObject(c.connector_type, c.task.target().object(),
+                                                     "task.target.object");
+      !s.ok()) {
+    Reject(c, writeback::v1::REJECT_REASON_INVALID_PARAMS, std::string(s.message()));
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool HasUnknownFields(const google::protobuf::Message& msg) {
+  const google::protobuf::Reflection* r = msg.GetReflection();
+  if (!r->GetUnknownFields(msg).empty()) return true;
+  std::vector<const google::protobuf::FieldDescriptor*> fields;
+  r->ListFields(msg, &fields);
+  for (const auto* f : fields) {
+    if (f->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE) continue;
+    if (f->is_repeated()) {
+      for (int i = 0; i < r->FieldSize(msg, f); ++i) {
+        if (HasUnknownFields(r->GetRepeatedMessage(msg, f, i))) return true;
+      }
+    } else if (HasUnknownFields(r->GetMessage(msg, f))) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::optional<std::string> CheckApprovals(const Task& task, const ApprovalPolicy& policy) {
+  if (policy.threshold == 0) return std::nullopt;
+  // Provisional format until the trust-policy issue: an approval is an
+  // Ed25519 signature by a known approver key over the envelope signing
+  // input of PAYLOAD_TYPE_DECISION_APPROVAL for SHA-256(statement bytes).
+  const std::string digest = crypto::Sha256(task.statement());
+  std::set<std::string> valid_keys;
+  for (const auto& a : task.approvals()) {
+    const crypto::Ed25519PublicKey* key = policy.approver_keys.Find(a.approver_key_id());
+    if (key == nullptr || a.statement_digest() != digest) continue;
+    if (key->Verify(envelope::SigningInput(writeback::v1::PAYLOAD_TYPE_DECISION_APPROVAL, digest),
+                    a.signature())) {
+      valid_keys.insert(a.approver_key_id());
+    }
+  }
+  if (valid_keys.size() >= policy.threshold) return std::nullopt;
+  return absl::StrCat("approvals: ", valid_keys.size(), " valid from distinct keys, ",
+                      policy.threshold, " required");
+}
+
+void CheckRollback(const TaskHistory& history, TaskCheck& c) {
+  if (c.verdict != Verdict::kAccept) return;
+  auto applied = history.AppliedVersion(c.task.connector_instance(), c.task.target().object());
+  if (!applied.ok()) {
+    Fail(c, applied.status());
+    return;
+  }
+  if (c.task.decision_version() < *applied) {
+    Reject(c, writeback::v1::REJECT_REASON_ROLLBACK,
+           absl::StrCat("decision_version ", c.task.decision_version(), " is older than version ",
+                        *applied, " already applied to ", c.task.connector_instance(), "/",
+                        c.task.target().object()));
+  }
+}
+
+TaskCheck CheckTask(const SignedEnvelope& env, const CheckContext& ctx,
+                    const TaskHistory* history) {
+  TaskCheck c;
+  c.task_digest = crypto::Sha256(env.payload());
+  if (!CheckAuthentic(env, ctx, c)) return c;
+  if (history != nullptr) {
+    auto seen = history->FindTask(c.task.task_id());
+    if (!seen.ok()) {
+      Fail(c, seen.status());
+      return c;
+    }
+    if (seen->has_value()) {
+      if ((*seen)->task_digest != c.task_digest) {
+        // Same id, different signed bytes: refuse without touching the
+        // journal entry of the first one.
+        c.task_id_conflict = true;
+        Reject(c, writeback::v1::REJECT_REASON_MALFORMED,
+               "task.task_id was already used for a different task");
+        return c;
+      }
+      c.verdict = Verdict::kDuplicate;
+      c.seen = std::move(**seen);
+      return c;
+    }
+  }
+  if (!CheckMatchesStatement(ctx, c)) return c;
+  if (!CheckAllowed(ctx, c)) return c;
+  if (auto why = CheckApprovals(c.task, ctx.approvals); why.has_value()) {
+    Reject(c, writeback::v1::REJECT_REASON_INSUFFICIENT_APPROVALS, *why);
+    return c;
+  }
+  if (!CheckTime(ctx, c)) return c;
+  if (!CheckParams(c)) return c;
+  c.verdict = Verdict::kAccept;
+  if (history != nullptr) CheckRollback(*history, c);
+  return c;
+}
+
+}  // namespace wb::agent

@@ -1,0 +1,336 @@
+#include "agent/checks/task_checks.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "agent/testing/task_factory.h"
+#include "common/crypto/crypto.h"
+#include "common/envelope/envelope.h"
+
+namespace wb::agent {
+namespace {
+
+using testing::MakeSignedTask;
+using testing::MakeStatement;
+using testing::MakeTaskFor;
+using testing::SignTask;
+using testing::TaskSpec;
+using writeback::v1::SignedEnvelope;
+
+constexpr char kAgentId[] = "spiffe://writeback.test/agent/a1";
+// Field 99, varint 1: a field no version of Task/DecisionStatement knows.
+constexpr char kUnknownField[] = "\x98\x06\x01";
+
+class FakeHistory : public TaskHistory {
+ public:
+  absl::StatusOr<std::optional<SeenTask>> FindTask(absl::string_view id) const override {
+    if (!error.ok()) return error;
+    auto it = tasks.find(std::string(id));
+    if (it == tasks.end()) return std::nullopt;
+    return it->second;
+  }
+  absl::StatusOr<uint64_t> AppliedVersion(absl::string_view instance,
+                                          absl::string_view object) const override {
+    if (!error.ok()) return error;
+    auto it = versions.find(std::string(instance) + "/" + std::string(object));
+    return it == versions.end() ? 0 : it->second;
+  }
+  std::map<std::string, SeenTask> tasks;
+  std::map<std::string, uint64_t> versions;
+  absl::Status error;
+};
+
+class TaskChecksTest : public ::testing::Test {
+ protected:
+  TaskChecksTest() : key_(crypto::Ed25519PrivateKey::Generate()) {
+    keyring_.Add(key_.public_key());
+    ctx_.agent_id = kAgentId;
+    ctx_.dispatch_keys = &keyring_;
+    ctx_.instances["ssh-main"] = {"ssh_authorized_keys", {"remove_key", "remove_by_comment"}};
+    ctx_.max_skew = absl::Seconds(60);
+    ctx_.now = spec().now;
+  }
+
+  TaskSpec spec() const {
+    TaskSpec s;
+    s.audience = kAgentId;
+    return s;
+  }
+
+  TaskCheck Check(const SignedEnvelope& env) { return CheckTask(env, ctx_, &history_); }
+
+  void ExpectReject(const SignedEnvelope& env, writeback::v1::RejectReason reason) {
+    TaskCheck c = Check(env);
+    EXPECT_EQ(c.verdict, Verdict::kReject) << c.message;
+    EXPECT_EQ(writeback::v1::RejectReason_Name(c.reason), writeback::v1::RejectReason_Name(reason))
+        << c.message;
+    EXPECT_FALSE(c.message.empty());
+  }
+
+  crypto::Ed25519PrivateKey key_;
+  envelope::Keyring keyring_;
+  CheckContext ctx_;
+  FakeHistory history_;
+};
+
+TEST_F(TaskChecksTest, AcceptsAValidTask) {
+  SignedEnvelope env = MakeSignedTask(spec(), key_);
+  TaskCheck c = Check(env);
+  ASSERT_EQ(c.verdict, Verdict::kAccept) << c.message;
+  EXPECT_TRUE(c.authentic);
+  EXPECT_EQ(c.task.task_id(), "task-1");
+  EXPECT_EQ(c.statement.decision_id(), "dec-1");
+  EXPECT_EQ(c.connector_type, "ssh_authorized_keys");
+  EXPECT_EQ(c.task_digest, crypto::Sha256(env.payload()));
+  EXPECT_EQ(c.reason, writeback::v1::REJECT_REASON_UNSPECIFIED);
+}
+
+TEST_F(TaskChecksTest, BytesAlteredAfterSigningAreBadSignature) {
+  SignedEnvelope env = MakeSignedTask(spec(), key_);
+  std::string p = env.payload();
+  p[p.size() - 1] ^= 0x01;
+  env.set_payload(p);
+  ExpectReject(env, writeback::v1::REJECT_REASON_BAD_SIGNATURE);
+  EXPECT_FALSE(Check(env).authentic);
+}
+
+TEST_F(TaskChecksTest, AlteredSignatureIsBadSignature) {
+  SignedEnvelope env = MakeSignedTask(spec(), key_);
+  std::string sig = env.signature();
+  sig[0] ^= 0x80;
+  env.set_signature(sig);
+  ExpectReject(env, writeback::v1::REJECT_REASON_BAD_SIGNATURE);
+}
+
+TEST_F(TaskChecksTest, UnknownSignerIsUnknownKey) {
+  auto other = crypto::Ed25519PrivateKey::Generate();
+  SignedEnvelope env = MakeSignedTask(spec(), other);
+  ExpectReject(env, writeback::v1::REJECT_REASON_UNKNOWN_KEY);
+  // The claimed id is kept for the report, but never trusted.
+  TaskCheck c = Check(env);
+  EXPECT_FALSE(c.authentic);
+  EXPECT_EQ(c.claimed_task_id, "task-1");
+  EXPECT_EQ(c.task_id(), "task-1");
+}
+
+TEST_F(TaskChecksTest, WrongPayloadTypeIsMalformed) {
+  auto t = MakeTaskFor(spec(), MakeStatement(spec()).SerializeAsString(), key_.key_id());
+  SignedEnvelope env =
+      envelope::Sign(writeback::v1::PAYLOAD_TYPE_RESULT, t.SerializeAsString(), key_);
+  ExpectReject(env, writeback::v1::REJECT_REASON_MALFORMED);
+}
+
+TEST_F(TaskChecksTest, EmptyPayloadIsMalformed) {
+  SignedEnvelope env = envelope::Sign(writeback::v1::PAYLOAD_TYPE_TASK, "", key_);
+  ExpectReject(env, writeback::v1::REJECT_REASON_MALFORMED);
+}
+
+TEST_F(TaskChecksTest, SignedGarbageIsMalformed) {
+  SignedEnvelope env = envelope::Sign(writeback::v1::PAYLOAD_TYPE_TASK, "\xff\xff\xff", key_);
+  ExpectReject(env, writeback::v1::REJECT_REASON_MALFORMED);
+}
+
+TEST_F(TaskChecksTest, UnknownFieldInTaskIsMalformed) {
+  auto t = MakeTaskFor(spec(), MakeStatement(spec()).SerializeAsString(), key_.key_id());
+  SignedEnvelope env =
+      envelope::Sign(writeback::v1::PAYLOAD_TYPE_TASK, t.SerializeAsString() + kUnknownField, key_);
+  ExpectReject(env, writeback::v1::REJECT_REASON_MALFORMED);
+}
+
+TEST_F(TaskChecksTest, UnknownFieldInStatementIsMalformed) {
+  auto t =
+      MakeTaskFor(spec(), MakeStatement(spec()).SerializeAsString() + kUnknownField, key_.key_id());
+  ExpectReject(SignTask(t, key_), writeback::v1::REJECT_REASON_MALFORMED);
+}
+
+TEST_F(TaskChecksTest, UnknownFieldInNestedParamsIsMalformed) {
+  writeback::v1::DecisionStatement st = MakeStatement(spec());
+  // Unknown field inside statement.params.ssh_authorized_keys.
+  std::string params = st.params().ssh_authorized_keys().SerializeAsString() + kUnknownField;
+  st.mutable_params()->mutable_ssh_authorized_keys()->Clear();
+  st.mutable_params()->mutable_ssh_authorized_keys()->ParseFromString(params);
+  auto t = MakeTaskFor(spec(), st.SerializeAsString(), key_.key_id());
+  ExpectReject(SignTask(t, key_), writeback::v1::REJECT_REASON_MALFORMED);
+}
+
+TEST_F(TaskChecksTest, DispatchKeyIdDifferentFromEnvelopeIsMalformed) {
+  auto t = MakeTaskFor(spec(), MakeStatement(spec()).SerializeAsString(), "00112233");
+  ExpectReject(SignTask(t, key_), writeback::v1::REJECT_REASON_MALFORMED);
+}
+
+TEST_F(TaskChecksTest, AnotherAgentsAudienceIsWrongAudience) {
+  TaskSpec s = spec();
+  s.audience = "spiffe://writeback.test/agent/a2";
+  ExpectReject(MakeSignedTask(s, key_), writeback::v1::REJECT_REASON_WRONG_AUDIENCE);
+}
+
+TEST_F(TaskChecksTest, ExpiredBeyondSkewIsExpired) {
+  ctx_.now = spec().now + absl::Hours(1) + absl::Seconds(61);
+  ExpectReject(MakeSignedTask(spec(), key_), writeback::v1::REJECT_REASON_EXPIRED);
+}
+
+TEST_F(TaskChecksTest, ExpiredWithinSkewIsAccepted) {
+  ctx_.now = spec().now + absl::Hours(1) + absl::Seconds(59);
+  EXPECT_EQ(Check(MakeSignedTask(spec(), key_)).verdict, Verdict::kAccept);
+}
+
+TEST_F(TaskChecksTest, ExpiredStatementIsExpired) {
+  TaskSpec s = spec();
+  writeback::v1::DecisionStatement st = MakeStatement(s);
+  st.set_expires_at_unix_ms(absl::ToUnixMillis(s.now - absl::Minutes(5)));
+  auto t = MakeTaskFor(s, st.SerializeAsString(), key_.key_id());
+  ExpectReject(SignTask(t, key_), writeback::v1::REJECT_REASON_EXPIRED);
+}
+
+TEST_F(TaskChecksTest, MissingExpiryIsMalformed) {
+  TaskSpec s = spec();
+  auto t = MakeTaskFor(s, MakeStatement(s).SerializeAsString(), key_.key_id());
+  t.clear_expires_at_unix_ms();
+  ExpectReject(SignTask(t, key_), writeback::v1::REJECT_REASON_MALFORMED);
+}
+
+TEST_F(TaskChecksTest, NotBeforeInTheFutureIsNotYetValid) {
+  TaskSpec s = spec();
+  s.not_before_offset = absl::Minutes(5);
+  ExpectReject(MakeSignedTask(s, key_), writeback::v1::REJECT_REASON_NOT_YET_VALID);
+  s.not_before_offset = absl::Seconds(30);  // within skew
+  EXPECT_EQ(Check(MakeSignedTask(s, key_)).verdict, Verdict::kAccept);
+}
+
+TEST_F(TaskChecksTest, UnconfiguredInstanceIsNotAllowed) {
+  TaskSpec s = spec();
+  s.instance = "ssh-other";
+  ExpectReject(MakeSignedTask(s, key_), writeback::v1::REJECT_REASON_NOT_ALLOWED);
+}
+
+TEST_F(TaskChecksTest, OperationOutsideAllowlistIsNotAllowed) {
+  TaskSpec s = spec();
+  s.operation = "exclusive_set";
+  ExpectReject(MakeSignedTask(s, key_), writeback::v1::REJECT_REASON_NOT_ALLOWED);
+}
+
+TEST_F(TaskChecksTest, TaskTargetDifferentFromStatementIsTargetMismatch) {
+  TaskSpec s = spec();
+  auto statement = MakeStatement(s).SerializeAsString();
+  TaskSpec other = s;
+  other.object = "bob";
+  ExpectReject(SignTask(MakeTaskFor(other, statement, key_.key_id()), key_),
+               writeback::v1::REJECT_REASON_TARGET_MISMATCH);
+}
+
+TEST_F(TaskChecksTest, TaskOperationDifferentFromStatementIsTargetMismatch) {
+  TaskSpec s = spec();
+  auto statement = MakeStatement(s).SerializeAsString();
+  TaskSpec other = s;
+  other.operation = "remove_by_comment";
+  ExpectReject(SignTask(MakeTaskFor(other, statement, key_.key_id()), key_),
+               writeback::v1::REJECT_REASON_TARGET_MISMATCH);
+}
+
+TEST_F(TaskChecksTest, TaskInstanceOrVersionDifferentFromStatementIsTargetMismatch) {
+  TaskSpec s = spec();
+  auto statement = MakeStatement(s).SerializeAsString();
+  TaskSpec other = s;
+  other.instance = "ssh-other";
+  ExpectReject(SignTask(MakeTaskFor(other, statement, key_.key_id()), key_),
+               writeback::v1::REJECT_REASON_TARGET_MISMATCH);
+  other = s;
+  other.version = 7;
+  ExpectReject(SignTask(MakeTaskFor(other, statement, key_.key_id()), key_),
+               writeback::v1::REJECT_REASON_TARGET_MISMATCH);
+}
+
+TEST_F(TaskChecksTest, TargetIndexOutOfRangeIsTargetMismatch) {
+  TaskSpec s = spec();
+  auto t = MakeTaskFor(s, MakeStatement(s).SerializeAsString(), key_.key_id());
+  t.set_target_index(1);
+  ExpectReject(SignTask(t, key_), writeback::v1::REJECT_REASON_TARGET_MISMATCH);
+}
+
+TEST_F(TaskChecksTest, BadParamsAreInvalidParams) {
+  TaskSpec s = spec();
+  s.fingerprint = "MD5:aa:bb";
+  TaskCheck c = Check(MakeSignedTask(s, key_));
+  EXPECT_EQ(c.reason, writeback::v1::REJECT_REASON_INVALID_PARAMS);
+  EXPECT_NE(c.message.find("fingerprint"), std::string::npos) << c.message;
+}
+
+TEST_F(TaskChecksTest, BadTargetObjectIsInvalidParams) {
+  TaskSpec s = spec();
+  s.object = "../../etc";
+  ExpectReject(MakeSignedTask(s, key_), writeback::v1::REJECT_REASON_INVALID_PARAMS);
+}
+
+TEST_F(TaskChecksTest, OlderVersionThanAppliedIsRollback) {
+  history_.versions["ssh-main/alice"] = 5;
+  TaskSpec s = spec();
+  s.version = 3;
+  ExpectReject(MakeSignedTask(s, key_), writeback::v1::REJECT_REASON_ROLLBACK);
+  s.version = 5;  // same version: not older
+  s.task_id = "task-2";
+  EXPECT_EQ(Check(MakeSignedTask(s, key_)).verdict, Verdict::kAccept);
+  s.object = "bob";  // another target has no history
+  s.version = 1;
+  s.task_id = "task-3";
+  EXPECT_EQ(Check(MakeSignedTask(s, key_)).verdict, Verdict::kAccept);
+}
+
+TEST_F(TaskChecksTest, SeenTaskIsDuplicateWithStoredResult) {
+  SignedEnvelope env = MakeSignedTask(spec(), key_);
+  SeenTask seen;
+  seen.state = SeenTask::State::kDone;
+  seen.task_digest = crypto::Sha256(env.payload());
+  seen.signed_result.set_payload("stored");
+  history_.tasks["task-1"] = seen;
+  // Even once expired: the stored result is the answer, not a refusal.
+  ctx_.now = spec().now + absl::Hours(5);
+  TaskCheck c = Check(env);
+  ASSERT_EQ(c.verdict, Verdict::kDuplicate) << c.message;
+  ASSERT_TRUE(c.seen.has_value());
+  EXPECT_EQ(c.seen->signed_result.payload(), "stored");
+}
+
+TEST_F(TaskChecksTest, SeenTaskIdWithOtherBytesIsMalformed) {
+  SeenTask seen;
+  seen.state = SeenTask::State::kDone;
+  seen.task_digest = crypto::Sha256("something else");
+  history_.tasks["task-1"] = seen;
+  TaskCheck c = Check(MakeSignedTask(spec(), key_));
+  EXPECT_EQ(c.reason, writeback::v1::REJECT_REASON_MALFORMED);
+  EXPECT_TRUE(c.task_id_conflict);
+}
+
+TEST_F(TaskChecksTest, HistoryErrorIsNeitherAcceptNorReject) {
+  history_.error = absl::InternalError("disk on fire");
+  TaskCheck c = Check(MakeSignedTask(spec(), key_));
+  EXPECT_EQ(c.verdict, Verdict::kError);
+  // Without a history, the stateless checks alone accept.
+  EXPECT_EQ(CheckTask(MakeSignedTask(spec(), key_), ctx_, nullptr).verdict, Verdict::kAccept);
+}
+
+TEST_F(TaskChecksTest, ApprovalThresholdIsEnforcedByTheHook) {
+  auto approver = crypto::Ed25519PrivateKey::Generate();
+  ctx_.approvals.threshold = 1;
+  ctx_.approvals.approver_keys.Add(approver.public_key());
+  TaskSpec s = spec();
+  ExpectReject(MakeSignedTask(s, key_), writeback::v1::REJECT_REASON_INSUFFICIENT_APPROVALS);
+
+  std::string statement = MakeStatement(s).SerializeAsString();
+  auto t = MakeTaskFor(s, statement, key_.key_id());
+  const std::string digest = crypto::Sha256(statement);
+  auto* a = t.add_approvals();
+  a->set_approver_key_id(approver.key_id());
+  a->set_statement_digest(digest);
+  a->set_signature(
+      approver.Sign(envelope::SigningInput(writeback::v1::PAYLOAD_TYPE_DECISION_APPROVAL, digest)));
+  // The same approval twice does not count twice.
+  *t.add_approvals() = *a;
+  EXPECT_EQ(Check(SignTask(t, key_)).verdict, Verdict::kAccept);
+  ctx_.approvals.threshold = 2;
+  t.set_task_id("task-2");
+  ExpectReject(SignTask(t, key_), writeback::v1::REJECT_REASON_INSUFFICIENT_APPROVALS);
+}
+
+}  // namespace
+}  // namespace wb::agent

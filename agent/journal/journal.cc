@@ -1,0 +1,232 @@
+#include "agent/journal/journal.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "common/fs/fs.h"
+#include "common/status/macros.h"
+
+namespace wb::agent {
+namespace {
+
+constexpr char kTasks[] = "tasks";
+constexpr char kPending[] = "pending";
+constexpr char kVersions[] = "versions";
+constexpr char kOutbox[] = "outbox";
+
+absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
+  if (s.ok()) return absl::OkStatus();
+  return absl::InternalError(absl::StrCat("journal: ", what, ": ", s.ToString()));
+}
+
+rocksdb::Slice ToSlice(absl::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
+
+std::string SeqKey(uint64_t seq) {
+  std::string k(8, '\0');
+  for (int i = 7; i >= 0; --i) {
+    k[i] = static_cast<char>(seq & 0xff);
+    seq >>= 8;
+  }
+  return k;
+}
+
+uint64_t DecodeU64(absl::string_view b) {
+  uint64_t v = 0;
+  for (unsigned char c : b) v = (v << 8) | c;
+  return v;
+}
+
+std::string VersionKey(absl::string_view instance, absl::string_view object) {
+  return absl::StrCat(instance, "/", object);
+}
+
+rocksdb::WriteOptions Synced() {
+  rocksdb::WriteOptions w;
+  w.sync = true;
+  return w;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(const std::string& dir) {
+  if (dir.empty()) return absl::InvalidArgumentError("journal: directory is empty");
+  WB_RETURN_IF_ERROR(fs::MakeDirs(dir, 0700));
+  rocksdb::DBOptions opts;
+  opts.create_if_missing = true;
+  opts.create_missing_column_families = true;
+  opts.paranoid_checks = true;
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+  cfs.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
+  for (const char* name : {kTasks, kPending, kVersions, kOutbox}) {
+    cfs.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  }
+  std::unique_ptr<Journal> j(new Journal());
+  rocksdb::DB* raw = nullptr;
+  WB_RETURN_IF_ERROR(
+      FromRocks(rocksdb::DB::Open(opts, dir, cfs, &j->handles_, &raw), absl::StrCat("open ", dir)));
+  j->db_.reset(raw);
+  j->tasks_ = j->handles_[1];
+  j->pending_ = j->handles_[2];
+  j->versions_ = j->handles_[3];
+  j->outbox_ = j->handles_[4];
+
+  // Sequence numbers only order pending tasks and outbox entries: continue
+  // after the highest one still present.
+  uint64_t max_seq = 0;
+  {
+    std::unique_ptr<rocksdb::Iterator> it(j->db_->NewIterator(rocksdb::ReadOptions(), j->pending_));
+    it->SeekToLast();
+    if (it->Valid()) max_seq = DecodeU64(absl::string_view(it->key().data(), it->key().size()));
+    WB_RETURN_IF_ERROR(FromRocks(it->status(), "scan pending"));
+  }
+  WB_ASSIGN_OR_RETURN(auto outbox, j->Outbox());
+  for (const auto& e : outbox) max_seq = std::max<uint64_t>(max_seq, e.seq());
+  j->next_seq_.store(max_seq + 1);
+  return j;
+}
+
+Journal::~Journal() {
+  if (db_ == nullptr) return;
+  for (auto* h : handles_) (void)db_->DestroyColumnFamilyHandle(h);
+  (void)db_->Close();
+}
+
+absl::StatusOr<std::optional<JournalTask>> Journal::GetTask(absl::string_view task_id) const {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), tasks_, ToSlice(task_id), &value);
+  if (s.IsNotFound()) return std::nullopt;
+  WB_RETURN_IF_ERROR(FromRocks(s, "read task"));
+  JournalTask t;
+  if (!t.ParseFromString(value)) {
+    return absl::DataLossError(absl::StrCat("journal: task ", task_id, " is corrupt"));
+  }
+  return t;
+}
+
+absl::Status Journal::PutTask(const JournalTask& entry) {
+  if (entry.task_id().empty()) return absl::InvalidArgumentError("journal: task_id is empty");
+  if (entry.state() != writeback::agent::v1::JOURNAL_STATE_QUEUED &&
+      entry.state() != writeback::agent::v1::JOURNAL_STATE_INTENT) {
+    return absl::InvalidArgumentError("journal: PutTask takes QUEUED or INTENT");
+  }
+  JournalTask e = entry;
+  if (e.seq() == 0) e.set_seq(NextSeq());
+  rocksdb::WriteBatch batch;
+  WB_RETURN_IF_ERROR(
+      FromRocks(batch.Put(tasks_, ToSlice(e.task_id()), e.SerializeAsString()), "batch"));
+  WB_RETURN_IF_ERROR(
+      FromRocks(batch.Put(pending_, SeqKey(e.seq()), ToSlice(e.task_id())), "batch"));
+  return FromRocks(db_->Write(Synced(), &batch), "write task");
+}
+
+absl::Status Journal::Complete(const JournalTask& entry, bool bump_version) {
+  if (entry.task_id().empty()) return absl::InvalidArgumentError("journal: task_id is empty");
+  JournalTask e = entry;
+  e.set_state(writeback::agent::v1::JOURNAL_STATE_DONE);
+  OutboxEntry out;
+  out.set_task_id(e.task_id());
+  *out.mutable_signed_result() = e.signed_result();
+  out.set_seq(NextSeq());
+
+  absl::MutexLock lock(&version_mu_);
+  rocksdb::WriteBatch batch;
+  WB_RETURN_IF_ERROR(
+      FromRocks(batch.Put(tasks_, ToSlice(e.task_id()), e.SerializeAsString()), "batch"));
+  if (e.seq() != 0) WB_RETURN_IF_ERROR(FromRocks(batch.Delete(pending_, SeqKey(e.seq())), "batch"));
+  WB_RETURN_IF_ERROR(
+      FromRocks(batch.Put(outbox_, ToSlice(e.task_id()), out.SerializeAsString()), "batch"));
+  if (bump_version) {
+    WB_ASSIGN_OR_RETURN(uint64_t current, AppliedVersion(e.connector_instance(), e.object()));
+    if (e.decision_version() > current) {
+      WB_RETURN_IF_ERROR(
+          FromRocks(batch.Put(versions_, VersionKey(e.connector_instance(), e.object()),
+                              SeqKey(e.decision_version())),
+                    "batch"));
+    }
+  }
+  return FromRocks(db_->Write(Synced(), &batch), "write result");
+}
+
+absl::StatusOr<std::vector<JournalTask>> Journal::PendingTasks() const {
+  std::vector<JournalTask> out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), pending_));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    const std::string id = it->value().ToString();
+    WB_ASSIGN_OR_RETURN(auto t, GetTask(id));
+    if (!t.has_value()) {
+      return absl::DataLossError(absl::StrCat("journal: pending task ", id, " has no record"));
+    }
+    if (t->state() == writeback::agent::v1::JOURNAL_STATE_DONE) continue;
+    out.push_back(std::move(*t));
+  }
+  WB_RETURN_IF_ERROR(FromRocks(it->status(), "scan pending"));
+  return out;
+}
+
+absl::Status Journal::PutOutbox(absl::string_view task_id,
+                                const writeback::v1::SignedEnvelope& result) {
+  OutboxEntry out;
+  out.set_task_id(std::string(task_id));
+  *out.mutable_signed_result() = result;
+  out.set_seq(NextSeq());
+  return FromRocks(db_->Put(Synced(), outbox_, ToSlice(task_id), out.SerializeAsString()),
+                   "write outbox");
+}
+
+absl::Status Journal::RemoveOutbox(absl::string_view task_id) {
+  return FromRocks(db_->Delete(Synced(), outbox_, ToSlice(task_id)), "delete outbox");
+}
+
+absl::StatusOr<std::vector<OutboxEntry>> Journal::Outbox() const {
+  std::vector<OutboxEntry> out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), outbox_));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    OutboxEntry e;
+    if (!e.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      return absl::DataLossError(
+          absl::StrCat("journal: outbox entry ", it->key().ToString(), " is corrupt"));
+    }
+    out.push_back(std::move(e));
+  }
+  WB_RETURN_IF_ERROR(FromRocks(it->status(), "scan outbox"));
+  std::sort(out.begin(), out.end(),
+            [](const OutboxEntry& a, const OutboxEntry& b) { return a.seq() < b.seq(); });
+  return out;
+}
+
+absl::StatusOr<std::optional<SeenTask>> Journal::FindTask(absl::string_view task_id) const {
+  WB_ASSIGN_OR_RETURN(auto t, GetTask(task_id));
+  if (!t.has_value()) return std::nullopt;
+  SeenTask seen;
+  seen.task_digest = t->task_digest();
+  switch (t->state()) {
+    case writeback::agent::v1::JOURNAL_STATE_DONE:
+      seen.state = SeenTask::State::kDone;
+      seen.signed_result = t->signed_result();
+      break;
+    case writeback::agent::v1::JOURNAL_STATE_INTENT:
+      seen.state = SeenTask::State::kInProgress;
+      break;
+    default:
+      seen.state = SeenTask::State::kQueued;
+      break;
+  }
+  return seen;
+}
+
+absl::StatusOr<uint64_t> Journal::AppliedVersion(absl::string_view instance,
+                                                 absl::string_view object) const {
+  std::string value;
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), versions_, VersionKey(instance, object), &value);
+  if (s.IsNotFound()) return uint64_t{0};
+  WB_RETURN_IF_ERROR(FromRocks(s, "read version"));
+  if (value.size() != 8) return absl::DataLossError("journal: version record is corrupt");
+  return DecodeU64(value);
+}
+
+}  // namespace wb::agent

@@ -1,0 +1,89 @@
+// The agent's local journal: a RocksDB database in <data_dir>/journal that
+// makes delivery "at least once, effect exactly once" (DESIGN.md section 4).
+//
+// Column families:
+//   tasks     task_id → JournalTask (QUEUED → INTENT → DONE, with the task
+//             digest, the signed task and, once DONE, the signed result)
+//   pending   big-endian seq → task_id of tasks not DONE (arrival order)
+//   versions  "<instance>/<object>" → highest decision_version acted on
+//             (instance names never contain '/')
+//   outbox    task_id → OutboxEntry: results not yet acknowledged by the
+//             control plane
+// Every write is synced (WriteOptions::sync) before the call returns.
+//
+// Thread-safe: RocksDB serializes writers; the version bump in Complete is
+// read-modify-write under an internal mutex.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "agent/checks/task_checks.h"
+#include "agent/journal/journal_record.pb.h"
+
+namespace rocksdb {
+class DB;
+class ColumnFamilyHandle;
+}  // namespace rocksdb
+
+namespace wb::agent {
+
+using JournalTask = writeback::agent::v1::JournalTask;
+using OutboxEntry = writeback::agent::v1::OutboxEntry;
+
+class Journal final : public TaskHistory {
+ public:
+  // Opens (creating if needed) the journal database in `dir`. One process
+  // at a time: RocksDB's lock file refuses a second opener.
+  static absl::StatusOr<std::unique_ptr<Journal>> Open(const std::string& dir);
+  ~Journal() override;
+  Journal(const Journal&) = delete;
+  Journal& operator=(const Journal&) = delete;
+
+  absl::StatusOr<std::optional<JournalTask>> GetTask(absl::string_view task_id) const;
+
+  // Records a task as QUEUED (assigning its arrival seq) or INTENT. Synced.
+  // `entry.state` must be QUEUED or INTENT.
+  absl::Status PutTask(const JournalTask& entry);
+
+  // Records the task DONE with its signed result, removes it from pending,
+  // puts the result in the outbox and, if `bump_version`, raises the
+  // (instance, object) version to entry.decision_version — one synced batch.
+  absl::Status Complete(const JournalTask& entry, bool bump_version);
+
+  // Tasks not DONE (QUEUED or INTENT), in arrival order.
+  absl::StatusOr<std::vector<JournalTask>> PendingTasks() const;
+
+  // Outbox: results to (re)send until acknowledged. PutOutbox replaces any
+  // entry for the same task_id. Outbox() lists in insertion order.
+  absl::Status PutOutbox(absl::string_view task_id, const writeback::v1::SignedEnvelope& result);
+  absl::Status RemoveOutbox(absl::string_view task_id);
+  absl::StatusOr<std::vector<OutboxEntry>> Outbox() const;
+
+  // TaskHistory.
+  absl::StatusOr<std::optional<SeenTask>> FindTask(absl::string_view task_id) const override;
+  absl::StatusOr<uint64_t> AppliedVersion(absl::string_view instance,
+                                          absl::string_view object) const override;
+
+ private:
+  Journal() = default;
+  uint64_t NextSeq() { return next_seq_.fetch_add(1); }
+
+  std::unique_ptr<rocksdb::DB> db_;
+  rocksdb::ColumnFamilyHandle* tasks_ = nullptr;
+  rocksdb::ColumnFamilyHandle* pending_ = nullptr;
+  rocksdb::ColumnFamilyHandle* versions_ = nullptr;
+  rocksdb::ColumnFamilyHandle* outbox_ = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  std::atomic<uint64_t> next_seq_{1};
+  absl::Mutex version_mu_;  // serializes the read-modify-write of versions
+};
+
+}  // namespace wb::agent
