@@ -21,6 +21,11 @@ bool IsBase64Char(char c) { return absl::ascii_isalnum(c) || c == '+' || c == '/
 const std::vector<const ConnectorSpec*>& Specs() {
   static const auto* specs = new std::vector<const ConnectorSpec*>{
       &SshAuthorizedKeysSpec(),
+      &VaultSpec(),
+      &ExecSpec(),
+      &PosixAccountSpec(),
+      &SudoersSpec(),
+      &SecretFileSpec(),
   };
   return *specs;
 }

@@ -33,5 +33,10 @@ struct ConnectorSpec {
 };
 
 const ConnectorSpec& SshAuthorizedKeysSpec();
+const ConnectorSpec& VaultSpec();
+const ConnectorSpec& ExecSpec();
+const ConnectorSpec& PosixAccountSpec();
+const ConnectorSpec& SudoersSpec();
+const ConnectorSpec& SecretFileSpec();
 
 }  // namespace wb::actions
