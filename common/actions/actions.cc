@@ -26,6 +26,9 @@ const std::vector<const ConnectorSpec*>& Specs() {
       &PosixAccountSpec(),
       &SudoersSpec(),
       &SecretFileSpec(),
+      &PostgresSpec(),
+      &RedisSpec(),
+      &LdapSpec(),
   };
   return *specs;
 }

@@ -38,5 +38,8 @@ const ConnectorSpec& ExecSpec();
 const ConnectorSpec& PosixAccountSpec();
 const ConnectorSpec& SudoersSpec();
 const ConnectorSpec& SecretFileSpec();
+const ConnectorSpec& PostgresSpec();
+const ConnectorSpec& RedisSpec();
+const ConnectorSpec& LdapSpec();
 
 }  // namespace wb::actions
