@@ -1,0 +1,641 @@
+#include "controlplane/dispatch/dispatcher.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/actions/actions.h"
+#include "common/envelope/envelope.h"
+#include "common/logging/logging.h"
+#include "common/status/macros.h"
+#include "common/tls/tls.h"
+
+namespace wb::controlplane {
+
+using writeback::v1::AgentRecord;
+using writeback::v1::DecisionRecord;
+using writeback::v1::DecisionStatement;
+using writeback::v1::ResultAck;
+using writeback::v1::TaskRecord;
+using writeback::v1::TaskState;
+
+namespace {
+
+// An agent's last_seen is persisted at most this often by heartbeats (it is
+// kept exactly in memory); health changes are persisted at once.
+constexpr int64_t kPersistLastSeenEveryMs = 60'000;
+// Decisions handled per store scan of the expiry sweep.
+constexpr size_t kSweepBatch = 256;
+
+absl::Status Invalid(absl::string_view field, absl::string_view why) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", why));
+}
+
+bool IsTerminalTaskState(TaskState s) {
+  return s != writeback::v1::TASK_STATE_UNSPECIFIED && !IsOpenTaskState(s);
+}
+
+}  // namespace
+
+DecisionSummary SummarizeTasks(const std::vector<TaskState>& states) {
+  DecisionSummary out;
+  for (TaskState s : states) {
+    if (!IsTerminalTaskState(s)) return out;  // still dispatched
+  }
+  const size_t n = states.size();
+  auto count = [&](TaskState want) {
+    return static_cast<size_t>(std::count(states.begin(), states.end(), want));
+  };
+  const size_t verified = count(writeback::v1::TASK_STATE_VERIFIED);
+  const size_t expired = count(writeback::v1::TASK_STATE_EXPIRED);
+  if (verified == n) {
+    out.state = writeback::v1::DECISION_STATE_VERIFIED;
+    out.detail = absl::StrCat(n == 1 ? "the task" : absl::StrCat("all ", n, " tasks"), " verified");
+    return out;
+  }
+  if (expired == n) {
+    out.state = writeback::v1::DECISION_STATE_EXPIRED;
+    out.detail = absl::StrCat(n, " of ", n, " tasks expired");
+    return out;
+  }
+  out.state = writeback::v1::DECISION_STATE_FAILED;
+  std::vector<std::string> parts;
+  const std::pair<TaskState, const char*> kinds[] = {
+      {writeback::v1::TASK_STATE_APPLIED, "unverified"},
+      {writeback::v1::TASK_STATE_FAILED, "failed"},
+      {writeback::v1::TASK_STATE_REJECTED, "rejected"},
+      {writeback::v1::TASK_STATE_EXPIRED, "expired"},
+      {writeback::v1::TASK_STATE_CANCELED, "canceled"},
+      {writeback::v1::TASK_STATE_SUPERSEDED, "superseded"},
+  };
+  for (const auto& [state, word] : kinds) {
+    if (size_t c = count(state); c > 0)
+      parts.push_back(absl::StrCat(c, " of ", n, " tasks ", word));
+  }
+  out.detail = absl::StrJoin(parts, ", ");
+  return out;
+}
+
+TaskState TaskStateForResult(const writeback::v1::Result& r) {
+  switch (r.outcome()) {
+    case writeback::v1::OUTCOME_VERIFIED:
+    case writeback::v1::OUTCOME_ALREADY_COMPLIANT:
+      return writeback::v1::TASK_STATE_VERIFIED;
+    case writeback::v1::OUTCOME_UNVERIFIED:
+      return writeback::v1::TASK_STATE_APPLIED;
+    case writeback::v1::OUTCOME_FAILED:
+      return writeback::v1::TASK_STATE_FAILED;
+    case writeback::v1::OUTCOME_REJECTED:
+      return r.reject_reason() == writeback::v1::REJECT_REASON_EXPIRED
+                 ? writeback::v1::TASK_STATE_EXPIRED
+                 : writeback::v1::TASK_STATE_REJECTED;
+    default:
+      return writeback::v1::TASK_STATE_UNSPECIFIED;
+  }
+}
+
+Dispatcher::Dispatcher(Store* store, const Clock* clock, crypto::Ed25519PrivateKey key,
+                       SessionRegistry* sessions, DispatcherOptions opts)
+    : store_(store),
+      clock_(clock),
+      key_(std::move(key)),
+      sessions_(sessions),
+      opts_(std::move(opts)) {}
+
+absl::StatusOr<std::unique_ptr<Dispatcher>> Dispatcher::Create(Store* store, const Clock* clock,
+                                                               crypto::Ed25519PrivateKey key,
+                                                               SessionRegistry* sessions,
+                                                               DispatcherOptions opts) {
+  if (opts.default_ttl_seconds == 0) opts.default_ttl_seconds = 3600;
+  if (opts.heartbeat_interval_seconds == 0) opts.heartbeat_interval_seconds = 10;
+  if (opts.max_in_flight == 0) opts.max_in_flight = 64;
+  if (!opts.random_bytes) opts.random_bytes = [](size_t n) { return crypto::RandomBytes(n); };
+  std::unique_ptr<Dispatcher> d(
+      new Dispatcher(store, clock, std::move(key), sessions, std::move(opts)));
+  WB_ASSIGN_OR_RETURN(std::vector<AgentRecord> agents, store->ListAgents());
+  absl::MutexLock l(&d->dir_mu_);
+  for (AgentRecord& a : agents) {
+    auto k = crypto::Ed25519PublicKey::FromRaw(a.result_public_key());
+    if (!k.ok()) {
+      return absl::DataLossError(absl::StrCat(
+          "store: agent ", a.agent_id(), ": stored result key is invalid: ", k.status().message()));
+    }
+    for (const auto& inst : a.instances()) {
+      d->routes_[inst.name()] = InstanceRoute{a.agent_id(), inst};
+    }
+    std::string id = a.agent_id();
+    const int64_t seen = a.last_seen_unix_ms();
+    d->agents_[id] = KnownAgent{std::move(a), *std::move(k), seen};
+  }
+  return d;
+}
+
+absl::Mutex& Dispatcher::DecisionLock(absl::string_view decision_id) {
+  return decision_locks_[absl::HashOf(decision_id) % kLockStripes];
+}
+
+std::string Dispatcher::NewId(absl::string_view prefix) {
+  return absl::StrCat(prefix, crypto::HexEncode(opts_.random_bytes(12)));
+}
+
+// ---------------------------------------------------------------- operators
+
+absl::StatusOr<Dispatcher::InstanceRoute> Dispatcher::RouteFor(absl::string_view instance) const {
+  absl::MutexLock l(&dir_mu_);
+  auto it = routes_.find(instance);
+  if (it == routes_.end()) {
+    return Invalid("spec.connector_instance", absl::StrCat("unknown instance '", instance, "'"));
+  }
+  return it->second;
+}
+
+absl::StatusOr<writeback::v1::SubmitDecisionResponse> Dispatcher::ResponseFor(
+    absl::string_view decision_id) {
+  WB_ASSIGN_OR_RETURN(DecisionRecord d, store_->GetDecision(decision_id));
+  writeback::v1::SubmitDecisionResponse resp;
+  resp.set_decision_id(d.parsed().decision_id());
+  resp.set_version(d.parsed().version());
+  resp.set_state(d.state());
+  return resp;
+}
+
+std::vector<TaskRecord> Dispatcher::FanOut(const DecisionStatement& st,
+                                           const std::string& statement_bytes,
+                                           const std::string& agent_id, int64_t now_ms) {
+  std::vector<TaskRecord> tasks;
+  tasks.reserve(st.targets_size());
+  for (int i = 0; i < st.targets_size(); ++i) {
+    writeback::v1::Task t;
+    t.set_task_id(NewId("t-"));
+    t.set_audience(agent_id);
+    t.set_statement(statement_bytes);
+    t.set_target_index(i);
+    t.set_connector_instance(st.connector_instance());
+    t.set_operation(st.operation());
+    *t.mutable_target() = st.targets(i);
+    t.set_decision_version(st.version());
+    t.set_issued_at_unix_ms(now_ms);
+    t.set_not_before_unix_ms(now_ms);
+    t.set_expires_at_unix_ms(st.expires_at_unix_ms());
+    t.set_dispatch_key_id(key_.key_id());
+    TaskRecord rec;
+    rec.set_task_id(t.task_id());
+    rec.set_decision_id(st.decision_id());
+    rec.set_target_index(i);
+    rec.set_agent_id(agent_id);
+    rec.set_state(writeback::v1::TASK_STATE_QUEUED);
+    rec.set_queued_at_unix_ms(now_ms);
+    // Serialized once; these exact bytes are signed, stored and sent.
+    *rec.mutable_signed_task() =
+        envelope::Sign(writeback::v1::PAYLOAD_TYPE_TASK, t.SerializeAsString(), key_);
+    tasks.push_back(std::move(rec));
+  }
+  return tasks;
+}
+
+absl::StatusOr<writeback::v1::SubmitDecisionResponse> Dispatcher::Submit(
+    absl::string_view requester, const writeback::v1::SubmitDecisionRequest& req) {
+  const std::string& request_id = req.request_id();
+  WB_RETURN_IF_ERROR(actions::ValidateText("request_id", request_id, kMaxRequestIdBytes, true));
+
+  // One submit per request_id at a time; the later one then finds the first.
+  struct RequestGuard {
+    Dispatcher* d;
+    std::string id;
+    ~RequestGuard() {
+      if (id.empty()) return;
+      absl::MutexLock l(&d->req_mu_);
+      d->requests_in_flight_.erase(id);
+    }
+  } guard{this, ""};
+  if (!request_id.empty()) {
+    absl::MutexLock l(&req_mu_);
+    auto free = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(req_mu_) {
+      return !requests_in_flight_.contains(request_id);
+    };
+    req_mu_.Await(absl::Condition(&free));
+    requests_in_flight_.insert(request_id);
+    guard.id = request_id;
+  }
+  if (!request_id.empty()) {
+    auto existing = store_->FindDecisionByRequestId(request_id);
+    if (existing.ok()) return ResponseFor(*existing);
+    if (existing.status().code() != absl::StatusCode::kNotFound) return existing.status();
+  }
+
+  // ---- Validate everything before anything is stored. ----
+  const writeback::v1::DecisionSpec& spec = req.spec();
+  if (spec.connector_instance().empty()) return Invalid("spec.connector_instance", "required");
+  WB_ASSIGN_OR_RETURN(InstanceRoute route, RouteFor(spec.connector_instance()));
+  const std::string& type = route.info.type();
+  if (spec.operation().empty()) return Invalid("spec.operation", "required");
+  const auto& allowed = route.info.operations();
+  if (std::find(allowed.begin(), allowed.end(), spec.operation()) == allowed.end()) {
+    return Invalid("spec.operation",
+                   absl::StrCat("'", spec.operation(), "' is not allowed on instance '",
+                                spec.connector_instance(), "' (allowed: ",
+                                allowed.empty() ? "none" : absl::StrJoin(allowed, ", "), ")"));
+  }
+  WB_RETURN_IF_ERROR(actions::ValidateAction(type, spec.operation(), spec.params(), "spec."));
+  if (spec.targets_size() == 0) return Invalid("spec.targets", "at least one target is required");
+  if (spec.targets_size() > kMaxTargets) {
+    return Invalid("spec.targets", absl::StrCat("at most ", kMaxTargets, " targets"));
+  }
+  absl::flat_hash_map<std::string, int> seen;
+  for (int i = 0; i < spec.targets_size(); ++i) {
+    const std::string field = absl::StrCat("spec.targets[", i, "].object");
+    WB_RETURN_IF_ERROR(actions::ValidateTargetObject(type, spec.targets(i).object(), field));
+    auto [it, inserted] = seen.emplace(spec.targets(i).object(), i);
+    if (!inserted) {
+      return Invalid(field, absl::StrCat("duplicate of spec.targets[", it->second, "]"));
+    }
+  }
+  WB_RETURN_IF_ERROR(actions::ValidateText("spec.reason", spec.reason(), kMaxReasonBytes, false));
+  WB_RETURN_IF_ERROR(
+      actions::ValidateText("spec.reference", spec.reference(), kMaxReferenceBytes, true));
+  uint32_t ttl = spec.ttl_seconds();
+  if (ttl == 0) {
+    ttl = opts_.default_ttl_seconds;
+  } else if (ttl < kMinTtlSeconds || ttl > kMaxTtlSeconds) {
+    return Invalid("spec.ttl_seconds",
+                   absl::StrCat("must be 0 (server default) or between ", kMinTtlSeconds, " and ",
+                                kMaxTtlSeconds, " seconds"));
+  }
+
+  // ---- Build the statement: serialized once, those bytes are the truth. ----
+  const int64_t now_ms = clock_->NowUnixMs();
+  WB_ASSIGN_OR_RETURN(uint64_t version, store_->NextDecisionVersion());
+  DecisionStatement st;
+  st.set_decision_id(NewId("d-"));
+  st.set_version(version);
+  st.set_requester(std::string(requester));
+  st.set_connector_instance(spec.connector_instance());
+  st.set_operation(spec.operation());
+  *st.mutable_params() = spec.params();
+  *st.mutable_targets() = spec.targets();
+  st.set_reason(spec.reason());
+  st.set_reference(spec.reference());
+  st.set_created_at_unix_ms(now_ms);
+  st.set_expires_at_unix_ms(now_ms + int64_t{ttl} * 1000);
+  std::string statement_bytes = st.SerializeAsString();
+
+  DecisionRecord d;
+  d.set_statement(statement_bytes);
+  *d.mutable_parsed() = st;
+  d.set_submitted_at_unix_ms(now_ms);
+
+  // Approval hook (a later issue): when policy says this action needs
+  // approvals, the decision is stored PENDING_APPROVAL without tasks, and
+  // approving it runs FanOut with the collected approvals. Until then every
+  // decision is dispatched at once.
+  std::vector<TaskRecord> tasks = FanOut(st, statement_bytes, route.agent_id, now_ms);
+  d.set_state(writeback::v1::DECISION_STATE_DISPATCHED);
+  d.set_dispatched_at_unix_ms(now_ms);
+  for (const TaskRecord& t : tasks) d.add_task_ids(t.task_id());
+
+  WB_RETURN_IF_ERROR(store_->CreateDecision(d, tasks, request_id));
+  log::Info("decision dispatched", {{"decision_id", st.decision_id()},
+                                    {"version", absl::StrCat(version)},
+                                    {"requester", requester},
+                                    {"connector_instance", st.connector_instance()},
+                                    {"operation", st.operation()},
+                                    {"tasks", absl::StrCat(tasks.size())},
+                                    {"agent_id", route.agent_id}});
+  sessions_->Wake(route.agent_id);
+
+  writeback::v1::SubmitDecisionResponse resp;
+  resp.set_decision_id(st.decision_id());
+  resp.set_version(version);
+  resp.set_state(d.state());
+  return resp;
+}
+
+std::vector<AgentRecord> Dispatcher::Agents() const {
+  absl::MutexLock l(&dir_mu_);
+  std::vector<AgentRecord> out;
+  out.reserve(agents_.size());
+  for (const auto& [id, a] : agents_) out.push_back(a.record);
+  std::sort(out.begin(), out.end(),
+            [](const AgentRecord& x, const AgentRecord& y) { return x.agent_id() < y.agent_id(); });
+  return out;
+}
+
+// ---------------------------------------------------------------- agents
+
+absl::StatusOr<writeback::v1::Welcome> Dispatcher::Hello(absl::string_view peer_id,
+                                                         const writeback::v1::Hello& hello) {
+  if (hello.agent_id() != peer_id) {
+    return absl::PermissionDeniedError(absl::StrCat("hello.agent_id: '", hello.agent_id(),
+                                                    "' is not the certificate's identity '",
+                                                    peer_id, "'"));
+  }
+  auto key = crypto::Ed25519PublicKey::FromRaw(hello.result_public_key());
+  if (!key.ok()) {
+    return Invalid("hello.result_public_key", absl::StrCat("not a raw 32-byte Ed25519 public key (",
+                                                           key.status().message(), ")"));
+  }
+  WB_RETURN_IF_ERROR(actions::ValidateText("hello.version", hello.version(), 128, true));
+  absl::flat_hash_set<std::string> names;
+  for (int i = 0; i < hello.instances_size(); ++i) {
+    const auto& inst = hello.instances(i);
+    const std::string f = absl::StrCat("hello.instances[", i, "]");
+    WB_RETURN_IF_ERROR(tls::ValidateName(f + ".name", inst.name()));
+    if (!names.insert(inst.name()).second) {
+      return Invalid(f + ".name", absl::StrCat("instance '", inst.name(), "' is listed twice"));
+    }
+    if (inst.type().empty()) return Invalid(f + ".type", "required");
+  }
+  for (const auto& [k, v] : hello.labels()) {
+    WB_RETURN_IF_ERROR(actions::ValidateText("hello.labels key", k, 128, false));
+    WB_RETURN_IF_ERROR(actions::ValidateText(absl::StrCat("hello.labels[", k, "]"), v, 256, true));
+  }
+
+  const std::string agent_id(peer_id);
+  const int64_t now_ms = clock_->NowUnixMs();
+  absl::MutexLock l(&dir_mu_);
+  auto known = agents_.find(agent_id);
+  // Trust on first use, bound to the mTLS identity (enrolment replaces this).
+  if (known != agents_.end() &&
+      !crypto::ConstantTimeEquals(known->second.record.result_public_key(),
+                                  hello.result_public_key())) {
+    log::Warn("hello refused: result key changed", {{"agent_id", agent_id}});
+    return absl::PermissionDeniedError("result key changed");
+  }
+  for (int i = 0; i < hello.instances_size(); ++i) {
+    auto r = routes_.find(hello.instances(i).name());
+    if (r != routes_.end() && r->second.agent_id != agent_id) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("hello.instances[", i, "].name: instance '", hello.instances(i).name(),
+                       "' is served by agent ", r->second.agent_id));
+    }
+  }
+  AgentRecord rec = known != agents_.end() ? known->second.record : AgentRecord();
+  if (known == agents_.end()) {
+    rec.set_agent_id(agent_id);
+    rec.set_result_public_key(hello.result_public_key());
+    rec.set_result_key_id(key->key_id());
+    rec.set_first_seen_unix_ms(now_ms);
+  }
+  rec.set_version(hello.version());
+  *rec.mutable_instances() = hello.instances();
+  *rec.mutable_labels() = hello.labels();
+  rec.set_last_seen_unix_ms(now_ms);
+  WB_RETURN_IF_ERROR(store_->PutAgent(rec));
+
+  if (known != agents_.end()) {
+    for (const auto& old : known->second.record.instances()) {
+      auto r = routes_.find(old.name());
+      if (r != routes_.end() && r->second.agent_id == agent_id) routes_.erase(r);
+    }
+  }
+  for (const auto& inst : rec.instances()) routes_[inst.name()] = InstanceRoute{agent_id, inst};
+  agents_[agent_id] = KnownAgent{rec, *std::move(key), now_ms};
+  log::Info(known == agents_.end() ? "agent registered" : "agent connected",
+            {{"agent_id", agent_id},
+             {"version", rec.version()},
+             {"instances", absl::StrCat(rec.instances_size())},
+             {"result_key_id", rec.result_key_id()}});
+
+  writeback::v1::Welcome w;
+  w.set_controlplane_id(opts_.controlplane_id);
+  w.set_server_time_unix_ms(now_ms);
+  w.set_heartbeat_interval_seconds(opts_.heartbeat_interval_seconds);
+  w.set_max_in_flight(opts_.max_in_flight);
+  return w;
+}
+
+absl::Status Dispatcher::Heartbeat(absl::string_view agent_id, const writeback::v1::Heartbeat& hb) {
+  const int64_t now_ms = clock_->NowUnixMs();
+  absl::MutexLock l(&dir_mu_);
+  auto it = agents_.find(agent_id);
+  if (it == agents_.end()) return absl::NotFoundError(absl::StrCat("agent ", agent_id, " unknown"));
+  AgentRecord& rec = it->second.record;
+  rec.set_last_seen_unix_ms(now_ms);
+  bool health_changed = false;
+  for (const auto& h : hb.instances()) {
+    for (auto& inst : *rec.mutable_instances()) {
+      if (inst.name() != h.name()) continue;
+      if (inst.healthy() != h.healthy() || inst.health_detail() != h.health_detail()) {
+        inst.set_healthy(h.healthy());
+        inst.set_health_detail(h.health_detail());
+        health_changed = true;
+        auto r = routes_.find(inst.name());
+        if (r != routes_.end()) r->second.info = inst;
+      }
+    }
+  }
+  if (!health_changed && now_ms - it->second.persisted_last_seen_ms < kPersistLastSeenEveryMs) {
+    return absl::OkStatus();
+  }
+  WB_RETURN_IF_ERROR(store_->PutAgent(rec));
+  it->second.persisted_last_seen_ms = now_ms;
+  return absl::OkStatus();
+}
+
+absl::Status Dispatcher::AckTask(absl::string_view agent_id, absl::string_view task_id) {
+  WB_ASSIGN_OR_RETURN(TaskRecord peek, store_->GetTask(task_id));
+  if (peek.agent_id() != agent_id) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("task_ack: task ", task_id, " is not addressed to this agent"));
+  }
+  absl::MutexLock l(&DecisionLock(peek.decision_id()));
+  WB_ASSIGN_OR_RETURN(TaskRecord t, store_->GetTask(task_id));
+  if (!IsOpenTaskState(t.state())) return absl::OkStatus();  // result already in
+  WB_ASSIGN_OR_RETURN(DecisionRecord d, store_->GetDecision(t.decision_id()));
+  t.set_state(writeback::v1::TASK_STATE_DELIVERED);
+  t.set_delivered_at_unix_ms(clock_->NowUnixMs());
+  t.set_delivery_attempts(t.delivery_attempts() + 1);
+  WB_RETURN_IF_ERROR(store_->SaveProgress(d, false, {t}));
+  log::Debug("task delivered",
+             {{"task_id", t.task_id()}, {"decision_id", t.decision_id()}, {"agent_id", agent_id}});
+  return absl::OkStatus();
+}
+
+ResultAck Dispatcher::Refuse(absl::string_view agent_id, absl::string_view task_id,
+                             absl::string_view error) {
+  rejected_results_.fetch_add(1);
+  log::Warn("result refused", {{"agent_id", agent_id}, {"task_id", task_id}, {"error", error}});
+  ResultAck ack;
+  ack.set_task_id(std::string(task_id));
+  ack.set_accepted(false);
+  ack.set_error(std::string(error));
+  return ack;
+}
+
+ResultAck Dispatcher::IntakeResult(absl::string_view agent_id,
+                                   const writeback::v1::SignedEnvelope& env) {
+  crypto::Ed25519PublicKey key;
+  {
+    absl::MutexLock l(&dir_mu_);
+    auto it = agents_.find(agent_id);
+    if (it == agents_.end()) return Refuse(agent_id, "", "result: agent is not registered");
+    key = it->second.result_key;
+  }
+  // Verify before parsing; the payload bytes are the truth.
+  if (absl::Status s = envelope::VerifyWithKey(env, writeback::v1::PAYLOAD_TYPE_RESULT, key);
+      !s.ok()) {
+    return Refuse(agent_id, "",
+                  absl::StrCat("result: not signed by this agent's registered result key (",
+                               s.message(), ")"));
+  }
+  writeback::v1::Result r;
+  if (!r.ParseFromString(env.payload())) {
+    return Refuse(agent_id, "", "result: payload is not a Result");
+  }
+  const std::string& task_id = r.task_id();
+  if (r.agent_id() != agent_id) {
+    return Refuse(agent_id, task_id,
+                  absl::StrCat("result.agent_id: '", r.agent_id(), "' is not this stream's agent"));
+  }
+  const TaskState new_state = TaskStateForResult(r);
+  if (new_state == writeback::v1::TASK_STATE_UNSPECIFIED) {
+    return Refuse(agent_id, task_id, "result.outcome: missing or unknown");
+  }
+  auto peek = store_->GetTask(task_id);
+  if (!peek.ok()) {
+    if (peek.status().code() == absl::StatusCode::kNotFound) {
+      return Refuse(agent_id, task_id, "result.task_id: unknown task");
+    }
+    return Refuse(agent_id, task_id, absl::StrCat("result: ", peek.status().message()));
+  }
+  if (peek->agent_id() != agent_id) {
+    return Refuse(agent_id, task_id, "result.task_id: the task is not addressed to this agent");
+  }
+  if (!crypto::ConstantTimeEquals(r.task_digest(), crypto::Sha256(peek->signed_task().payload()))) {
+    return Refuse(agent_id, task_id, "result.task_digest: does not match the task's signed bytes");
+  }
+
+  absl::MutexLock l(&DecisionLock(peek->decision_id()));
+  ResultAck ack;
+  ack.set_task_id(task_id);
+  auto t = store_->GetTask(task_id);
+  absl::StatusOr<DecisionRecord> d =
+      t.ok() ? store_->GetDecision(t->decision_id()) : absl::StatusOr<DecisionRecord>(t.status());
+  if (!d.ok()) {
+    log::Error("result not stored",
+               {{"task_id", task_id}, {"agent_id", agent_id}, {"error", d.status().message()}});
+    ack.set_error("result: control plane store error; send it again later");
+    return ack;
+  }
+  ack.set_accepted(true);
+  if (t->has_signed_result()) return ack;  // duplicate: acked again, nothing changes
+
+  // A task that expired here without a result still takes a late result: it
+  // is the truth about the target.
+  const int64_t now_ms = clock_->NowUnixMs();
+  *t->mutable_signed_result() = env;
+  *t->mutable_result() = r;
+  t->set_state(new_state);
+  t->set_finished_at_unix_ms(now_ms);
+  auto changed = Recompute(&*d, {*t}, now_ms);
+  absl::Status s = changed.ok() ? store_->SaveProgress(*d, *changed, {*t}) : changed.status();
+  if (!s.ok()) {
+    log::Error("result not stored",
+               {{"task_id", task_id}, {"agent_id", agent_id}, {"error", s.message()}});
+    ack.set_accepted(false);
+    ack.set_error("result: control plane store error; send it again later");
+    return ack;
+  }
+  log::Info("result stored", {{"task_id", task_id},
+                              {"decision_id", t->decision_id()},
+                              {"agent_id", agent_id},
+                              {"outcome", writeback::v1::Outcome_Name(r.outcome())},
+                              {"task_state", writeback::v1::TaskState_Name(new_state)}});
+  if (*changed) {
+    log::Info("decision finished", {{"decision_id", t->decision_id()},
+                                    {"state", writeback::v1::DecisionState_Name(d->state())},
+                                    {"detail", d->state_detail()}});
+  }
+  return ack;
+}
+
+absl::StatusOr<bool> Dispatcher::Recompute(DecisionRecord* d,
+                                           const std::vector<TaskRecord>& changed, int64_t now_ms) {
+  absl::flat_hash_map<std::string, TaskState> override_state;
+  for (const TaskRecord& t : changed) override_state[t.task_id()] = t.state();
+  std::vector<TaskState> states;
+  states.reserve(d->task_ids_size());
+  for (const std::string& id : d->task_ids()) {
+    if (auto it = override_state.find(id); it != override_state.end()) {
+      states.push_back(it->second);
+      continue;
+    }
+    WB_ASSIGN_OR_RETURN(TaskRecord t, store_->GetTask(id));
+    states.push_back(t.state());
+  }
+  DecisionSummary sum = SummarizeTasks(states);
+  if (sum.state == d->state() && sum.detail == d->state_detail()) return false;
+  if (IsOpenDecisionState(d->state()) && !IsOpenDecisionState(sum.state)) {
+    d->set_finished_at_unix_ms(now_ms);
+  }
+  d->set_state(sum.state);
+  d->set_state_detail(sum.detail);
+  return true;
+}
+
+absl::StatusOr<std::vector<TaskRecord>> Dispatcher::NextTasks(
+    absl::string_view agent_id, const absl::flat_hash_set<std::string>& in_flight, size_t limit) {
+  WB_ASSIGN_OR_RETURN(std::vector<std::string> ids,
+                      store_->PeekOutbox(agent_id, limit, [&](absl::string_view id) {
+                        return in_flight.contains(id);
+                      }));
+  std::vector<TaskRecord> out;
+  out.reserve(ids.size());
+  for (const std::string& id : ids) {
+    auto t = store_->GetTask(id);
+    if (!t.ok()) {
+      if (t.status().code() == absl::StatusCode::kNotFound) continue;
+      return t.status();
+    }
+    if (!IsOpenTaskState(t->state())) continue;  // finished meanwhile
+    out.push_back(*std::move(t));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- time
+
+absl::StatusOr<size_t> Dispatcher::SweepExpired() {
+  const int64_t now_ms = clock_->NowUnixMs();
+  size_t expired_tasks = 0;
+  absl::flat_hash_set<std::string> seen;
+  while (true) {
+    WB_ASSIGN_OR_RETURN(std::vector<std::string> ids,
+                        store_->ExpiredDecisions(now_ms, kSweepBatch));
+    size_t fresh = 0;
+    for (const std::string& id : ids) {
+      if (!seen.insert(id).second) continue;
+      ++fresh;
+      absl::MutexLock l(&DecisionLock(id));
+      WB_ASSIGN_OR_RETURN(DecisionRecord d, store_->GetDecision(id));
+      if (!IsOpenDecisionState(d.state())) {
+        // Finished but still indexed: rewriting it drops the index entry.
+        WB_RETURN_IF_ERROR(store_->SaveProgress(d, true, {}));
+        continue;
+      }
+      std::vector<TaskRecord> changed;
+      for (const std::string& tid : d.task_ids()) {
+        WB_ASSIGN_OR_RETURN(TaskRecord t, store_->GetTask(tid));
+        if (!IsOpenTaskState(t.state())) continue;
+        t.set_state(writeback::v1::TASK_STATE_EXPIRED);
+        t.set_finished_at_unix_ms(now_ms);
+        changed.push_back(std::move(t));
+      }
+      WB_ASSIGN_OR_RETURN(bool decision_changed, Recompute(&d, changed, now_ms));
+      WB_RETURN_IF_ERROR(store_->SaveProgress(d, decision_changed, changed));
+      expired_tasks += changed.size();
+      for (const TaskRecord& t : changed) {
+        log::Info("task expired",
+                  {{"task_id", t.task_id()}, {"decision_id", id}, {"agent_id", t.agent_id()}});
+      }
+      log::Info("decision expired", {{"decision_id", id},
+                                     {"state", writeback::v1::DecisionState_Name(d.state())},
+                                     {"detail", d.state_detail()}});
+    }
+    if (fresh == 0 || ids.size() < kSweepBatch) break;
+  }
+  return expired_tasks;
+}
+
+}  // namespace wb::controlplane

@@ -1,0 +1,190 @@
+// The control plane's core: turns a submitted decision into signed tasks in
+// agents' outboxes, registers agents, takes task acks and signed results,
+// keeps decision and task states, and expires what ran out of time.
+//
+// Life of a decision here (DESIGN.md section 2):
+//   Submit      validate the spec in full -> DecisionStatement serialized once
+//               -> one Task per target, signed with the dispatch key -> ONE
+//               synced store write (decision DISPATCHED, tasks QUEUED, outbox)
+//               -> wake the agent's stream.
+//   NextTasks   the stream pulls signed tasks from the outbox, in order.
+//   AckTask     QUEUED -> DELIVERED (delivered_at, delivery_attempts++).
+//   Result      verified against the agent's registered key, bound to the task
+//               by digest; task state from the outcome; decision recomputed;
+//               ONE synced store write, then the caller acks.
+//   Sweep       open tasks past their expiry -> EXPIRED.
+//
+// Concurrency: every read-modify-write of a decision and its tasks runs under
+// that decision's lock (striped), so results, acks and the expiry sweep never
+// lose each other's updates. Agents' registrations run under one directory
+// lock. All public methods are thread-safe.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "common/clock/clock.h"
+#include "common/crypto/crypto.h"
+#include "controlplane/dispatch/sessions.h"
+#include "controlplane/store/store.h"
+#include "writeback/v1/admin_service.pb.h"
+#include "writeback/v1/agent_service.pb.h"
+#include "writeback/v1/records.pb.h"
+
+namespace wb::controlplane {
+
+struct DispatcherOptions {
+  // SPIFFE ID of this control plane (sent in Welcome).
+  std::string controlplane_id;
+  uint32_t default_ttl_seconds = 3600;
+  uint32_t heartbeat_interval_seconds = 10;
+  // Tasks sent to an agent and not answered by a result yet, at most.
+  uint32_t max_in_flight = 64;
+  // Random bytes for decision and task ids; crypto::RandomBytes if empty.
+  std::function<std::string(size_t)> random_bytes;
+};
+
+// Limits of a DecisionSpec.
+inline constexpr int kMaxTargets = 1000;
+inline constexpr size_t kMaxReasonBytes = 1024;
+inline constexpr size_t kMaxReferenceBytes = 256;
+inline constexpr size_t kMaxRequestIdBytes = 128;
+inline constexpr uint32_t kMinTtlSeconds = 60;
+inline constexpr uint32_t kMaxTtlSeconds = 30 * 24 * 3600;
+
+// Decision state from its tasks' states: DISPATCHED while any task is open;
+// VERIFIED iff every task is VERIFIED; EXPIRED iff every task expired
+// without a result; FAILED otherwise. `detail` counts what went wrong, e.g.
+// "1 of 3 tasks unverified, 1 of 3 tasks failed".
+struct DecisionSummary {
+  writeback::v1::DecisionState state = writeback::v1::DECISION_STATE_DISPATCHED;
+  std::string detail;
+};
+DecisionSummary SummarizeTasks(const std::vector<writeback::v1::TaskState>& states);
+
+// Task state for a result outcome (VERIFIED/ALREADY_COMPLIANT -> VERIFIED,
+// UNVERIFIED -> APPLIED, FAILED -> FAILED, REJECTED -> REJECTED except a
+// REJECT_REASON_EXPIRED -> EXPIRED). UNSPECIFIED for an unknown outcome.
+writeback::v1::TaskState TaskStateForResult(const writeback::v1::Result& r);
+
+class Dispatcher {
+ public:
+  // Loads the known agents from `store`. `store`, `clock` and `sessions` must
+  // outlive the dispatcher.
+  static absl::StatusOr<std::unique_ptr<Dispatcher>> Create(Store* store, const Clock* clock,
+                                                            crypto::Ed25519PrivateKey dispatch_key,
+                                                            SessionRegistry* sessions,
+                                                            DispatcherOptions opts);
+
+  const DispatcherOptions& options() const { return opts_; }
+  const crypto::Ed25519PublicKey& dispatch_public_key() const { return key_.public_key(); }
+
+  // ---- Operators ----
+
+  // Validates req.spec in full (INVALID_ARGUMENT naming the field, nothing
+  // stored), builds, signs and durably stores the decision and its tasks,
+  // then wakes the serving agent's stream. With a request_id, a repeated
+  // submit returns the decision created the first time.
+  absl::StatusOr<writeback::v1::SubmitDecisionResponse> Submit(
+      absl::string_view requester, const writeback::v1::SubmitDecisionRequest& req);
+
+  // The agents known to the control plane (in-memory view; last_seen is
+  // updated by every heartbeat).
+  std::vector<writeback::v1::AgentRecord> Agents() const;
+
+  // ---- Agents (called by the agent stream) ----
+
+  // Registers the agent of a new stream. `peer_id` is the caller's verified
+  // SPIFFE ID. Errors: PERMISSION_DENIED (agent_id is not the certificate's
+  // identity; "result key changed"), FAILED_PRECONDITION (an instance is
+  // served by another agent), INVALID_ARGUMENT (malformed hello).
+  absl::StatusOr<writeback::v1::Welcome> Hello(absl::string_view peer_id,
+                                               const writeback::v1::Hello& hello);
+  // Updates last_seen and the health of the agent's known instances.
+  absl::Status Heartbeat(absl::string_view agent_id, const writeback::v1::Heartbeat& hb);
+  // The agent journaled the task: QUEUED -> DELIVERED. No change for a task
+  // that already has a result.
+  absl::Status AckTask(absl::string_view agent_id, absl::string_view task_id);
+  // Checks and stores a signed result from `agent_id`'s stream. Returns the
+  // ack to send: accepted=true only once the result is durably stored (or was
+  // already). A refused result changes nothing and is counted.
+  writeback::v1::ResultAck IntakeResult(absl::string_view agent_id,
+                                        const writeback::v1::SignedEnvelope& env);
+  // Up to `limit` open tasks from the front of the agent's outbox, in
+  // decision order, skipping the ids in `in_flight`.
+  absl::StatusOr<std::vector<writeback::v1::TaskRecord>> NextTasks(
+      absl::string_view agent_id, const absl::flat_hash_set<std::string>& in_flight, size_t limit);
+
+  // ---- Time ----
+
+  // Marks open tasks of decisions past their expiry EXPIRED (using the
+  // injected clock) and recomputes those decisions. Returns how many tasks
+  // it expired.
+  absl::StatusOr<size_t> SweepExpired();
+
+  // Results refused since start (bad signature, wrong agent, wrong digest...).
+  uint64_t rejected_results() const { return rejected_results_.load(); }
+
+ private:
+  struct KnownAgent {
+    writeback::v1::AgentRecord record;
+    crypto::Ed25519PublicKey result_key;
+    int64_t persisted_last_seen_ms = 0;
+  };
+  struct InstanceRoute {
+    std::string agent_id;
+    writeback::v1::ConnectorInstanceInfo info;
+  };
+
+  Dispatcher(Store* store, const Clock* clock, crypto::Ed25519PrivateKey key,
+             SessionRegistry* sessions, DispatcherOptions opts);
+
+  absl::Mutex& DecisionLock(absl::string_view decision_id);
+  std::string NewId(absl::string_view prefix);
+  absl::StatusOr<writeback::v1::SubmitDecisionResponse> ResponseFor(absl::string_view decision_id);
+  absl::StatusOr<InstanceRoute> RouteFor(absl::string_view instance) const;
+  // Signs one task per target of `statement` (whose exact bytes are
+  // `statement_bytes`) for `agent_id`.
+  std::vector<writeback::v1::TaskRecord> FanOut(const writeback::v1::DecisionStatement& statement,
+                                                const std::string& statement_bytes,
+                                                const std::string& agent_id, int64_t now_ms);
+  // Recomputes `decision` from its tasks, with `changed` replacing the stored
+  // versions. Returns true if the decision changed.
+  absl::StatusOr<bool> Recompute(writeback::v1::DecisionRecord* decision,
+                                 const std::vector<writeback::v1::TaskRecord>& changed,
+                                 int64_t now_ms);
+  writeback::v1::ResultAck Refuse(absl::string_view agent_id, absl::string_view task_id,
+                                  absl::string_view error);
+
+  Store* const store_;
+  const Clock* const clock_;
+  const crypto::Ed25519PrivateKey key_;
+  SessionRegistry* const sessions_;
+  const DispatcherOptions opts_;
+
+  static constexpr int kLockStripes = 256;
+  absl::Mutex decision_locks_[kLockStripes];
+
+  mutable absl::Mutex dir_mu_;
+  absl::flat_hash_map<std::string, KnownAgent> agents_ ABSL_GUARDED_BY(dir_mu_);
+  absl::flat_hash_map<std::string, InstanceRoute> routes_ ABSL_GUARDED_BY(dir_mu_);
+
+  // Submits with a request_id in progress (a second submit of the same id
+  // waits for the first, then finds its decision).
+  absl::Mutex req_mu_;
+  absl::flat_hash_set<std::string> requests_in_flight_ ABSL_GUARDED_BY(req_mu_);
+
+  std::atomic<uint64_t> rejected_results_{0};
+};
+
+}  // namespace wb::controlplane

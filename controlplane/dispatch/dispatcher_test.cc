@@ -1,0 +1,596 @@
+#include "controlplane/dispatch/dispatcher.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "common/envelope/envelope.h"
+#include "common/testing/temp_dir.h"
+#include "controlplane/store/rocksdb_store.h"
+
+namespace wb::controlplane {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using writeback::v1::SubmitDecisionRequest;
+using writeback::v1::TaskRecord;
+
+constexpr char kAgentA[] = "spiffe://writeback.test/agent/a";
+constexpr char kAgentB[] = "spiffe://writeback.test/agent/b";
+constexpr char kOperator[] = "spiffe://writeback.test/operator/alice";
+const std::string kFingerprint = "SHA256:" + std::string(43, 'A');
+
+class FakeSession : public AgentSession {
+ public:
+  void Wake() override { ++wakes; }
+  void End(const absl::Status& why) override { ended = why; }
+  std::atomic<int> wakes{0};
+  absl::Status ended;
+};
+
+writeback::v1::Hello MakeHello(const std::string& agent, const crypto::Ed25519PrivateKey& key,
+                               const std::string& instance = "hosts") {
+  writeback::v1::Hello h;
+  h.set_agent_id(agent);
+  h.set_version("0.1.0");
+  h.set_result_public_key(key.public_key().raw());
+  auto* inst = h.add_instances();
+  inst->set_name(instance);
+  inst->set_type("ssh_authorized_keys");
+  inst->add_operations("remove_key");
+  inst->add_operations("remove_by_comment");
+  (*h.mutable_labels())["site"] = "lab";
+  return h;
+}
+
+SubmitDecisionRequest MakeRequest(std::vector<std::string> users,
+                                  const std::string& instance = "hosts") {
+  SubmitDecisionRequest r;
+  auto* s = r.mutable_spec();
+  s->set_connector_instance(instance);
+  s->set_operation("remove_key");
+  s->mutable_params()->mutable_ssh_authorized_keys()->set_fingerprint(kFingerprint);
+  for (const auto& u : users) s->add_targets()->set_object(u);
+  s->set_reason("stale deploy key");
+  s->set_reference("JIRA-1");
+  return r;
+}
+
+class DispatcherTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto s = RocksDbStore::Open(dir_.Sub("db"));
+    ASSERT_TRUE(s.ok()) << s.status();
+    store_ = std::move(*s);
+    MakeDispatcher();
+    ASSERT_TRUE(d_->Hello(kAgentA, MakeHello(kAgentA, agent_key_)).ok());
+    sessions_.Register(kAgentA, &session_, clock_.NowUnixMs());
+  }
+  void TearDown() override { sessions_.Unregister(kAgentA, &session_); }
+
+  void MakeDispatcher() {
+    DispatcherOptions o;
+    o.controlplane_id = "spiffe://writeback.test/controlplane/cp";
+    o.default_ttl_seconds = 600;
+    auto d = Dispatcher::Create(store_.get(), &clock_, dispatch_key_, &sessions_, o);
+    ASSERT_TRUE(d.ok()) << d.status();
+    d_ = std::move(*d);
+  }
+
+  std::vector<TaskRecord> Tasks(const std::string& decision_id) {
+    std::vector<TaskRecord> out;
+    auto d = store_->GetDecision(decision_id);
+    EXPECT_TRUE(d.ok());
+    for (const auto& id : d->task_ids()) out.push_back(*store_->GetTask(id));
+    return out;
+  }
+
+  writeback::v1::SignedEnvelope SignedResult(const TaskRecord& t, writeback::v1::Outcome outcome,
+                                             const crypto::Ed25519PrivateKey& key,
+                                             const std::string& agent = kAgentA) {
+    writeback::v1::Result r;
+    r.set_task_id(t.task_id());
+    r.set_agent_id(agent);
+    r.set_decision_id(t.decision_id());
+    r.set_task_digest(crypto::Sha256(t.signed_task().payload()));
+    r.set_outcome(outcome);
+    r.mutable_verification()->set_outcome(outcome);
+    r.mutable_verification()->set_detail("key absent after apply");
+    return envelope::Sign(writeback::v1::PAYLOAD_TYPE_RESULT, r.SerializeAsString(), key);
+  }
+
+  std::string SubmitOk(std::vector<std::string> users) {
+    auto r = d_->Submit(kOperator, MakeRequest(std::move(users)));
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? r->decision_id() : "";
+  }
+
+  size_t DecisionCount() {
+    return store_->ListDecisions(1000, writeback::v1::DECISION_STATE_UNSPECIFIED)->size();
+  }
+
+  wb::testing::TempDir dir_;
+  FakeClock clock_;
+  crypto::Ed25519PrivateKey dispatch_key_ = crypto::Ed25519PrivateKey::Generate();
+  crypto::Ed25519PrivateKey agent_key_ = crypto::Ed25519PrivateKey::Generate();
+  SessionRegistry sessions_;
+  FakeSession session_;
+  std::unique_ptr<RocksDbStore> store_;
+  std::unique_ptr<Dispatcher> d_;
+};
+
+TEST(SummarizeTasksTest, States) {
+  using writeback::v1::TaskState;
+  auto sum = [](std::vector<TaskState> s) { return SummarizeTasks(s); };
+  EXPECT_EQ(sum({writeback::v1::TASK_STATE_VERIFIED, writeback::v1::TASK_STATE_DELIVERED}).state,
+            writeback::v1::DECISION_STATE_DISPATCHED);
+  EXPECT_EQ(sum({writeback::v1::TASK_STATE_VERIFIED, writeback::v1::TASK_STATE_VERIFIED}).state,
+            writeback::v1::DECISION_STATE_VERIFIED);
+  auto failed = sum({writeback::v1::TASK_STATE_VERIFIED, writeback::v1::TASK_STATE_APPLIED,
+                     writeback::v1::TASK_STATE_VERIFIED});
+  EXPECT_EQ(failed.state, writeback::v1::DECISION_STATE_FAILED);
+  EXPECT_EQ(failed.detail, "1 of 3 tasks unverified");
+  auto mixed = sum({writeback::v1::TASK_STATE_FAILED, writeback::v1::TASK_STATE_REJECTED,
+                    writeback::v1::TASK_STATE_EXPIRED});
+  EXPECT_EQ(mixed.state, writeback::v1::DECISION_STATE_FAILED);
+  EXPECT_EQ(mixed.detail, "1 of 3 tasks failed, 1 of 3 tasks rejected, 1 of 3 tasks expired");
+  EXPECT_EQ(sum({writeback::v1::TASK_STATE_EXPIRED, writeback::v1::TASK_STATE_EXPIRED}).state,
+            writeback::v1::DECISION_STATE_EXPIRED);
+}
+
+TEST(TaskStateForResultTest, Outcomes) {
+  writeback::v1::Result r;
+  r.set_outcome(writeback::v1::OUTCOME_ALREADY_COMPLIANT);
+  EXPECT_EQ(TaskStateForResult(r), writeback::v1::TASK_STATE_VERIFIED);
+  r.set_outcome(writeback::v1::OUTCOME_UNVERIFIED);
+  EXPECT_EQ(TaskStateForResult(r), writeback::v1::TASK_STATE_APPLIED);
+  r.set_outcome(writeback::v1::OUTCOME_REJECTED);
+  r.set_reject_reason(writeback::v1::REJECT_REASON_BAD_SIGNATURE);
+  EXPECT_EQ(TaskStateForResult(r), writeback::v1::TASK_STATE_REJECTED);
+  r.set_reject_reason(writeback::v1::REJECT_REASON_EXPIRED);
+  EXPECT_EQ(TaskStateForResult(r), writeback::v1::TASK_STATE_EXPIRED);
+  r.set_outcome(writeback::v1::OUTCOME_UNSPECIFIED);
+  EXPECT_EQ(TaskStateForResult(r), writeback::v1::TASK_STATE_UNSPECIFIED);
+}
+
+TEST_F(DispatcherTest, SubmitBuildsSignedTasksFromOneStatement) {
+  const int wakes_before = session_.wakes;
+  auto resp = d_->Submit(kOperator, MakeRequest({"alice", "bob"}));
+  ASSERT_TRUE(resp.ok()) << resp.status();
+  EXPECT_THAT(resp->decision_id(), ::testing::MatchesRegex("d-[0-9a-f]{24}"));
+  EXPECT_EQ(resp->state(), writeback::v1::DECISION_STATE_DISPATCHED);
+  EXPECT_GT(session_.wakes, wakes_before);
+
+  auto d = store_->GetDecision(resp->decision_id());
+  ASSERT_TRUE(d.ok());
+  writeback::v1::DecisionStatement st;
+  ASSERT_TRUE(st.ParseFromString(d->statement()));
+  EXPECT_EQ(st.requester(), kOperator);
+  EXPECT_EQ(st.version(), resp->version());
+  EXPECT_EQ(st.created_at_unix_ms(), clock_.NowUnixMs());
+  EXPECT_EQ(st.expires_at_unix_ms(), clock_.NowUnixMs() + 600'000);  // config default ttl
+
+  auto tasks = Tasks(resp->decision_id());
+  ASSERT_EQ(tasks.size(), 2u);
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    const auto& rec = tasks[i];
+    EXPECT_THAT(rec.task_id(), ::testing::MatchesRegex("t-[0-9a-f]{24}"));
+    EXPECT_EQ(rec.state(), writeback::v1::TASK_STATE_QUEUED);
+    ASSERT_TRUE(envelope::VerifyWithKey(rec.signed_task(), writeback::v1::PAYLOAD_TYPE_TASK,
+                                        dispatch_key_.public_key())
+                    .ok());
+    writeback::v1::Task t;
+    ASSERT_TRUE(t.ParseFromString(rec.signed_task().payload()));
+    EXPECT_EQ(t.task_id(), rec.task_id());
+    EXPECT_EQ(t.audience(), kAgentA);
+    EXPECT_EQ(t.statement(), d->statement());  // the exact bytes
+    EXPECT_EQ(t.target_index(), i);
+    EXPECT_EQ(t.target().object(), st.targets(i).object());
+    EXPECT_EQ(t.connector_instance(), "hosts");
+    EXPECT_EQ(t.operation(), "remove_key");
+    EXPECT_EQ(t.decision_version(), st.version());
+    EXPECT_EQ(t.not_before_unix_ms(), t.issued_at_unix_ms());
+    EXPECT_EQ(t.expires_at_unix_ms(), st.expires_at_unix_ms());
+    EXPECT_EQ(t.dispatch_key_id(), dispatch_key_.key_id());
+  }
+  auto next = d_->NextTasks(kAgentA, {}, 10);
+  ASSERT_TRUE(next.ok());
+  ASSERT_EQ(next->size(), 2u);
+  EXPECT_EQ((*next)[0].task_id(), tasks[0].task_id());
+}
+
+TEST_F(DispatcherTest, VersionsIncreaseAcrossDecisions) {
+  auto a = d_->Submit(kOperator, MakeRequest({"alice"}));
+  auto b = d_->Submit(kOperator, MakeRequest({"alice"}));
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_GT(b->version(), a->version());
+}
+
+struct BadSpec {
+  std::string name;
+  std::function<void(SubmitDecisionRequest*)> mutate;
+  std::string field;
+};
+
+TEST_F(DispatcherTest, InvalidSpecsAreRefusedNamingTheFieldAndStoreNothing) {
+  const std::vector<BadSpec> cases = {
+      {"unknown instance", [](auto* r) { r->mutable_spec()->set_connector_instance("x"); },
+       "spec.connector_instance: unknown instance 'x'"},
+      {"no instance", [](auto* r) { r->mutable_spec()->clear_connector_instance(); },
+       "spec.connector_instance"},
+      {"op not advertised", [](auto* r) { r->mutable_spec()->set_operation("exclusive_set"); },
+       "spec.operation"},
+      {"bad fingerprint",
+       [](auto* r) {
+         r->mutable_spec()->mutable_params()->mutable_ssh_authorized_keys()->set_fingerprint(
+             "MD5:x");
+       },
+       "spec.params.ssh_authorized_keys.fingerprint"},
+      {"no params", [](auto* r) { r->mutable_spec()->clear_params(); }, "spec.params"},
+      {"no targets", [](auto* r) { r->mutable_spec()->clear_targets(); }, "spec.targets"},
+      {"bad target", [](auto* r) { r->mutable_spec()->add_targets()->set_object("Root;rm"); },
+       "spec.targets[1].object"},
+      {"duplicate target", [](auto* r) { r->mutable_spec()->add_targets()->set_object("alice"); },
+       "spec.targets[1].object: duplicate of spec.targets[0]"},
+      {"too many targets",
+       [](auto* r) {
+         for (int i = 0; i < kMaxTargets; ++i) {
+           r->mutable_spec()->add_targets()->set_object(absl::StrCat("u", i));
+         }
+       },
+       "spec.targets: at most 1000"},
+      {"no reason", [](auto* r) { r->mutable_spec()->clear_reason(); }, "spec.reason"},
+      {"long reason", [](auto* r) { r->mutable_spec()->set_reason(std::string(1025, 'r')); },
+       "spec.reason"},
+      {"long reference", [](auto* r) { r->mutable_spec()->set_reference(std::string(257, 'r')); },
+       "spec.reference"},
+      {"ttl too short", [](auto* r) { r->mutable_spec()->set_ttl_seconds(59); },
+       "spec.ttl_seconds"},
+      {"ttl too long", [](auto* r) { r->mutable_spec()->set_ttl_seconds(kMaxTtlSeconds + 1); },
+       "spec.ttl_seconds"},
+      {"control char in request id", [](auto* r) { r->set_request_id("a\nb"); }, "request_id"},
+  };
+  for (const auto& c : cases) {
+    SubmitDecisionRequest req = MakeRequest({"alice"});
+    c.mutate(&req);
+    auto r = d_->Submit(kOperator, req);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << c.name;
+    EXPECT_THAT(std::string(r.status().message()), HasSubstr(c.field)) << c.name;
+  }
+  EXPECT_EQ(DecisionCount(), 0u);
+  auto out = store_->PeekOutbox(kAgentA, 10, nullptr);
+  ASSERT_TRUE(out.ok());
+  EXPECT_TRUE(out->empty());
+}
+
+TEST_F(DispatcherTest, TtlBoundsAreAccepted) {
+  auto req = MakeRequest({"alice"});
+  req.mutable_spec()->set_ttl_seconds(kMinTtlSeconds);
+  auto r = d_->Submit(kOperator, req);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(store_->GetDecision(r->decision_id())->parsed().expires_at_unix_ms(),
+            clock_.NowUnixMs() + 60'000);
+}
+
+TEST_F(DispatcherTest, RequestIdMakesSubmitIdempotent) {
+  auto req = MakeRequest({"alice"});
+  req.set_request_id("req-42");
+  auto first = d_->Submit(kOperator, req);
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto again = d_->Submit(kOperator, req);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->decision_id(), first->decision_id());
+  EXPECT_EQ(again->version(), first->version());
+  EXPECT_EQ(DecisionCount(), 1u);
+
+  // Concurrent submits of one new request id make one decision.
+  req.set_request_id("req-43");
+  std::vector<std::string> ids(4);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&, i] {
+      auto r = d_->Submit(kOperator, req);
+      if (r.ok()) ids[i] = r->decision_id();
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_FALSE(ids[0].empty());
+  for (const auto& id : ids) EXPECT_EQ(id, ids[0]);
+  EXPECT_EQ(DecisionCount(), 2u);
+}
+
+TEST_F(DispatcherTest, HelloChecksIdentityKeyAndInstanceOwnership) {
+  auto other_key = crypto::Ed25519PrivateKey::Generate();
+  auto w = d_->Hello(kAgentA, MakeHello(kAgentB, other_key));
+  EXPECT_EQ(w.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(std::string(w.status().message()), HasSubstr("hello.agent_id"));
+
+  w = d_->Hello(kAgentA, MakeHello(kAgentA, other_key));
+  EXPECT_EQ(w.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(w.status().message(), "result key changed");
+
+  w = d_->Hello(kAgentB, MakeHello(kAgentB, other_key, "hosts"));
+  EXPECT_EQ(w.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(w.status().message()), HasSubstr("'hosts'"));
+  EXPECT_THAT(std::string(w.status().message()), HasSubstr(kAgentA));
+
+  auto bad = MakeHello(kAgentB, other_key, "db");
+  bad.set_result_public_key("short");
+  EXPECT_THAT(std::string(d_->Hello(kAgentB, bad).status().message()),
+              HasSubstr("hello.result_public_key"));
+
+  w = d_->Hello(kAgentB, MakeHello(kAgentB, other_key, "db"));
+  ASSERT_TRUE(w.ok()) << w.status();
+  EXPECT_EQ(w->controlplane_id(), "spiffe://writeback.test/controlplane/cp");
+  EXPECT_EQ(w->server_time_unix_ms(), clock_.NowUnixMs());
+  EXPECT_EQ(w->heartbeat_interval_seconds(), 10u);
+  EXPECT_EQ(w->max_in_flight(), 64u);
+
+  // Same key again is fine; the record follows the latest hello.
+  auto again = MakeHello(kAgentA, agent_key_);
+  again.set_version("0.2.0");
+  ASSERT_TRUE(d_->Hello(kAgentA, again).ok());
+  auto rec = store_->GetAgent(kAgentA);
+  ASSERT_TRUE(rec.ok());
+  EXPECT_EQ(rec->version(), "0.2.0");
+  EXPECT_EQ(rec->result_key_id(), agent_key_.key_id());
+  EXPECT_EQ(rec->labels().at("site"), "lab");
+}
+
+TEST_F(DispatcherTest, AgentsSurviveARestart) {
+  d_.reset();
+  MakeDispatcher();
+  auto other_key = crypto::Ed25519PrivateKey::Generate();
+  EXPECT_EQ(d_->Hello(kAgentA, MakeHello(kAgentA, other_key)).status().message(),
+            "result key changed");
+  EXPECT_TRUE(d_->Submit(kOperator, MakeRequest({"alice"})).ok());
+}
+
+TEST_F(DispatcherTest, VerifiedResultsFinishTheDecision) {
+  const std::string id = SubmitOk({"alice", "bob"});
+  auto tasks = Tasks(id);
+  ASSERT_TRUE(d_->AckTask(kAgentA, tasks[0].task_id()).ok());
+  auto t0 = store_->GetTask(tasks[0].task_id());
+  EXPECT_EQ(t0->state(), writeback::v1::TASK_STATE_DELIVERED);
+  EXPECT_EQ(t0->delivery_attempts(), 1u);
+  EXPECT_EQ(t0->delivered_at_unix_ms(), clock_.NowUnixMs());
+
+  auto ack = d_->IntakeResult(kAgentA,
+                              SignedResult(tasks[0], writeback::v1::OUTCOME_VERIFIED, agent_key_));
+  EXPECT_TRUE(ack.accepted()) << ack.error();
+  EXPECT_EQ(ack.task_id(), tasks[0].task_id());
+  EXPECT_EQ(store_->GetDecision(id)->state(), writeback::v1::DECISION_STATE_DISPATCHED);
+  // Finished tasks leave the outbox.
+  auto next = d_->NextTasks(kAgentA, {}, 10);
+  ASSERT_TRUE(next.ok());
+  ASSERT_EQ(next->size(), 1u);
+  EXPECT_EQ((*next)[0].task_id(), tasks[1].task_id());
+
+  ack = d_->IntakeResult(
+      kAgentA, SignedResult(tasks[1], writeback::v1::OUTCOME_ALREADY_COMPLIANT, agent_key_));
+  EXPECT_TRUE(ack.accepted()) << ack.error();
+  auto d = store_->GetDecision(id);
+  EXPECT_EQ(d->state(), writeback::v1::DECISION_STATE_VERIFIED);
+  EXPECT_EQ(d->finished_at_unix_ms(), clock_.NowUnixMs());
+  auto t1 = store_->GetTask(tasks[1].task_id());
+  EXPECT_EQ(t1->state(), writeback::v1::TASK_STATE_VERIFIED);
+  EXPECT_EQ(t1->result().outcome(), writeback::v1::OUTCOME_ALREADY_COMPLIANT);
+  EXPECT_TRUE(t1->has_signed_result());
+
+  // An ack after the result changes nothing.
+  ASSERT_TRUE(d_->AckTask(kAgentA, tasks[1].task_id()).ok());
+  EXPECT_EQ(store_->GetTask(tasks[1].task_id())->state(), writeback::v1::TASK_STATE_VERIFIED);
+  EXPECT_EQ(d_->rejected_results(), 0u);
+}
+
+TEST_F(DispatcherTest, AnUnverifiedTaskFailsTheDecisionWithACount) {
+  const std::string id = SubmitOk({"alice", "bob", "carol"});
+  auto tasks = Tasks(id);
+  const writeback::v1::Outcome outcomes[] = {writeback::v1::OUTCOME_VERIFIED,
+                                             writeback::v1::OUTCOME_UNVERIFIED,
+                                             writeback::v1::OUTCOME_VERIFIED};
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(
+        d_->IntakeResult(kAgentA, SignedResult(tasks[i], outcomes[i], agent_key_)).accepted());
+  }
+  auto d = store_->GetDecision(id);
+  EXPECT_EQ(d->state(), writeback::v1::DECISION_STATE_FAILED);
+  EXPECT_EQ(d->state_detail(), "1 of 3 tasks unverified");
+  EXPECT_EQ(store_->GetTask(tasks[1].task_id())->state(), writeback::v1::TASK_STATE_APPLIED);
+}
+
+TEST_F(DispatcherTest, RejectedForExpiryMarksTheTaskExpired) {
+  const std::string id = SubmitOk({"alice"});
+  auto t = Tasks(id)[0];
+  writeback::v1::Result r;
+  r.set_task_id(t.task_id());
+  r.set_agent_id(kAgentA);
+  r.set_task_digest(crypto::Sha256(t.signed_task().payload()));
+  r.set_outcome(writeback::v1::OUTCOME_REJECTED);
+  r.set_reject_reason(writeback::v1::REJECT_REASON_EXPIRED);
+  auto ack = d_->IntakeResult(kAgentA, envelope::Sign(writeback::v1::PAYLOAD_TYPE_RESULT,
+                                                      r.SerializeAsString(), agent_key_));
+  EXPECT_TRUE(ack.accepted()) << ack.error();
+  EXPECT_EQ(store_->GetTask(t.task_id())->state(), writeback::v1::TASK_STATE_EXPIRED);
+  EXPECT_EQ(store_->GetDecision(id)->state(), writeback::v1::DECISION_STATE_EXPIRED);
+}
+
+TEST_F(DispatcherTest, BadResultsAreRefusedCountedAndChangeNothing) {
+  const std::string id = SubmitOk({"alice"});
+  auto t = Tasks(id)[0];
+  auto other_key = crypto::Ed25519PrivateKey::Generate();
+  ASSERT_TRUE(d_->Hello(kAgentB, MakeHello(kAgentB, other_key, "db")).ok());
+
+  struct Case {
+    std::string name;
+    std::string agent;
+    writeback::v1::SignedEnvelope env;
+    std::string error;
+  };
+  auto wrong_digest = [&] {
+    writeback::v1::Result r;
+    r.set_task_id(t.task_id());
+    r.set_agent_id(kAgentA);
+    r.set_task_digest(crypto::Sha256("something else"));
+    r.set_outcome(writeback::v1::OUTCOME_VERIFIED);
+    return envelope::Sign(writeback::v1::PAYLOAD_TYPE_RESULT, r.SerializeAsString(), agent_key_);
+  }();
+  auto as_task_type = SignedResult(t, writeback::v1::OUTCOME_VERIFIED, agent_key_);
+  as_task_type =
+      envelope::Sign(writeback::v1::PAYLOAD_TYPE_TASK, as_task_type.payload(), agent_key_);
+  auto tampered = SignedResult(t, writeback::v1::OUTCOME_VERIFIED, agent_key_);
+  tampered.mutable_payload()->back() ^= 1;
+  auto unknown_task = t;
+  unknown_task.set_task_id("t-000000000000000000000000");
+
+  const std::vector<Case> cases = {
+      {"signed with another key", kAgentA,
+       SignedResult(t, writeback::v1::OUTCOME_VERIFIED, other_key), "registered result key"},
+      {"tampered payload", kAgentA, tampered, "registered result key"},
+      {"wrong payload type", kAgentA, as_task_type, "payload_type"},
+      {"task of another agent", kAgentB,
+       SignedResult(t, writeback::v1::OUTCOME_VERIFIED, other_key, kAgentB),
+       "not addressed to this agent"},
+      {"claims another agent", kAgentA,
+       SignedResult(t, writeback::v1::OUTCOME_VERIFIED, agent_key_, kAgentB), "result.agent_id"},
+      {"wrong digest", kAgentA, wrong_digest, "result.task_digest"},
+      {"unknown task", kAgentA,
+       SignedResult(unknown_task, writeback::v1::OUTCOME_VERIFIED, agent_key_), "unknown task"},
+      {"no outcome", kAgentA, SignedResult(t, writeback::v1::OUTCOME_UNSPECIFIED, agent_key_),
+       "result.outcome"},
+  };
+  uint64_t rejected = 0;
+  for (const auto& c : cases) {
+    auto ack = d_->IntakeResult(c.agent, c.env);
+    EXPECT_FALSE(ack.accepted()) << c.name;
+    EXPECT_THAT(ack.error(), HasSubstr(c.error)) << c.name;
+    EXPECT_EQ(d_->rejected_results(), ++rejected) << c.name;
+  }
+  auto stored = store_->GetTask(t.task_id());
+  EXPECT_EQ(stored->state(), writeback::v1::TASK_STATE_QUEUED);
+  EXPECT_FALSE(stored->has_signed_result());
+  EXPECT_EQ(store_->GetDecision(id)->state(), writeback::v1::DECISION_STATE_DISPATCHED);
+}
+
+TEST_F(DispatcherTest, DuplicateResultIsAckedAndChangesNothing) {
+  const std::string id = SubmitOk({"alice"});
+  auto t = Tasks(id)[0];
+  ASSERT_TRUE(
+      d_->IntakeResult(kAgentA, SignedResult(t, writeback::v1::OUTCOME_VERIFIED, agent_key_))
+          .accepted());
+  auto before = store_->GetTask(t.task_id());
+  clock_.Advance(absl::Minutes(1));
+  auto ack = d_->IntakeResult(kAgentA, SignedResult(t, writeback::v1::OUTCOME_FAILED, agent_key_));
+  EXPECT_TRUE(ack.accepted());
+  auto after = store_->GetTask(t.task_id());
+  EXPECT_EQ(after->SerializeAsString(), before->SerializeAsString());
+  EXPECT_EQ(store_->GetDecision(id)->state(), writeback::v1::DECISION_STATE_VERIFIED);
+}
+
+TEST_F(DispatcherTest, NextTasksKeepsDecisionOrderAndSkipsInFlight) {
+  const std::string first = SubmitOk({"alice", "bob"});
+  const std::string second = SubmitOk({"carol"});
+  auto t1 = Tasks(first);
+  auto t2 = Tasks(second);
+  auto next = d_->NextTasks(kAgentA, {}, 10);
+  ASSERT_TRUE(next.ok());
+  std::vector<std::string> ids;
+  for (const auto& t : *next) ids.push_back(t.task_id());
+  EXPECT_THAT(ids, ElementsAre(t1[0].task_id(), t1[1].task_id(), t2[0].task_id()));
+
+  next = d_->NextTasks(kAgentA, {t1[0].task_id()}, 1);
+  ASSERT_TRUE(next.ok());
+  ASSERT_EQ(next->size(), 1u);
+  EXPECT_EQ((*next)[0].task_id(), t1[1].task_id());
+}
+
+TEST_F(DispatcherTest, SweepExpiresOpenTasksUsingTheInjectedClock) {
+  const std::string all_open = SubmitOk({"alice", "bob"});
+  const std::string half_done = SubmitOk({"carol", "dave"});
+  const std::string done = SubmitOk({"erin"});
+  auto half = Tasks(half_done);
+  ASSERT_TRUE(
+      d_->IntakeResult(kAgentA, SignedResult(half[0], writeback::v1::OUTCOME_VERIFIED, agent_key_))
+          .accepted());
+  ASSERT_TRUE(d_->IntakeResult(kAgentA, SignedResult(Tasks(done)[0],
+                                                     writeback::v1::OUTCOME_VERIFIED, agent_key_))
+                  .accepted());
+
+  // At the expiry instant nothing is past it yet.
+  clock_.Advance(absl::Seconds(600));
+  auto n = d_->SweepExpired();
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, 0u);
+
+  clock_.Advance(absl::Milliseconds(1));
+  n = d_->SweepExpired();
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, 3u);
+  auto d = store_->GetDecision(all_open);
+  EXPECT_EQ(d->state(), writeback::v1::DECISION_STATE_EXPIRED);
+  EXPECT_EQ(d->finished_at_unix_ms(), clock_.NowUnixMs());
+  for (const auto& t : Tasks(all_open)) {
+    EXPECT_EQ(t.state(), writeback::v1::TASK_STATE_EXPIRED);
+    EXPECT_EQ(t.finished_at_unix_ms(), clock_.NowUnixMs());
+  }
+  d = store_->GetDecision(half_done);
+  EXPECT_EQ(d->state(), writeback::v1::DECISION_STATE_FAILED);
+  EXPECT_EQ(d->state_detail(), "1 of 2 tasks expired");
+  EXPECT_EQ(store_->GetDecision(done)->state(), writeback::v1::DECISION_STATE_VERIFIED);
+  auto out = d_->NextTasks(kAgentA, {}, 10);
+  ASSERT_TRUE(out.ok());
+  EXPECT_TRUE(out->empty());
+  // Nothing left to expire.
+  EXPECT_EQ(*d_->SweepExpired(), 0u);
+
+  // A late but genuine result for an expired task is still recorded.
+  auto late = Tasks(all_open);
+  EXPECT_TRUE(
+      d_->IntakeResult(kAgentA, SignedResult(late[0], writeback::v1::OUTCOME_VERIFIED, agent_key_))
+          .accepted());
+  EXPECT_EQ(store_->GetTask(late[0].task_id())->state(), writeback::v1::TASK_STATE_VERIFIED);
+  d = store_->GetDecision(all_open);
+  EXPECT_EQ(d->state(), writeback::v1::DECISION_STATE_FAILED);
+  EXPECT_EQ(d->state_detail(), "1 of 2 tasks expired");
+}
+
+TEST_F(DispatcherTest, HeartbeatUpdatesLastSeenAndHealth) {
+  clock_.Advance(absl::Seconds(5));
+  writeback::v1::Heartbeat hb;
+  auto* h = hb.add_instances();
+  h->set_name("hosts");
+  h->set_healthy(false);
+  h->set_health_detail("cannot read /home");
+  ASSERT_TRUE(d_->Heartbeat(kAgentA, hb).ok());
+  auto agents = d_->Agents();
+  ASSERT_EQ(agents.size(), 1u);
+  EXPECT_EQ(agents[0].last_seen_unix_ms(), clock_.NowUnixMs());
+  ASSERT_EQ(agents[0].instances_size(), 1);
+  EXPECT_FALSE(agents[0].instances(0).healthy());
+  // Health changes are persisted at once.
+  EXPECT_EQ(store_->GetAgent(kAgentA)->instances(0).health_detail(), "cannot read /home");
+  EXPECT_EQ(d_->Heartbeat(kAgentB, hb).code(), absl::StatusCode::kNotFound);
+}
+
+TEST(SessionRegistryTest, NewSessionEndsTheOlderOne) {
+  SessionRegistry reg;
+  FakeSession a, b;
+  reg.Register(kAgentA, &a, 10);
+  reg.Register(kAgentA, &b, 20);
+  EXPECT_EQ(a.ended.code(), absl::StatusCode::kAborted);
+  EXPECT_TRUE(b.ended.ok());
+  EXPECT_EQ(*reg.ConnectedSince(kAgentA), 20);
+  reg.Unregister(kAgentA, &a);  // the older one leaving does not remove the newer
+  EXPECT_EQ(reg.size(), 1u);
+  reg.Wake(kAgentA);
+  EXPECT_EQ(b.wakes, 1);
+  EXPECT_EQ(a.wakes, 0);
+  reg.Unregister(kAgentA, &b);
+  EXPECT_FALSE(reg.ConnectedSince(kAgentA).has_value());
+}
+
+}  // namespace
+}  // namespace wb::controlplane

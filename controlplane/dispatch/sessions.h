@@ -1,0 +1,57 @@
+// The live agent streams, at most one per agent. The dispatcher wakes an
+// agent's stream when tasks were queued for it; a new stream of the same
+// agent ends the older one.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+
+namespace wb::controlplane {
+
+// One live stream. Its methods are called with the registry's lock held:
+// they must return quickly, never block, and never call back into the
+// registry (they hand the work to the stream's own executor).
+class AgentSession {
+ public:
+  virtual ~AgentSession() = default;
+  // Tasks may have been queued for this agent.
+  virtual void Wake() = 0;
+  // End the stream with `why` (superseded, shutting down).
+  virtual void End(const absl::Status& why) = 0;
+};
+
+// Thread-safe. Holds sessions by raw pointer: a session must Unregister
+// itself before it is destroyed.
+class SessionRegistry {
+ public:
+  // Makes `s` the live session of `agent_id`. A previous session of the same
+  // agent is ended with ABORTED and forgotten.
+  void Register(const std::string& agent_id, AgentSession* s, int64_t connected_since_unix_ms);
+  // Forgets `s` if it is still the live session of `agent_id`.
+  void Unregister(const std::string& agent_id, const AgentSession* s);
+  // Wakes the live session of `agent_id`, if any.
+  void Wake(absl::string_view agent_id);
+  // When the live session of `agent_id` connected, or nullopt if none.
+  std::optional<int64_t> ConnectedSince(absl::string_view agent_id) const;
+  // Ends every live session (they unregister themselves as they finish).
+  void EndAll(const absl::Status& why);
+  size_t size() const;
+
+ private:
+  struct Entry {
+    AgentSession* session;
+    int64_t since_ms;
+  };
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<std::string, Entry> live_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace wb::controlplane
