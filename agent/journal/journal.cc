@@ -107,19 +107,18 @@ absl::StatusOr<std::optional<JournalTask>> Journal::GetTask(absl::string_view ta
   return t;
 }
 
-absl::Status Journal::PutTask(const JournalTask& entry) {
-  if (entry.task_id().empty()) return absl::InvalidArgumentError("journal: task_id is empty");
-  if (entry.state() != writeback::agent::v1::JOURNAL_STATE_QUEUED &&
-      entry.state() != writeback::agent::v1::JOURNAL_STATE_INTENT) {
+absl::Status Journal::PutTask(JournalTask* entry) {
+  if (entry->task_id().empty()) return absl::InvalidArgumentError("journal: task_id is empty");
+  if (entry->state() != writeback::agent::v1::JOURNAL_STATE_QUEUED &&
+      entry->state() != writeback::agent::v1::JOURNAL_STATE_INTENT) {
     return absl::InvalidArgumentError("journal: PutTask takes QUEUED or INTENT");
   }
-  JournalTask e = entry;
-  if (e.seq() == 0) e.set_seq(NextSeq());
+  if (entry->seq() == 0) entry->set_seq(NextSeq());
   rocksdb::WriteBatch batch;
   WB_RETURN_IF_ERROR(
-      FromRocks(batch.Put(tasks_, ToSlice(e.task_id()), e.SerializeAsString()), "batch"));
+      FromRocks(batch.Put(tasks_, ToSlice(entry->task_id()), entry->SerializeAsString()), "batch"));
   WB_RETURN_IF_ERROR(
-      FromRocks(batch.Put(pending_, SeqKey(e.seq()), ToSlice(e.task_id())), "batch"));
+      FromRocks(batch.Put(pending_, SeqKey(entry->seq()), ToSlice(entry->task_id())), "batch"));
   return FromRocks(db_->Write(Synced(), &batch), "write task");
 }
 

@@ -49,9 +49,10 @@ class Journal final : public TaskHistory {
 
   absl::StatusOr<std::optional<JournalTask>> GetTask(absl::string_view task_id) const;
 
-  // Records a task as QUEUED (assigning its arrival seq) or INTENT. Synced.
-  // `entry.state` must be QUEUED or INTENT.
-  absl::Status PutTask(const JournalTask& entry);
+  // Records a task as QUEUED or INTENT. Synced. `entry->state` must be
+  // QUEUED or INTENT; if entry->seq is 0 an arrival seq is assigned (and
+  // stored in *entry): keep it for the later PutTask/Complete calls.
+  absl::Status PutTask(JournalTask* entry);
 
   // Records the task DONE with its signed result, removes it from pending,
   // puts the result in the outbox and, if `bump_version`, raises the

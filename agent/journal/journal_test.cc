@@ -54,15 +54,16 @@ TEST_F(JournalTest, UnknownTaskIsNotSeen) {
 TEST_F(JournalTest, IntentAndDonePersistAcrossReopen) {
   {
     auto j = Open();
-    ASSERT_TRUE(j->PutTask(Entry("t1", JOURNAL_STATE_QUEUED)).ok());
+    JournalTask queued = Entry("t1", JOURNAL_STATE_QUEUED);
+    ASSERT_TRUE(j->PutTask(&queued).ok());
     auto t1 = j->GetTask("t1");
     ASSERT_TRUE(t1.ok() && t1->has_value());
     JournalTask intent = **t1;
     intent.set_state(JOURNAL_STATE_INTENT);
-    ASSERT_TRUE(j->PutTask(intent).ok());
+    ASSERT_TRUE(j->PutTask(&intent).ok());
 
     JournalTask done = Entry("t2", JOURNAL_STATE_QUEUED);
-    ASSERT_TRUE(j->PutTask(done).ok());
+    ASSERT_TRUE(j->PutTask(&done).ok());
     auto t2 = j->GetTask("t2");
     ASSERT_TRUE(t2.ok() && t2->has_value());
     done = **t2;
@@ -89,7 +90,7 @@ TEST_F(JournalTest, IntentAndDonePersistAcrossReopen) {
 TEST_F(JournalTest, SeenTaskReturnsStoredResult) {
   auto j = Open();
   JournalTask t = Entry("t1", JOURNAL_STATE_QUEUED);
-  ASSERT_TRUE(j->PutTask(t).ok());
+  ASSERT_TRUE(j->PutTask(&t).ok());
   auto seen = j->FindTask("t1");
   ASSERT_TRUE(seen.ok() && seen->has_value());
   EXPECT_EQ((*seen)->state, SeenTask::State::kQueued);
@@ -128,7 +129,7 @@ TEST_F(JournalTest, OutboxHoldsResultsUntilRemovedAcrossReopen) {
     auto j = Open();
     for (const char* id : {"t3", "t1", "t2"}) {
       JournalTask t = Entry(id, JOURNAL_STATE_QUEUED);
-      ASSERT_TRUE(j->PutTask(t).ok());
+      ASSERT_TRUE(j->PutTask(&t).ok());
       auto stored = j->GetTask(id);
       ASSERT_TRUE(stored.ok() && stored->has_value());
       t = **stored;
@@ -159,11 +160,14 @@ TEST_F(JournalTest, OutboxHoldsResultsUntilRemovedAcrossReopen) {
 TEST_F(JournalTest, PendingTasksKeepArrivalOrderAcrossReopen) {
   {
     auto j = Open();
-    for (const char* id : {"z", "a", "m"})
-      ASSERT_TRUE(j->PutTask(Entry(id, JOURNAL_STATE_QUEUED)).ok());
+    for (const char* id : {"z", "a", "m"}) {
+      JournalTask t = Entry(id, JOURNAL_STATE_QUEUED);
+      ASSERT_TRUE(j->PutTask(&t).ok());
+    }
   }
   auto j = Open();
-  ASSERT_TRUE(j->PutTask(Entry("b", JOURNAL_STATE_QUEUED)).ok());
+  JournalTask b = Entry("b", JOURNAL_STATE_QUEUED);
+  ASSERT_TRUE(j->PutTask(&b).ok());
   auto pending = j->PendingTasks();
   ASSERT_TRUE(pending.ok());
   std::vector<std::string> ids;
@@ -179,8 +183,10 @@ TEST_F(JournalTest, SecondOpenerOfTheSameDirIsRefused) {
 
 TEST_F(JournalTest, RejectsBadInput) {
   auto j = Open();
-  EXPECT_FALSE(j->PutTask(Entry("", JOURNAL_STATE_QUEUED)).ok());
-  EXPECT_FALSE(j->PutTask(Entry("t", JOURNAL_STATE_DONE)).ok());
+  JournalTask no_id = Entry("", JOURNAL_STATE_QUEUED);
+  EXPECT_FALSE(j->PutTask(&no_id).ok());
+  JournalTask done = Entry("t", JOURNAL_STATE_DONE);
+  EXPECT_FALSE(j->PutTask(&done).ok());
   EXPECT_FALSE(Journal::Open("").ok());
 }
 

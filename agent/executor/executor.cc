@@ -1,0 +1,441 @@
+#include "agent/executor/executor.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/logging/logging.h"
+
+namespace wb::agent {
+namespace {
+
+using writeback::agent::v1::JOURNAL_STATE_INTENT;
+using writeback::agent::v1::JOURNAL_STATE_QUEUED;
+using writeback::v1::DecisionStatement;
+using writeback::v1::Outcome;
+using writeback::v1::Result;
+using writeback::v1::SignedEnvelope;
+using writeback::v1::Task;
+
+constexpr uint32_t kDefaultMaxInFlight = 64;
+
+// A Verify outcome as a result outcome: only VERIFIED, UNVERIFIED and FAILED
+// are legitimate answers of Verify.
+Outcome VerifiedOutcome(const writeback::v1::Verification& v) {
+  switch (v.outcome()) {
+    case writeback::v1::OUTCOME_VERIFIED:
+    case writeback::v1::OUTCOME_UNVERIFIED:
+    case writeback::v1::OUTCOME_FAILED:
+      return v.outcome();
+    default:
+      return writeback::v1::OUTCOME_FAILED;
+  }
+}
+
+std::string OutcomeMessage(const writeback::v1::Verification& v) {
+  if (VerifiedOutcome(v) != v.outcome()) {
+    return absl::StrCat("connector's Verify returned outcome ",
+                        writeback::v1::Outcome_Name(v.outcome()));
+  }
+  return v.detail();
+}
+
+}  // namespace
+
+Executor::Executor(Options opts, Journal* journal, const Clock* clock, Sink* sink)
+    : opts_(std::move(opts)),
+      journal_(journal),
+      clock_(clock),
+      sink_(sink),
+      max_in_flight_(opts_.max_in_flight == 0 ? kDefaultMaxInFlight : opts_.max_in_flight) {}
+
+Executor::~Executor() { Stop(); }
+
+SignedEnvelope Executor::SignResult(const Result& result, const crypto::Ed25519PrivateKey& key) {
+  return envelope::Sign(writeback::v1::PAYLOAD_TYPE_RESULT, result.SerializeAsString(), key);
+}
+
+CheckContext Executor::MakeContext(absl::Time now) const {
+  CheckContext ctx;
+  ctx.agent_id = opts_.agent_id;
+  ctx.dispatch_keys = &opts_.dispatch_keys;
+  for (const auto& [name, inst] : opts_.instances) ctx.instances.emplace(name, inst.policy);
+  ctx.max_skew = opts_.max_skew;
+  ctx.approvals = opts_.approvals;
+  ctx.now = now;
+  return ctx;
+}
+
+std::string Executor::TargetKey(const JournalTask& e) {
+  return absl::StrCat(e.connector_instance(), "/", e.object());
+}
+
+absl::Status Executor::Start() {
+  auto pending = journal_->PendingTasks();
+  if (!pending.ok()) return pending.status();
+  absl::MutexLock l(&mu_);
+  if (started_) return absl::FailedPreconditionError("executor: already started");
+  if (stopping_) return absl::FailedPreconditionError("executor: stopped");
+  started_ = true;
+  for (auto& e : *pending) {
+    if (enqueued_.count(e.task_id()) > 0) continue;  // submitted before Start
+    const bool recover = e.state() == JOURNAL_STATE_INTENT;
+    log::Info(recover ? "recovering task left in INTENT" : "re-queueing journaled task",
+              {{"task_id", e.task_id()}});
+    Enqueue(Job{std::move(e), recover});
+  }
+  const int n = opts_.workers > 0 ? opts_.workers : 1;
+  for (int i = 0; i < n; ++i) workers_.emplace_back([this] { WorkerLoop(); });
+  return absl::OkStatus();
+}
+
+void Executor::Stop() {
+  std::vector<std::thread> workers;
+  {
+    absl::MutexLock l(&mu_);
+    stopping_ = true;
+    workers.swap(workers_);
+  }
+  for (auto& t : workers) t.join();
+}
+
+void Executor::SetMaxInFlight(uint32_t n) {
+  absl::MutexLock l(&mu_);
+  max_in_flight_ = n == 0 ? kDefaultMaxInFlight : n;
+}
+
+uint32_t Executor::in_flight() const {
+  absl::MutexLock l(&mu_);
+  return in_flight_;
+}
+
+void Executor::Enqueue(Job job) {
+  const std::string key = TargetKey(job.entry);
+  auto& q = queues_[key];
+  const bool was_idle = q.empty() && !busy_[key];
+  enqueued_.insert(job.entry.task_id());
+  q.push_back(std::move(job));
+  ++in_flight_;
+  if (was_idle) ready_.push_back(key);
+}
+
+void Executor::WorkerLoop() {
+  while (true) {
+    Job job;
+    std::string key;
+    {
+      absl::MutexLock l(&mu_);
+      auto has_work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stopping_ || !ready_.empty();
+      };
+      mu_.Await(absl::Condition(&has_work));
+      if (stopping_) return;
+      key = ready_.front();
+      ready_.pop_front();
+      busy_[key] = true;
+      auto& q = queues_[key];
+      job = std::move(q.front());
+      q.pop_front();
+    }
+    const std::string task_id = job.entry.task_id();
+    Run(std::move(job));
+    {
+      absl::MutexLock l(&mu_);
+      busy_.erase(key);
+      enqueued_.erase(task_id);
+      --in_flight_;
+      auto it = queues_.find(key);
+      if (it != queues_.end()) {
+        if (it->second.empty()) {
+          queues_.erase(it);
+        } else {
+          ready_.push_back(key);
+        }
+      }
+    }
+  }
+}
+
+void Executor::Run(Job job) {
+  if (job.recover) {
+    Recover(std::move(job.entry));
+  } else {
+    Execute(std::move(job.entry));
+  }
+}
+
+void Executor::Submit(const SignedEnvelope& env) {
+  absl::MutexLock submit_lock(&submit_mu_);
+  {
+    absl::MutexLock l(&mu_);
+    if (stopping_) return;
+  }
+  const absl::Time now = clock_->Now();  // fixed once for every check
+  TaskCheck c = CheckTask(env, MakeContext(now), journal_);
+  switch (c.verdict) {
+    case Verdict::kError:
+      log::Error("task not accepted: journal unavailable",
+                 {{"task_id", c.task_id()}, {"error", c.message}});
+      return;
+    case Verdict::kReject:
+      Reject(c, env);
+      return;
+    case Verdict::kDuplicate: {
+      const std::string& id = c.task.task_id();
+      if (c.seen->state == SeenTask::State::kDone) {
+        // The sender has no result for it: send the stored one again.
+        if (absl::Status s = journal_->PutOutbox(id, c.seen->signed_result); !s.ok()) {
+          log::Error("journal write failed", {{"task_id", id}, {"error", s.ToString()}});
+          return;
+        }
+        log::Info("task seen before: returning the stored result", {{"task_id", id}});
+        if (sink_ != nullptr) {
+          sink_->OnTaskAck(id);
+          sink_->OnResult(id, c.seen->signed_result);
+        }
+      } else {
+        log::Debug("task seen before: still in progress", {{"task_id", id}});
+        if (sink_ != nullptr) sink_->OnTaskAck(id);
+      }
+      return;
+    }
+    case Verdict::kAccept:
+      break;
+  }
+
+  {
+    absl::MutexLock l(&mu_);
+    auto has_room = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return stopping_ || in_flight_ < max_in_flight_;
+    };
+    mu_.Await(absl::Condition(&has_room));
+    if (stopping_) return;
+  }
+  JournalTask e;
+  e.set_task_id(c.task.task_id());
+  e.set_state(JOURNAL_STATE_QUEUED);
+  e.set_task_digest(c.task_digest);
+  *e.mutable_signed_task() = env;
+  e.set_connector_instance(c.task.connector_instance());
+  e.set_object(c.task.target().object());
+  e.set_decision_version(c.task.decision_version());
+  e.set_updated_at_unix_ms(absl::ToUnixMillis(now));
+  if (absl::Status s = journal_->PutTask(&e); !s.ok()) {
+    log::Error("journal write failed", {{"task_id", e.task_id()}, {"error", s.ToString()}});
+    return;
+  }
+  log::Info("task accepted", {{"task_id", e.task_id()},
+                              {"decision_id", c.statement.decision_id()},
+                              {"instance", e.connector_instance()},
+                              {"operation", c.task.operation()},
+                              {"object", e.object()}});
+  if (sink_ != nullptr) sink_->OnTaskAck(e.task_id());
+  absl::MutexLock l(&mu_);
+  Enqueue(Job{std::move(e), false});
+}
+
+Result Executor::BaseResult(const Task& task, const DecisionStatement& statement,
+                            const std::string& task_digest) const {
+  Result r;
+  r.set_task_id(task.task_id());
+  r.set_agent_id(opts_.agent_id);
+  r.set_decision_id(statement.decision_id());
+  r.set_decision_version(task.decision_version());
+  r.set_task_digest(task_digest);
+  return r;
+}
+
+void Executor::Reject(const TaskCheck& c, const SignedEnvelope& env) {
+  Result r = BaseResult(c.task, c.statement, c.task_digest);
+  const std::string id = c.task_id();
+  r.set_task_id(id);
+  r.set_outcome(writeback::v1::OUTCOME_REJECTED);
+  r.set_reject_reason(c.reason);
+  r.set_message(c.message);
+  r.set_agent_time_unix_ms(clock_->NowUnixMs());
+  const SignedEnvelope signed_result = SignResult(r, opts_.result_key);
+  log::Warn("task rejected", {{"task_id", id},
+                              {"decision_id", c.statement.decision_id()},
+                              {"reason", writeback::v1::RejectReason_Name(c.reason)},
+                              {"message", c.message}});
+
+  absl::Status s;
+  if (c.authentic && !c.task_id_conflict) {
+    // The id is authentic: journal the refusal so a redelivery returns it.
+    JournalTask e;
+    e.set_task_id(id);
+    e.set_task_digest(c.task_digest);
+    *e.mutable_signed_task() = env;
+    *e.mutable_signed_result() = signed_result;
+    e.set_connector_instance(c.task.connector_instance());
+    e.set_object(c.task.target().object());
+    e.set_decision_version(c.task.decision_version());
+    e.set_updated_at_unix_ms(r.agent_time_unix_ms());
+    s = journal_->Complete(e, /*bump_version=*/false);
+  } else if (!id.empty() && !c.task_id_conflict) {
+    // Unauthenticated id: reported (and kept until acknowledged) but never
+    // recorded as a task, so forged bytes cannot shadow a real task.
+    s = journal_->PutOutbox(id, signed_result);
+  }
+  // Else (no id at all, or an id already used by another task): sent once,
+  // not kept, so it cannot replace the outbox entry of the real task.
+  if (!s.ok()) {
+    log::Error("journal write failed", {{"task_id", id}, {"error", s.ToString()}});
+    return;
+  }
+  if (sink_ == nullptr) return;
+  if (!id.empty()) sink_->OnTaskAck(id);
+  sink_->OnResult(id, signed_result);
+}
+
+void Executor::Finish(JournalTask entry, const Result& result, bool bump_version) {
+  Result r = result;
+  r.set_agent_time_unix_ms(clock_->NowUnixMs());
+  *entry.mutable_signed_result() = SignResult(r, opts_.result_key);
+  entry.set_updated_at_unix_ms(r.agent_time_unix_ms());
+  if (absl::Status s = journal_->Complete(entry, bump_version); !s.ok()) {
+    // Left QUEUED/INTENT in the journal: handled again on the next start.
+    log::Error("journal write failed; result not reported",
+               {{"task_id", entry.task_id()}, {"error", s.ToString()}});
+    return;
+  }
+  log::Info("task finished", {{"task_id", r.task_id()},
+                              {"decision_id", r.decision_id()},
+                              {"outcome", writeback::v1::Outcome_Name(r.outcome())},
+                              {"recovered", r.recovered() ? "true" : "false"}});
+  if (sink_ != nullptr) sink_->OnResult(entry.task_id(), entry.signed_result());
+}
+
+void Executor::Execute(JournalTask entry) {
+  const absl::Time now = clock_->Now();
+  TaskCheck c = CheckTask(entry.signed_task(), MakeContext(now), nullptr);
+  if (c.verdict == Verdict::kAccept) CheckRollback(*journal_, c);
+  if (c.verdict == Verdict::kError) {
+    log::Error("task left queued: journal unavailable",
+               {{"task_id", entry.task_id()}, {"error", c.message}});
+    return;
+  }
+  if (c.verdict != Verdict::kAccept) {
+    // Refused at execution time (expired while queued, rollback, …).
+    Result r = BaseResult(c.task, c.statement, c.task_digest);
+    r.set_outcome(writeback::v1::OUTCOME_REJECTED);
+    r.set_reject_reason(c.reason);
+    r.set_message(c.message);
+    log::Warn("task rejected", {{"task_id", entry.task_id()},
+                                {"decision_id", c.statement.decision_id()},
+                                {"reason", writeback::v1::RejectReason_Name(c.reason)},
+                                {"message", c.message}});
+    Finish(std::move(entry), r, /*bump_version=*/false);
+    return;
+  }
+
+  entry.set_state(JOURNAL_STATE_INTENT);
+  entry.set_updated_at_unix_ms(absl::ToUnixMillis(now));
+  if (absl::Status s = journal_->PutTask(&entry); !s.ok()) {
+    log::Error("journal write failed; task not applied",
+               {{"task_id", entry.task_id()}, {"error", s.ToString()}});
+    return;
+  }
+
+  connectors::Connector* conn = opts_.instances.find(c.task.connector_instance())->second.connector;
+  connectors::Action action;
+  action.operation = c.statement.operation();
+  action.params = c.statement.params();
+  action.object = c.task.target().object();
+  action.task_id = c.task.task_id();
+  action.decision_version = c.task.decision_version();
+  connectors::CallContext cctx;
+  cctx.deadline = now + opts_.connector_timeout;
+  cctx.clock = clock_;
+
+  Result r = BaseResult(c.task, c.statement, c.task_digest);
+  auto fail = [&](absl::string_view verb, const absl::Status& s) {
+    r.set_outcome(writeback::v1::OUTCOME_FAILED);
+    r.set_message(absl::StrCat(verb, ": ", s.ToString()));
+  };
+
+  auto plan = conn->PlanChange(cctx, action);
+  if (!plan.ok()) {
+    fail("plan", plan.status());
+  } else {
+    *r.mutable_plan() = *plan;
+    bool applied_ok = true;
+    if (!plan->no_change()) {
+      auto applied = conn->Apply(cctx, action, *plan);
+      if (!applied.ok()) {
+        fail("apply", applied.status());
+        applied_ok = false;
+      } else {
+        *r.mutable_applied() = *applied;
+      }
+    }
+    if (applied_ok) {
+      auto v = conn->Verify(cctx, action);
+      if (!v.ok()) {
+        fail("verify", v.status());
+      } else {
+        *r.mutable_verification() = *v;
+        Outcome o = VerifiedOutcome(*v);
+        if (plan->no_change() && o == writeback::v1::OUTCOME_VERIFIED) {
+          o = writeback::v1::OUTCOME_ALREADY_COMPLIANT;
+        }
+        r.set_outcome(o);
+        r.set_message(
+            plan->no_change() && o == writeback::v1::OUTCOME_ALREADY_COMPLIANT
+                ? absl::StrCat("nothing to change: ", plan->summary(), "; ", OutcomeMessage(*v))
+                : OutcomeMessage(*v));
+      }
+    }
+  }
+  Finish(std::move(entry), r, /*bump_version=*/true);
+}
+
+void Executor::Recover(JournalTask entry) {
+  // The task was verified when it arrived; its journaled bytes are parsed
+  // again, not re-checked (the dispatch key may have rotated since).
+  Task task;
+  DecisionStatement statement;
+  Result r;
+  if (!task.ParseFromString(entry.signed_task().payload()) ||
+      !statement.ParseFromString(task.statement())) {
+    r.set_task_id(entry.task_id());
+    r.set_agent_id(opts_.agent_id);
+    r.set_task_digest(entry.task_digest());
+    r.set_outcome(writeback::v1::OUTCOME_FAILED);
+    r.set_recovered(true);
+    r.set_message("recovery: journaled task is unreadable");
+    Finish(std::move(entry), r, /*bump_version=*/true);
+    return;
+  }
+  r = BaseResult(task, statement, entry.task_digest());
+  r.set_recovered(true);
+  auto it = opts_.instances.find(task.connector_instance());
+  if (it == opts_.instances.end()) {
+    r.set_outcome(writeback::v1::OUTCOME_FAILED);
+    r.set_message(absl::StrCat("recovery: connector instance '", task.connector_instance(),
+                               "' is no longer configured; apply outcome unknown"));
+    Finish(std::move(entry), r, /*bump_version=*/true);
+    return;
+  }
+  connectors::Action action;
+  action.operation = statement.operation();
+  action.params = statement.params();
+  action.object = task.target().object();
+  action.task_id = task.task_id();
+  action.decision_version = task.decision_version();
+  connectors::CallContext cctx;
+  cctx.deadline = clock_->Now() + opts_.connector_timeout;
+  cctx.clock = clock_;
+  auto v = it->second.connector->Verify(cctx, action);
+  if (!v.ok()) {
+    r.set_outcome(writeback::v1::OUTCOME_FAILED);
+    r.set_message(absl::StrCat("recovery: apply outcome unknown; verify: ", v.status().ToString()));
+  } else {
+    *r.mutable_verification() = *v;
+    r.set_outcome(VerifiedOutcome(*v));
+    r.set_message(absl::StrCat("recovered after restart (apply outcome unknown); observed: ",
+                               OutcomeMessage(*v)));
+  }
+  Finish(std::move(entry), r, /*bump_version=*/true);
+}
+
+}  // namespace wb::agent

@@ -1,0 +1,149 @@
+// The executor: turns signed tasks into signed results (DESIGN.md section 2,
+// step 4). For each task, in this order:
+//   arrival   fix now; CheckTask (agent/checks); journal: a refusal is
+//             journaled DONE with its REJECTED result; an accepted task is
+//             journaled QUEUED; then the task is acknowledged (Sink::OnTaskAck)
+//   execution (one task per target at a time, in arrival order) fix now
+//             again; repeat the stateless checks and the rollback check;
+//             journal INTENT (synced) → PlanChange → no change: Verify
+//             (ALREADY_COMPLIANT if confirmed) | Apply → Verify; build, sign
+//             and journal the result (DONE + version + outbox, one synced
+//             batch); then report it (Sink::OnResult).
+// A task seen again returns its stored result without acting. On Start, a
+// task left in INTENT (crash between apply and journaling) is not applied
+// again: the connector's Verify reports what is observed, with
+// Result.recovered = true; tasks left QUEUED run normally.
+//
+// Results carry the task's id, decision, task digest (SHA-256 of the signed
+// payload), outcome, evidence and agent time, and are signed with the
+// agent's result key (PAYLOAD_TYPE_RESULT).
+//
+// Thread-safety: Submit, SetMaxInFlight and in_flight may be called from any
+// thread. Sink callbacks come from the submitting thread and from worker
+// threads, possibly concurrently.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "agent/checks/task_checks.h"
+#include "agent/journal/journal.h"
+#include "common/clock/clock.h"
+#include "common/crypto/crypto.h"
+#include "common/envelope/envelope.h"
+#include "connectors/connector.h"
+#include "writeback/v1/decision.pb.h"
+#include "writeback/v1/envelope.pb.h"
+
+namespace wb::agent {
+
+class Executor {
+ public:
+  // Where acknowledgements and results go (the link). Implementations must
+  // not block for long and must not call back into the executor.
+  class Sink {
+   public:
+    virtual ~Sink() = default;
+    // The task is durably journaled (accepted, refused or seen before).
+    virtual void OnTaskAck(const std::string& task_id) = 0;
+    // A signed result, already in the journal outbox.
+    virtual void OnResult(const std::string& task_id,
+                          const writeback::v1::SignedEnvelope& result) = 0;
+  };
+
+  struct Instance {
+    connectors::Connector* connector = nullptr;  // not owned; outlives the executor
+    InstancePolicy policy;
+  };
+
+  struct Options {
+    std::string agent_id;  // own SPIFFE ID
+    envelope::Keyring dispatch_keys;
+    ApprovalPolicy approvals;
+    crypto::Ed25519PrivateKey result_key = crypto::Ed25519PrivateKey::Generate();
+    std::map<std::string, Instance, std::less<>> instances;  // by instance name
+    absl::Duration max_skew = absl::Seconds(60);
+    int workers = 2;
+    uint32_t max_in_flight = 64;  // until the control plane says otherwise
+    absl::Duration connector_timeout = absl::Minutes(5);
+  };
+
+  // `journal`, `clock` and `sink` are not owned and must outlive the
+  // executor. `sink` may be null (results then only reach the outbox).
+  Executor(Options opts, Journal* journal, const Clock* clock, Sink* sink);
+  ~Executor();  // calls Stop()
+  Executor(const Executor&) = delete;
+  Executor& operator=(const Executor&) = delete;
+
+  // Recovers from the journal (INTENT → verify, QUEUED → run) and starts the
+  // workers. Call once.
+  absl::Status Start();
+  // Lets the running tasks finish, leaves queued ones in the journal (they
+  // run on the next Start) and joins the workers. Idempotent. Submit
+  // returns at once afterwards.
+  void Stop();
+
+  // Handles one task envelope as received. Returns once it is journaled and
+  // acknowledged (or immediately if stopped, or on a journal error: then
+  // nothing is acknowledged and the sender redelivers). Blocks while
+  // max_in_flight tasks are queued or running (back-pressure).
+  void Submit(const writeback::v1::SignedEnvelope& env);
+
+  // 0 restores the default (64).
+  void SetMaxInFlight(uint32_t n);
+  // Tasks queued or running.
+  uint32_t in_flight() const;
+
+  // Builds and signs a result (exposed for bundles and tests).
+  static writeback::v1::SignedEnvelope SignResult(const writeback::v1::Result& result,
+                                                  const crypto::Ed25519PrivateKey& key);
+
+ private:
+  struct Job {
+    JournalTask entry;
+    bool recover = false;  // INTENT found on start: verify only
+  };
+
+  CheckContext MakeContext(absl::Time now) const;
+  void WorkerLoop();
+  void Run(Job job);
+  void Execute(JournalTask entry);
+  void Recover(JournalTask entry);
+  // Journals `entry` DONE with `result` signed, then reports it.
+  void Finish(JournalTask entry, const writeback::v1::Result& result, bool bump_version);
+  void Reject(const TaskCheck& check, const writeback::v1::SignedEnvelope& env);
+  writeback::v1::Result BaseResult(const writeback::v1::Task& task,
+                                   const writeback::v1::DecisionStatement& statement,
+                                   const std::string& task_digest) const;
+  void Enqueue(Job job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  static std::string TargetKey(const JournalTask& e);
+
+  const Options opts_;
+  Journal* const journal_;
+  const Clock* const clock_;
+  Sink* const sink_;
+
+  absl::Mutex submit_mu_;  // one arrival at a time (check + journal)
+  mutable absl::Mutex mu_;
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  uint32_t max_in_flight_ ABSL_GUARDED_BY(mu_);
+  uint32_t in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  // Per target key: jobs in arrival order; `busy_` holds targets being run.
+  std::map<std::string, std::deque<Job>> queues_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::string> ready_ ABSL_GUARDED_BY(mu_);  // targets with work, not busy
+  std::map<std::string, bool> busy_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string> enqueued_ ABSL_GUARDED_BY(mu_);  // task ids queued or running
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace wb::agent

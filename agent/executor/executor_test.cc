@@ -1,0 +1,449 @@
+#include "agent/executor/executor.h"
+
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <thread>
+
+#include "agent/testing/fake_connector.h"
+#include "agent/testing/task_factory.h"
+#include "common/testing/temp_dir.h"
+#include "common/testing/wait.h"
+
+namespace wb::agent {
+namespace {
+
+using testing::FakeConnector;
+using testing::FakeTarget;
+using testing::MakeSignedTask;
+using testing::MakeStatement;
+using testing::MakeTaskFor;
+using testing::SignTask;
+using testing::TaskSpec;
+using wb::testing::WaitFor;
+using writeback::v1::Result;
+using writeback::v1::SignedEnvelope;
+
+constexpr char kAgentId[] = "spiffe://writeback.test/agent/a1";
+
+// Records what the executor reports, in order.
+class RecordingSink : public Executor::Sink {
+ public:
+  void OnTaskAck(const std::string& task_id) override {
+    absl::MutexLock l(&mu_);
+    events_.push_back("ack:" + task_id);
+  }
+  void OnResult(const std::string& task_id, const SignedEnvelope& result) override {
+    absl::MutexLock l(&mu_);
+    events_.push_back("result:" + task_id);
+    results_.push_back(result);
+  }
+  size_t result_count() const {
+    absl::MutexLock l(&mu_);
+    return results_.size();
+  }
+  SignedEnvelope result(size_t i) const {
+    absl::MutexLock l(&mu_);
+    return results_.at(i);
+  }
+  std::vector<std::string> events() const {
+    absl::MutexLock l(&mu_);
+    return events_;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::vector<std::string> events_;
+  std::vector<SignedEnvelope> results_;
+};
+
+class ExecutorTest : public ::testing::Test {
+ protected:
+  ExecutorTest()
+      : dispatch_(crypto::Ed25519PrivateKey::Generate()),
+        result_key_(crypto::Ed25519PrivateKey::Generate()),
+        target_(std::make_shared<FakeTarget>()),
+        connector_("ssh-main", target_) {}
+
+  void SetUp() override { OpenAgent(); }
+
+  // Creates journal + executor on the same directory (an agent "restart").
+  void OpenAgent(bool start = true, uint32_t max_in_flight = 64) {
+    executor_.reset();
+    journal_.reset();
+    auto j = Journal::Open(dir_.Sub("journal"));
+    ASSERT_TRUE(j.ok()) << j.status();
+    journal_ = std::move(*j);
+    Executor::Options o;
+    o.agent_id = kAgentId;
+    o.dispatch_keys.Add(dispatch_.public_key());
+    o.result_key = result_key_;
+    o.instances["ssh-main"] = {&connector_, {"ssh_authorized_keys", {"remove_key"}}};
+    o.max_in_flight = max_in_flight;
+    sink_ = std::make_unique<RecordingSink>();
+    executor_ = std::make_unique<Executor>(std::move(o), journal_.get(), &clock_, sink_.get());
+    if (start) {
+      ASSERT_TRUE(executor_->Start().ok());
+    }
+  }
+
+  TaskSpec Spec(const std::string& id = "task-1") const {
+    TaskSpec s;
+    s.task_id = id;
+    s.audience = kAgentId;
+    s.now = clock_.Now();
+    return s;
+  }
+
+  // Waits for the n-th result and returns it parsed, after checking its
+  // signature with the agent's result key.
+  Result WaitResult(size_t n = 1) {
+    EXPECT_TRUE(WaitFor([&] { return sink_->result_count() >= n; }));
+    if (sink_->result_count() < n) return Result();
+    SignedEnvelope env = sink_->result(n - 1);
+    EXPECT_TRUE(
+        envelope::VerifyWithKey(env, writeback::v1::PAYLOAD_TYPE_RESULT, result_key_.public_key())
+            .ok());
+    Result r;
+    EXPECT_TRUE(r.ParseFromString(env.payload()));
+    return r;
+  }
+
+  wb::testing::TempDir dir_;
+  FakeClock clock_;
+  crypto::Ed25519PrivateKey dispatch_;
+  crypto::Ed25519PrivateKey result_key_;
+  std::shared_ptr<FakeTarget> target_;
+  FakeConnector connector_;
+  std::unique_ptr<Journal> journal_;
+  std::unique_ptr<RecordingSink> sink_;
+  std::unique_ptr<Executor> executor_;
+};
+
+TEST_F(ExecutorTest, AppliesVerifiesAndReportsASignedResult) {
+  SignedEnvelope task = MakeSignedTask(Spec(), dispatch_);
+  executor_->Submit(task);
+  Result r = WaitResult();
+  EXPECT_EQ(writeback::v1::Outcome_Name(r.outcome()), "OUTCOME_VERIFIED") << r.message();
+  EXPECT_EQ(r.task_id(), "task-1");
+  EXPECT_EQ(r.agent_id(), kAgentId);
+  EXPECT_EQ(r.decision_id(), "dec-1");
+  EXPECT_EQ(r.decision_version(), 1u);
+  EXPECT_EQ(r.task_digest(), crypto::Sha256(task.payload()));
+  EXPECT_EQ(r.agent_time_unix_ms(), clock_.NowUnixMs());
+  EXPECT_FALSE(r.recovered());
+  EXPECT_FALSE(r.plan().no_change());
+  EXPECT_EQ(r.applied().changes_size(), 1);
+  EXPECT_EQ(r.verification().after_size(), 1);
+  EXPECT_EQ(target_->applies_count(), 1);
+  EXPECT_TRUE(target_->is_compliant("alice"));
+  // Acknowledged (journaled) before the result.
+  EXPECT_EQ(sink_->events(), (std::vector<std::string>{"ack:task-1", "result:task-1"}));
+  // The result waits in the outbox until acknowledged.
+  auto out = journal_->Outbox();
+  ASSERT_TRUE(out.ok());
+  ASSERT_EQ(out->size(), 1u);
+  EXPECT_EQ((*out)[0].signed_result().payload(), sink_->result(0).payload());
+  EXPECT_EQ(*journal_->AppliedVersion("ssh-main", "alice"), 1u);
+}
+
+TEST_F(ExecutorTest, SameTaskTwiceActsOnceAndReturnsTheStoredResult) {
+  SignedEnvelope task = MakeSignedTask(Spec(), dispatch_);
+  executor_->Submit(task);
+  WaitResult(1);
+  ASSERT_TRUE(journal_->RemoveOutbox("task-1").ok());  // control plane acked it
+  executor_->Submit(task);
+  WaitResult(2);
+  EXPECT_EQ(target_->applies_count(), 1);
+  EXPECT_EQ(sink_->result(1).payload(), sink_->result(0).payload());
+  EXPECT_EQ(sink_->result(1).signature(), sink_->result(0).signature());
+  // Resent results are kept until acknowledged again.
+  EXPECT_EQ(journal_->Outbox()->size(), 1u);
+}
+
+TEST_F(ExecutorTest, RedeliveryAfterRestartDoesNotReapply) {
+  SignedEnvelope task = MakeSignedTask(Spec(), dispatch_);
+  executor_->Submit(task);
+  WaitResult(1);
+  const std::string first = sink_->result(0).payload();
+  OpenAgent();  // destroy and recreate executor + journal on the same dir
+  executor_->Submit(task);
+  WaitResult(1);
+  EXPECT_EQ(target_->applies_count(), 1);
+  EXPECT_EQ(sink_->result(0).payload(), first);
+}
+
+TEST_F(ExecutorTest, IntentWithoutDoneIsVerifiedNotReappliedOnStart) {
+  // A crash between apply and journaling: INTENT in the journal, the key
+  // already gone from the target.
+  SignedEnvelope task = MakeSignedTask(Spec(), dispatch_);
+  JournalTask e;
+  e.set_task_id("task-1");
+  e.set_state(writeback::agent::v1::JOURNAL_STATE_INTENT);
+  e.set_task_digest(crypto::Sha256(task.payload()));
+  *e.mutable_signed_task() = task;
+  e.set_connector_instance("ssh-main");
+  e.set_object("alice");
+  e.set_decision_version(1);
+  ASSERT_TRUE(journal_->PutTask(&e).ok());
+  target_->set_compliant("alice", true);
+
+  OpenAgent();
+  Result r = WaitResult();
+  EXPECT_TRUE(r.recovered());
+  EXPECT_EQ(writeback::v1::Outcome_Name(r.outcome()), "OUTCOME_VERIFIED") << r.message();
+  EXPECT_EQ(target_->applies_count(), 0);
+  EXPECT_EQ(target_->verifies_count(), 1);
+  EXPECT_EQ(r.task_digest(), crypto::Sha256(task.payload()));
+  // Now DONE: a redelivery returns that result without acting.
+  executor_->Submit(task);
+  WaitResult(2);
+  EXPECT_EQ(sink_->result(1).payload(), sink_->result(0).payload());
+  EXPECT_EQ(target_->applies_count(), 0);
+}
+
+TEST_F(ExecutorTest, IntentRecoveryReportsWhatItObservesEvenIfNotDone) {
+  SignedEnvelope task = MakeSignedTask(Spec(), dispatch_);
+  JournalTask e;
+  e.set_task_id("task-1");
+  e.set_state(writeback::agent::v1::JOURNAL_STATE_INTENT);
+  e.set_task_digest(crypto::Sha256(task.payload()));
+  *e.mutable_signed_task() = task;
+  e.set_connector_instance("ssh-main");
+  e.set_object("alice");
+  ASSERT_TRUE(journal_->PutTask(&e).ok());
+  OpenAgent();
+  Result r = WaitResult();
+  EXPECT_TRUE(r.recovered());
+  EXPECT_EQ(r.outcome(), writeback::v1::OUTCOME_FAILED);
+  EXPECT_EQ(target_->applies_count(), 0);
+}
+
+TEST_F(ExecutorTest, QueuedTasksRunAfterRestart) {
+  OpenAgent(/*start=*/false);
+  executor_->Submit(MakeSignedTask(Spec(), dispatch_));
+  EXPECT_EQ(sink_->events(), std::vector<std::string>{"ack:task-1"});
+  OpenAgent();  // "crash" before it ran; nothing was applied
+  Result r = WaitResult();
+  EXPECT_EQ(r.outcome(), writeback::v1::OUTCOME_VERIFIED);
+  EXPECT_FALSE(r.recovered());
+  EXPECT_EQ(target_->applies_count(), 1);
+}
+
+TEST_F(ExecutorTest, NoChangeIsAlreadyCompliantWithoutApply) {
+  target_->set_compliant("alice", true);
+  executor_->Submit(MakeSignedTask(Spec(), dispatch_));
+  Result r = WaitResult();
+  EXPECT_EQ(r.outcome(), writeback::v1::OUTCOME_ALREADY_COMPLIANT);
+  EXPECT_TRUE(r.plan().no_change());
+  EXPECT_FALSE(r.message().empty());
+  EXPECT_EQ(target_->applies_count(), 0);
+  EXPECT_EQ(target_->verifies_count(), 1);
+}
+
+TEST_F(ExecutorTest, UnobservableEffectIsUnverified) {
+  target_->verify_unobservable = true;
+  executor_->Submit(MakeSignedTask(Spec(), dispatch_));
+  EXPECT_EQ(WaitResult().outcome(), writeback::v1::OUTCOME_UNVERIFIED);
+}
+
+TEST_F(ExecutorTest, ConnectorErrorsAreFailedWithTheMessage) {
+  target_->apply_error = absl::PermissionDeniedError("cannot write authorized_keys");
+  executor_->Submit(MakeSignedTask(Spec(), dispatch_));
+  Result r = WaitResult();
+  EXPECT_EQ(r.outcome(), writeback::v1::OUTCOME_FAILED);
+  EXPECT_NE(r.message().find("cannot write authorized_keys"), std::string::npos) << r.message();
+
+  target_->apply_error = absl::OkStatus();
+  target_->plan_error = absl::UnavailableError("target unreachable");
+  TaskSpec s = Spec("task-2");
+  s.object = "bob";
+  executor_->Submit(MakeSignedTask(s, dispatch_));
+  r = WaitResult(2);
+  EXPECT_EQ(r.outcome(), writeback::v1::OUTCOME_FAILED);
+  EXPECT_NE(r.message().find("target unreachable"), std::string::npos) << r.message();
+}
+
+// Every refusal is reported as a signed REJECTED result, and nothing reaches
+// the connector.
+struct RejectCase {
+  const char* name;
+  writeback::v1::RejectReason reason;
+  std::function<SignedEnvelope(const TaskSpec&, const crypto::Ed25519PrivateKey&)> make;
+};
+
+TEST_F(ExecutorTest, RejectedTasksNeverReachTheConnector) {
+  auto other_key = crypto::Ed25519PrivateKey::Generate();
+  std::vector<RejectCase> cases = {
+      {"altered", writeback::v1::REJECT_REASON_BAD_SIGNATURE,
+       [](const TaskSpec& s, const crypto::Ed25519PrivateKey& k) {
+         SignedEnvelope e = MakeSignedTask(s, k);
+         std::string p = e.payload();
+         p.back() ^= 1;
+         e.set_payload(p);
+         return e;
+       }},
+      {"unknown-key", writeback::v1::REJECT_REASON_UNKNOWN_KEY,
+       [&](const TaskSpec& s, const crypto::Ed25519PrivateKey&) {
+         return MakeSignedTask(s, other_key);
+       }},
+      {"audience", writeback::v1::REJECT_REASON_WRONG_AUDIENCE,
+       [](TaskSpec s, const crypto::Ed25519PrivateKey& k) {
+         s.audience = "spiffe://writeback.test/agent/a2";
+         return MakeSignedTask(s, k);
+       }},
+      {"expired", writeback::v1::REJECT_REASON_EXPIRED,
+       [](TaskSpec s, const crypto::Ed25519PrivateKey& k) {
+         s.now -= absl::Hours(3);
+         return MakeSignedTask(s, k);
+       }},
+      {"not-yet", writeback::v1::REJECT_REASON_NOT_YET_VALID,
+       [](TaskSpec s, const crypto::Ed25519PrivateKey& k) {
+         s.not_before_offset = absl::Minutes(10);
+         return MakeSignedTask(s, k);
+       }},
+      {"instance", writeback::v1::REJECT_REASON_NOT_ALLOWED,
+       [](TaskSpec s, const crypto::Ed25519PrivateKey& k) {
+         s.instance = "pg-main";
+         return MakeSignedTask(s, k);
+       }},
+      {"operation", writeback::v1::REJECT_REASON_NOT_ALLOWED,
+       [](TaskSpec s, const crypto::Ed25519PrivateKey& k) {
+         s.operation = "remove_by_comment";
+         return MakeSignedTask(s, k);
+       }},
+      {"mismatch", writeback::v1::REJECT_REASON_TARGET_MISMATCH,
+       [](TaskSpec s, const crypto::Ed25519PrivateKey& k) {
+         std::string statement = MakeStatement(s).SerializeAsString();
+         s.object = "root";
+         return SignTask(MakeTaskFor(s, statement, k.key_id()), k);
+       }},
+      {"params", writeback::v1::REJECT_REASON_INVALID_PARAMS,
+       [](TaskSpec s, const crypto::Ed25519PrivateKey& k) {
+         s.fingerprint = "SHA256:short";
+         return MakeSignedTask(s, k);
+       }},
+  };
+  size_t n = 0;
+  for (const auto& rc : cases) {
+    SCOPED_TRACE(rc.name);
+    SignedEnvelope env = rc.make(Spec(std::string("task-") + rc.name), dispatch_);
+    executor_->Submit(env);
+    Result r = WaitResult(++n);
+    EXPECT_EQ(r.outcome(), writeback::v1::OUTCOME_REJECTED);
+    EXPECT_EQ(writeback::v1::RejectReason_Name(r.reject_reason()),
+              writeback::v1::RejectReason_Name(rc.reason))
+        << r.message();
+    EXPECT_EQ(r.task_id(), std::string("task-") + rc.name);
+    EXPECT_EQ(r.task_digest(), crypto::Sha256(env.payload()));
+    EXPECT_FALSE(r.message().empty());
+  }
+  EXPECT_EQ(target_->calls(), 0);
+  // Every refusal waits in the outbox until acknowledged.
+  EXPECT_EQ(journal_->Outbox()->size(), cases.size());
+  // Authentic refusals are journaled (a redelivery returns the same);
+  // unauthenticated ones are not recorded as tasks.
+  EXPECT_TRUE(journal_->GetTask("task-expired")->has_value());
+  EXPECT_FALSE(journal_->GetTask("task-unknown-key")->has_value());
+  EXPECT_FALSE(journal_->GetTask("task-altered")->has_value());
+  executor_->Submit(cases[3].make(Spec("task-expired"), dispatch_));
+  WaitResult(++n);
+  EXPECT_EQ(sink_->result(n - 1).payload(), sink_->result(3).payload());
+}
+
+TEST_F(ExecutorTest, OlderDecisionForTheSameTargetIsRollback) {
+  TaskSpec newer = Spec("task-new");
+  newer.version = 5;
+  executor_->Submit(MakeSignedTask(newer, dispatch_));
+  EXPECT_EQ(WaitResult(1).outcome(), writeback::v1::OUTCOME_VERIFIED);
+  target_->set_compliant("alice", false);
+  TaskSpec older = Spec("task-old");
+  older.version = 4;
+  executor_->Submit(MakeSignedTask(older, dispatch_));
+  Result r = WaitResult(2);
+  EXPECT_EQ(r.reject_reason(), writeback::v1::REJECT_REASON_ROLLBACK);
+  EXPECT_EQ(target_->applies_count(), 1);
+}
+
+TEST_F(ExecutorTest, RollbackIsRecheckedWhenQueuedBehindANewerTask) {
+  OpenAgent(/*start=*/false);
+  TaskSpec newer = Spec("task-new");
+  newer.version = 5;
+  TaskSpec older = Spec("task-old");
+  older.version = 4;
+  executor_->Submit(MakeSignedTask(newer, dispatch_));
+  executor_->Submit(MakeSignedTask(older, dispatch_));  // passes at arrival
+  ASSERT_TRUE(executor_->Start().ok());
+  WaitResult(2);
+  Result first, second;
+  ASSERT_TRUE(first.ParseFromString(sink_->result(0).payload()));
+  ASSERT_TRUE(second.ParseFromString(sink_->result(1).payload()));
+  EXPECT_EQ(first.task_id(), "task-new");
+  EXPECT_EQ(first.outcome(), writeback::v1::OUTCOME_VERIFIED);
+  EXPECT_EQ(second.task_id(), "task-old");
+  EXPECT_EQ(second.reject_reason(), writeback::v1::REJECT_REASON_ROLLBACK);
+}
+
+TEST_F(ExecutorTest, TaskThatExpiresWhileQueuedIsRejectedAtExecution) {
+  OpenAgent(/*start=*/false);
+  executor_->Submit(MakeSignedTask(Spec(), dispatch_));
+  clock_.Advance(absl::Hours(2));
+  ASSERT_TRUE(executor_->Start().ok());
+  Result r = WaitResult();
+  EXPECT_EQ(r.reject_reason(), writeback::v1::REJECT_REASON_EXPIRED);
+  EXPECT_EQ(target_->calls(), 0);
+}
+
+TEST_F(ExecutorTest, SameTargetRunsInArrivalOrder) {
+  OpenAgent(/*start=*/false);
+  std::vector<std::string> ids;
+  for (int i = 1; i <= 6; ++i) {
+    TaskSpec s = Spec("t" + std::to_string(i));
+    s.version = static_cast<uint64_t>(i);
+    s.object = (i % 2 == 0) ? "bob" : "alice";
+    ids.push_back(s.task_id);
+    executor_->Submit(MakeSignedTask(s, dispatch_));
+  }
+  ASSERT_TRUE(executor_->Start().ok());
+  WaitResult(6);
+  std::vector<std::string> alice, bob;
+  for (size_t i = 0; i < 6; ++i) {
+    Result r;
+    ASSERT_TRUE(r.ParseFromString(sink_->result(i).payload()));
+    // No task was refused as a rollback: each ran after the older ones.
+    EXPECT_NE(r.outcome(), writeback::v1::OUTCOME_REJECTED) << r.message();
+    (r.decision_version() % 2 == 0 ? bob : alice).push_back(r.task_id());
+  }
+  EXPECT_EQ(alice, (std::vector<std::string>{"t1", "t3", "t5"}));
+  EXPECT_EQ(bob, (std::vector<std::string>{"t2", "t4", "t6"}));
+}
+
+TEST_F(ExecutorTest, QueueIsBoundedByMaxInFlight) {
+  OpenAgent(/*start=*/false, /*max_in_flight=*/1);
+  executor_->Submit(MakeSignedTask(Spec("t1"), dispatch_));
+  EXPECT_EQ(executor_->in_flight(), 1u);
+  TaskSpec s2 = Spec("t2");
+  s2.object = "bob";
+  std::thread second([&] { executor_->Submit(MakeSignedTask(s2, dispatch_)); });
+  ASSERT_TRUE(executor_->Start().ok());
+  second.join();
+  WaitResult(2);
+  // t2 was only taken (journaled, acknowledged) once t1 had finished.
+  EXPECT_EQ(sink_->events(),
+            (std::vector<std::string>{"ack:t1", "result:t1", "ack:t2", "result:t2"}));
+}
+
+TEST_F(ExecutorTest, StopUnblocksASubmitterWaitingForRoom) {
+  OpenAgent(/*start=*/false, /*max_in_flight=*/1);
+  executor_->Submit(MakeSignedTask(Spec("t1"), dispatch_));
+  TaskSpec s2 = Spec("t2");
+  s2.object = "bob";
+  std::thread second([&] { executor_->Submit(MakeSignedTask(s2, dispatch_)); });
+  executor_->Stop();
+  second.join();
+  EXPECT_EQ(sink_->events(), std::vector<std::string>{"ack:t1"});
+  EXPECT_FALSE(journal_->GetTask("t2")->has_value());
+}
+
+}  // namespace
+}  // namespace wb::agent
