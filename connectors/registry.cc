@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/actions/actions.h"
 #include "common/tls/tls.h"
+#include "connectors/exec/exec.h"
 #include "connectors/ssh_authorized_keys/ssh_authorized_keys.h"
 
 namespace wb::connectors {
@@ -37,6 +38,7 @@ absl::StatusOr<std::unique_ptr<Connector>> Registry::Create(
 
 void RegisterBuiltinConnectors(Registry& registry) {
   (void)registry.Register("ssh_authorized_keys", &SshAuthorizedKeysConnector::Create);
+  (void)registry.Register("exec", &ExecConnector::Create);
 }
 
 }  // namespace wb::connectors
