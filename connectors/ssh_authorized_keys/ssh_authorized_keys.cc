@@ -288,7 +288,13 @@ absl::StatusOr<writeback::v1::Verification> SshAuthorizedKeysConnector::Verify(
     v.set_outcome(writeback::v1::OUTCOME_FAILED);
     std::string detail =
         absl::StrCat("read ", path, ": ", e.matched.size(), " matching keys still present:");
-    for (const auto* line : e.matched) absl::StrAppend(&detail, " ", DescribeKey(*line), ";");
+    constexpr size_t kMaxListed = 20;  // the observation has the full count
+    for (size_t i = 0; i < e.matched.size() && i < kMaxListed; ++i) {
+      absl::StrAppend(&detail, " ", DescribeKey(*e.matched[i]), ";");
+    }
+    if (e.matched.size() > kMaxListed) {
+      absl::StrAppend(&detail, " and ", e.matched.size() - kMaxListed, " more");
+    }
     v.set_detail(detail);
   }
   return v;
