@@ -6,6 +6,7 @@
 #include "common/actions/actions.h"
 #include "common/tls/tls.h"
 #include "connectors/exec/exec.h"
+#include "connectors/posix_account/posix_account.h"
 #include "connectors/ssh_authorized_keys/ssh_authorized_keys.h"
 
 namespace wb::connectors {
@@ -38,6 +39,7 @@ absl::StatusOr<std::unique_ptr<Connector>> Registry::Create(
 
 void RegisterBuiltinConnectors(Registry& registry) {
   (void)registry.Register("ssh_authorized_keys", &SshAuthorizedKeysConnector::Create);
+  (void)registry.Register("posix_account", &PosixAccountConnector::Create);
   (void)registry.Register("exec", &ExecConnector::Create);
 }
 

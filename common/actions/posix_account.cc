@@ -18,8 +18,7 @@ bool IsNoLoginShell(absl::string_view shell) {
 }
 
 absl::Status ValidatePosixAccount(absl::string_view operation,
-                                  const writeback::v1::ActionParams& params,
-                                  const std::string& f) {
+                                  const writeback::v1::ActionParams& params, const std::string& f) {
   const auto& p = params.posix_account();
   if (operation == "set_shell") {
     if (!p.shell().empty() && !IsNoLoginShell(p.shell())) {

@@ -71,7 +71,8 @@ absl::Status ValidateName(absl::string_view field, absl::string_view s, size_t m
 
 absl::Status ValidateEnvKey(absl::string_view field, absl::string_view key) {
   if (key.empty()) return Invalid(field, "required");
-  if (key.size() > kMaxName) return Invalid(field, absl::StrCat("longer than ", kMaxName, " bytes"));
+  if (key.size() > kMaxName)
+    return Invalid(field, absl::StrCat("longer than ", kMaxName, " bytes"));
   if (!(absl::ascii_isalpha(key[0]) || key[0] == '_')) {
     return Invalid(field, "must start with a letter or '_'");
   }
