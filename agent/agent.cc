@@ -1,0 +1,372 @@
+#include "agent/agent.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/actions/actions.h"
+#include "common/fs/fs.h"
+#include "common/logging/logging.h"
+#include "common/status/macros.h"
+#include "common/tls/tls.h"
+
+#ifndef WB_VERSION
+#define WB_VERSION "0.0.0-dev"
+#endif
+
+namespace wb::agent {
+
+const char* AgentVersion() { return WB_VERSION; }
+
+namespace {
+
+using writeback::v1::AgentConfig;
+using writeback::v1::AgentMessage;
+
+constexpr uint32_t kDefaultSkewSeconds = 60;
+constexpr uint32_t kMaxSkewSeconds = 3600;
+constexpr uint32_t kDefaultReconnectInitialMs = 500;
+constexpr uint32_t kDefaultReconnectMaxMs = 30000;
+constexpr absl::Duration kHealthCheckTimeout = absl::Seconds(5);
+
+absl::Status FieldError(absl::string_view field, absl::string_view why) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", why));
+}
+
+// Prefixes `s` with `field` unless its message already names it.
+absl::Status InField(absl::string_view field, const absl::Status& s) {
+  if (s.ok()) return s;
+  if (absl::StartsWith(s.message(), field)) return s;
+  return absl::Status(s.code(), absl::StrCat(field, ": ", s.message()));
+}
+
+absl::Status CheckReadable(absl::string_view field, const std::string& path) {
+  if (path.empty()) return FieldError(field, "required");
+  auto r = fs::ReadFile(path, 1 << 20);
+  if (!r.ok()) return InField(field, r.status());
+  return absl::OkStatus();
+}
+
+absl::Status CheckIdentity(absl::string_view field, const std::string& id,
+                           tls::IdentityClass want) {
+  if (id.empty()) return FieldError(field, "required");
+  auto parsed = tls::ParseSpiffeId(id);
+  if (!parsed.ok()) return InField(field, parsed.status());
+  if (parsed->cls != want) {
+    return FieldError(field, absl::StrCat("'", id, "' is a ", tls::IdentityClassName(parsed->cls),
+                                          " identity; expected spiffe://<domain>/",
+                                          tls::IdentityClassName(want), "/<name>"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+namespace {
+
+absl::Status ValidateConnectors(const AgentConfig& cfg, const connectors::Registry& registry,
+                                std::vector<std::unique_ptr<connectors::Connector>>* built) {
+  std::map<std::string, int> names;
+  for (int i = 0; i < cfg.connectors_size(); ++i) {
+    const auto& c = cfg.connectors(i);
+    const std::string f = absl::StrCat("connectors[", i, "]");
+    WB_RETURN_IF_ERROR(tls::ValidateName(f + ".name", c.name()));
+    if (auto [it, fresh] = names.emplace(c.name(), i); !fresh) {
+      return FieldError(f + ".name", absl::StrCat("duplicate instance name '", c.name(),
+                                                  "' (also connectors[", it->second, "])"));
+    }
+    if (c.type().empty()) return FieldError(f + ".type", "required");
+    if (!registry.Has(c.type())) {
+      return FieldError(f + ".type", absl::StrCat("unknown connector type '", c.type(), "'"));
+    }
+    const auto& ops = actions::OperationsOf(c.type());
+    std::set<std::string> seen;
+    for (int k = 0; k < c.allowed_operations_size(); ++k) {
+      const std::string& op = c.allowed_operations(k);
+      const std::string fk = absl::StrCat(f, ".allowed_operations[", k, "]");
+      if (std::find(ops.begin(), ops.end(), op) == ops.end()) {
+        return FieldError(fk, absl::StrCat("'", op, "' is not an operation of ", c.type()));
+      }
+      if (!seen.insert(op).second) return FieldError(fk, absl::StrCat("duplicate '", op, "'"));
+    }
+    auto conn = registry.Create(c);
+    if (!conn.ok()) {
+      // Factories name the instance ("connectors[web].…"); name the index.
+      const std::string by_name = absl::StrCat("connectors[", c.name(), "]");
+      absl::string_view msg = conn.status().message();
+      if (absl::StartsWith(msg, by_name)) {
+        return absl::Status(conn.status().code(), absl::StrCat(f, msg.substr(by_name.size())));
+      }
+      return InField(f, conn.status());
+    }
+    if (*conn == nullptr) return FieldError(f, "connector factory returned nothing");
+    built->push_back(std::move(*conn));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status Agent::CheckConfig(const AgentConfig& cfg, const connectors::Registry& registry) {
+  WB_RETURN_IF_ERROR(CheckIdentity("agent_id", cfg.agent_id(), tls::IdentityClass::kAgent));
+  if (cfg.controlplane_address().empty()) {
+    return FieldError("controlplane_address", "required (host:port of the control plane)");
+  }
+  WB_RETURN_IF_ERROR(
+      CheckIdentity("controlplane_id", cfg.controlplane_id(), tls::IdentityClass::kControlPlane));
+  WB_RETURN_IF_ERROR(CheckReadable("tls.ca_file", cfg.tls().ca_file()));
+  WB_RETURN_IF_ERROR(CheckReadable("tls.cert_file", cfg.tls().cert_file()));
+  WB_RETURN_IF_ERROR(CheckReadable("tls.key_file", cfg.tls().key_file()));
+  {
+    auto pem = fs::ReadFile(cfg.tls().cert_file(), 1 << 20);
+    if (!pem.ok()) return InField("tls.cert_file", pem.status());
+    auto info = crypto::ParseCert(*pem);
+    if (!info.ok()) return InField("tls.cert_file", info.status());
+    if (info->uris.size() != 1 || info->uris[0] != cfg.agent_id()) {
+      return FieldError(
+          "tls.cert_file",
+          absl::StrCat("certificate identity '", info->uris.empty() ? "" : info->uris[0],
+                       "' does not match agent_id '", cfg.agent_id(), "'"));
+    }
+  }
+  if (cfg.result_key_file().empty()) return FieldError("result_key_file", "required");
+  if (auto k = crypto::Ed25519PrivateKey::LoadFile(cfg.result_key_file()); !k.ok()) {
+    return InField("result_key_file", k.status());
+  }
+  if (cfg.dispatch_public_key_files_size() == 0) {
+    return FieldError("dispatch_public_key_files", "at least one dispatch public key is required");
+  }
+  for (int i = 0; i < cfg.dispatch_public_key_files_size(); ++i) {
+    const std::string f = absl::StrCat("dispatch_public_key_files[", i, "]");
+    if (cfg.dispatch_public_key_files(i).empty()) return FieldError(f, "empty path");
+    if (auto k = crypto::Ed25519PublicKey::LoadFile(cfg.dispatch_public_key_files(i)); !k.ok()) {
+      return InField(f, k.status());
+    }
+  }
+  if (cfg.data_dir().empty()) return FieldError("data_dir", "required (journal directory)");
+  {
+    struct stat st;
+    if (::stat(cfg.data_dir().c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) {
+      return FieldError("data_dir", absl::StrCat("'", cfg.data_dir(), "' is not a directory"));
+    }
+  }
+  if (cfg.max_clock_skew_seconds() > kMaxSkewSeconds) {
+    return FieldError("max_clock_skew_seconds", absl::StrCat("at most ", kMaxSkewSeconds));
+  }
+  const uint32_t initial =
+      cfg.reconnect_initial_ms() == 0 ? kDefaultReconnectInitialMs : cfg.reconnect_initial_ms();
+  const uint32_t max = cfg.reconnect_max_ms() == 0 ? std::max(kDefaultReconnectMaxMs, initial)
+                                                   : cfg.reconnect_max_ms();
+  if (max < initial) {
+    return FieldError("reconnect_max_ms",
+                      absl::StrCat(max, " is below reconnect_initial_ms (", initial, ")"));
+  }
+  for (const auto& [k, v] : cfg.labels()) {
+    WB_RETURN_IF_ERROR(tls::ValidateName(absl::StrCat("labels[", k, "]"), k));
+    WB_RETURN_IF_ERROR(actions::ValidateText(absl::StrCat("labels[", k, "]"), v, 256, true));
+  }
+  static const std::set<std::string> kLevels = {"", "trace", "debug", "info", "warn", "error"};
+  if (kLevels.count(cfg.log_level()) == 0) {
+    return FieldError("log_level", absl::StrCat("unknown value '", cfg.log_level(),
+                                                "' (trace|debug|info|warn|error)"));
+  }
+  static const std::set<std::string> kFormats = {"", "auto", "json", "text"};
+  if (kFormats.count(cfg.log_format()) == 0) {
+    return FieldError("log_format",
+                      absl::StrCat("unknown value '", cfg.log_format(), "' (auto|json|text)"));
+  }
+  std::vector<std::unique_ptr<connectors::Connector>> built;
+  return ValidateConnectors(cfg, registry, &built);
+}
+
+Agent::Agent(const Clock* clock) : clock_(clock) {}
+
+absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(const AgentConfig& cfg,
+                                                     const connectors::Registry& registry,
+                                                     const Clock* clock) {
+  WB_RETURN_IF_ERROR(CheckConfig(cfg, registry));
+  std::unique_ptr<Agent> a(new Agent(clock));
+  a->agent_id_ = cfg.agent_id();
+  WB_ASSIGN_OR_RETURN(a->result_key_, crypto::Ed25519PrivateKey::LoadFile(cfg.result_key_file()));
+  Executor::Options eo;
+  for (const auto& path : cfg.dispatch_public_key_files()) {
+    WB_ASSIGN_OR_RETURN(auto key, crypto::Ed25519PublicKey::LoadFile(path));
+    eo.dispatch_keys.Add(key);
+  }
+  for (const auto& [k, v] : cfg.labels()) a->labels_[k] = v;
+
+  std::vector<std::unique_ptr<connectors::Connector>> built;
+  WB_RETURN_IF_ERROR(ValidateConnectors(cfg, registry, &built));
+  for (int i = 0; i < cfg.connectors_size(); ++i) {
+    const auto& c = cfg.connectors(i);
+    InstanceEntry e;
+    e.connector = std::move(built[static_cast<size_t>(i)]);
+    e.type = c.type();
+    e.operations.assign(c.allowed_operations().begin(), c.allowed_operations().end());
+    Executor::Instance inst;
+    inst.connector = e.connector.get();
+    inst.policy.connector_type = c.type();
+    inst.policy.operations.insert(e.operations.begin(), e.operations.end());
+    eo.instances.emplace(c.name(), std::move(inst));
+    a->instances_.push_back(std::move(e));
+  }
+
+  WB_RETURN_IF_ERROR(fs::MakeDirs(cfg.data_dir(), 0700));
+  auto journal = Journal::Open(cfg.data_dir() + "/journal");
+  if (!journal.ok()) return InField("data_dir", journal.status());
+  a->journal_ = std::move(*journal);
+
+  eo.agent_id = cfg.agent_id();
+  eo.result_key = a->result_key_;
+  eo.max_skew = absl::Seconds(cfg.max_clock_skew_seconds() == 0 ? kDefaultSkewSeconds
+                                                                : cfg.max_clock_skew_seconds());
+  Executor::Sink* sink = a.get();
+  a->executor_ = std::make_unique<Executor>(std::move(eo), a->journal_.get(), clock, sink);
+
+  Link::Options lo;
+  lo.address = cfg.controlplane_address();
+  lo.controlplane_id = cfg.controlplane_id();
+  lo.tls = cfg.tls();
+  const uint32_t initial =
+      cfg.reconnect_initial_ms() == 0 ? kDefaultReconnectInitialMs : cfg.reconnect_initial_ms();
+  const uint32_t max = cfg.reconnect_max_ms() == 0 ? std::max(kDefaultReconnectMaxMs, initial)
+                                                   : cfg.reconnect_max_ms();
+  lo.reconnect_initial = absl::Milliseconds(initial);
+  lo.reconnect_max = absl::Milliseconds(max);
+  Link::Handler* handler = a.get();
+  a->link_ = std::make_unique<Link>(std::move(lo), handler);
+  return a;
+}
+
+Agent::~Agent() { Stop(); }
+
+absl::Status Agent::Start() {
+  {
+    absl::MutexLock l(&mu_);
+    if (started_) return absl::FailedPreconditionError("agent: already started");
+    if (stopped_) return absl::FailedPreconditionError("agent: stopped");
+    started_ = true;
+  }
+  WB_RETURN_IF_ERROR(executor_->Start());
+  WB_RETURN_IF_ERROR(link_->Start());
+  log::Info("agent started", {{"agent_id", agent_id_},
+                              {"version", AgentVersion()},
+                              {"result_key_id", result_key_.key_id()}});
+  return absl::OkStatus();
+}
+
+void Agent::Stop() {
+  {
+    absl::MutexLock l(&mu_);
+    if (stopped_) return;
+    stopped_ = true;
+  }
+  // Executor first: it releases a link thread blocked in Submit.
+  if (executor_ != nullptr) executor_->Stop();
+  if (link_ != nullptr) link_->Stop();
+  log::Info("agent stopped", {{"agent_id", agent_id_}});
+}
+
+bool Agent::connected() const { return link_->connected(); }
+
+absl::StatusOr<size_t> Agent::unacknowledged_results() const {
+  WB_ASSIGN_OR_RETURN(auto out, journal_->Outbox());
+  return out.size();
+}
+
+std::vector<writeback::v1::ConnectorInstanceInfo> Agent::InstanceInfos(bool with_health) {
+  std::vector<writeback::v1::ConnectorInstanceInfo> out;
+  for (auto& e : instances_) {
+    writeback::v1::ConnectorInstanceInfo info;
+    info.set_name(e.connector->instance_name());
+    info.set_type(e.type);
+    for (const auto& op : e.operations) info.add_operations(op);
+    if (with_health) {
+      connectors::CallContext ctx;
+      ctx.deadline = clock_->Now() + kHealthCheckTimeout;
+      ctx.clock = clock_;
+      absl::Status s = e.connector->Check(ctx);
+      info.set_healthy(s.ok());
+      info.set_health_detail(s.ok() ? "ok" : s.ToString());
+    }
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+writeback::v1::Hello Agent::MakeHello() {
+  writeback::v1::Hello h;
+  h.set_agent_id(agent_id_);
+  h.set_version(AgentVersion());
+  for (auto& info : InstanceInfos(/*with_health=*/true)) *h.add_instances() = std::move(info);
+  h.set_result_public_key(result_key_.public_key().raw());
+  for (const auto& [k, v] : labels_) (*h.mutable_labels())[k] = v;
+  h.set_agent_time_unix_ms(clock_->NowUnixMs());
+  return h;
+}
+
+writeback::v1::Heartbeat Agent::MakeHeartbeat() {
+  writeback::v1::Heartbeat hb;
+  hb.set_agent_time_unix_ms(clock_->NowUnixMs());
+  for (auto& info : InstanceInfos(/*with_health=*/true)) *hb.add_instances() = std::move(info);
+  hb.set_tasks_in_flight(executor_->in_flight());
+  return hb;
+}
+
+std::vector<AgentMessage> Agent::OnConnected(const writeback::v1::Welcome& welcome) {
+  executor_->SetMaxInFlight(welcome.max_in_flight());
+  std::vector<AgentMessage> out;
+  auto outbox = journal_->Outbox();
+  if (!outbox.ok()) {
+    log::Error("cannot read the journal outbox", {{"error", outbox.status().ToString()}});
+    return out;
+  }
+  for (auto& e : *outbox) {
+    AgentMessage m;
+    *m.mutable_result() = std::move(*e.mutable_signed_result());
+    out.push_back(std::move(m));
+  }
+  if (!out.empty()) {
+    log::Info("re-sending unacknowledged results", {{"count", absl::StrCat(out.size())}});
+  }
+  return out;
+}
+
+void Agent::OnTask(const writeback::v1::SignedEnvelope& task) { executor_->Submit(task); }
+
+void Agent::OnResultAck(const writeback::v1::ResultAck& ack) {
+  if (!ack.accepted()) {
+    // Kept in the outbox: sent again on the next connection.
+    log::Warn("control plane refused a result",
+              {{"task_id", ack.task_id()}, {"error", ack.error()}});
+    return;
+  }
+  if (absl::Status s = journal_->RemoveOutbox(ack.task_id()); !s.ok()) {
+    log::Error("journal write failed", {{"task_id", ack.task_id()}, {"error", s.ToString()}});
+  }
+}
+
+void Agent::OnDisconnected(const absl::Status& why) {
+  log::Debug("stream closed", {{"error", why.ToString()}});
+}
+
+void Agent::OnTaskAck(const std::string& task_id) {
+  AgentMessage m;
+  m.mutable_task_ack()->set_task_id(task_id);
+  link_->Send(std::move(m));
+}
+
+void Agent::OnResult(const std::string& task_id, const writeback::v1::SignedEnvelope& result) {
+  AgentMessage m;
+  *m.mutable_result() = result;
+  if (!link_->Send(std::move(m))) {
+    log::Debug("not connected: result kept in the outbox", {{"task_id", task_id}});
+  }
+}
+
+}  // namespace wb::agent

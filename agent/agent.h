@@ -1,0 +1,105 @@
+// The Writeback agent (DESIGN.md sections 1-4): validates its configuration,
+// builds its connectors, opens its journal and loads its keys; then keeps one
+// outbound stream to the control plane (agent/link), checks every task
+// (agent/checks), applies it through a connector and reports a signed result
+// (agent/executor), journaling each step (agent/journal).
+//
+// Thread-safety: Start, Stop, connected and the accessors may be called from
+// any thread; Stop is idempotent and the destructor calls it.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "agent/executor/executor.h"
+#include "agent/journal/journal.h"
+#include "agent/link/link.h"
+#include "common/clock/clock.h"
+#include "common/crypto/crypto.h"
+#include "connectors/connector.h"
+#include "connectors/registry.h"
+#include "writeback/v1/config.pb.h"
+
+namespace wb::agent {
+
+// This build's version, reported in Hello.
+const char* AgentVersion();
+
+class Agent final : private Link::Handler, private Executor::Sink {
+ public:
+  // Validates the whole config (errors name the field, e.g.
+  // "connectors[1].allowed_operations[0]: ..."), builds connectors through
+  // `registry`, opens the journal in cfg.data_dir and loads the keys.
+  // `registry` is only used during Create; `clock` must outlive the agent.
+  static absl::StatusOr<std::unique_ptr<Agent>> Create(const writeback::v1::AgentConfig& cfg,
+                                                       const connectors::Registry& registry,
+                                                       const Clock* clock = SystemClock::Get());
+
+  // The same validation as Create (files readable, keys load, connectors
+  // build), without opening the journal: `writeback-agent check-config`.
+  static absl::Status CheckConfig(const writeback::v1::AgentConfig& cfg,
+                                  const connectors::Registry& registry);
+
+  ~Agent() override;
+  Agent(const Agent&) = delete;
+  Agent& operator=(const Agent&) = delete;
+
+  // Recovers unfinished tasks from the journal, starts the executor and the
+  // link (dials out); returns at once.
+  absl::Status Start();
+  // Graceful: running tasks finish, queued ones stay journaled, the stream
+  // closes. Idempotent.
+  void Stop();
+  // The stream is currently established (Welcome received).
+  bool connected() const;
+
+  const std::string& agent_id() const { return agent_id_; }
+  const std::string& result_key_id() const { return result_key_.key_id(); }
+  // Results not yet acknowledged by the control plane (journal outbox).
+  absl::StatusOr<size_t> unacknowledged_results() const;
+  // Connection attempts so far (for tests and diagnostics).
+  int connect_attempts() const { return link_->attempts(); }
+
+ private:
+  explicit Agent(const Clock* clock);
+
+  std::vector<writeback::v1::ConnectorInstanceInfo> InstanceInfos(bool with_health);
+
+  // Link::Handler
+  writeback::v1::Hello MakeHello() override;
+  writeback::v1::Heartbeat MakeHeartbeat() override;
+  std::vector<writeback::v1::AgentMessage> OnConnected(
+      const writeback::v1::Welcome& welcome) override;
+  void OnTask(const writeback::v1::SignedEnvelope& task) override;
+  void OnResultAck(const writeback::v1::ResultAck& ack) override;
+  void OnDisconnected(const absl::Status& why) override;
+  // Executor::Sink
+  void OnTaskAck(const std::string& task_id) override;
+  void OnResult(const std::string& task_id, const writeback::v1::SignedEnvelope& result) override;
+
+  const Clock* const clock_;
+  std::string agent_id_;
+  crypto::Ed25519PrivateKey result_key_;
+  std::map<std::string, std::string> labels_;
+  // Connector instances, in config order, with their allowed operations.
+  struct InstanceEntry {
+    std::unique_ptr<connectors::Connector> connector;
+    std::string type;
+    std::vector<std::string> operations;
+  };
+  std::vector<InstanceEntry> instances_;
+  std::unique_ptr<Journal> journal_;
+  std::unique_ptr<Executor> executor_;
+  std::unique_ptr<Link> link_;
+
+  absl::Mutex mu_;
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace wb::agent

@@ -1,0 +1,258 @@
+#include "agent/link/link.h"
+
+#include <grpcpp/client_context.h>
+#include <grpcpp/create_channel.h>
+#include <grpcpp/support/channel_arguments.h>
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/backoff/backoff.h"
+#include "common/logging/logging.h"
+#include "common/tls/tls.h"
+
+namespace wb::agent {
+
+using writeback::v1::AgentMessage;
+using writeback::v1::ControlMessage;
+
+namespace {
+
+constexpr absl::Duration kDefaultHeartbeat = absl::Seconds(10);
+
+absl::Status FromGrpc(const grpc::Status& s) {
+  if (s.ok()) return absl::OkStatus();
+  return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+}
+
+}  // namespace
+
+// One stream. Lives on the connection thread's stack; other threads reach it
+// through Link::current_ (under Link::mu_) or get a pointer they must stop
+// using before RunOnce returns (writer and heartbeat threads are joined).
+struct Link::Connection {
+  grpc::ClientContext ctx;
+  std::unique_ptr<grpc::ClientReaderWriter<AgentMessage, ControlMessage>> stream;
+  absl::Mutex mu;
+  std::deque<AgentMessage> outq ABSL_GUARDED_BY(mu);
+  bool established ABSL_GUARDED_BY(mu) = false;
+  bool closing ABSL_GUARDED_BY(mu) = false;
+  absl::Duration heartbeat ABSL_GUARDED_BY(mu) = kDefaultHeartbeat;
+};
+
+Link::Link(Options opts, Handler* handler) : opts_(std::move(opts)), handler_(handler) {}
+
+Link::~Link() { Stop(); }
+
+absl::Status Link::Start() {
+  if (opts_.address.empty()) {
+    return absl::InvalidArgumentError("controlplane_address: required");
+  }
+  // Fails early on unreadable TLS files or a missing pinned identity.
+  auto creds = tls::MakeChannelCredentials(opts_.tls, opts_.controlplane_id);
+  if (!creds.ok()) return creds.status();
+  absl::MutexLock l(&mu_);
+  if (started_) return absl::FailedPreconditionError("link: already started");
+  started_ = true;
+  thread_ = std::thread([this] { Loop(); });
+  return absl::OkStatus();
+}
+
+void Link::Stop() {
+  {
+    absl::MutexLock l(&mu_);
+    stopping_ = true;
+    if (current_ != nullptr) current_->ctx.TryCancel();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+bool Link::Send(AgentMessage msg) {
+  absl::MutexLock l(&mu_);
+  if (current_ == nullptr) return false;
+  absl::MutexLock cl(&current_->mu);
+  if (!current_->established || current_->closing) return false;
+  current_->outq.push_back(std::move(msg));
+  return true;
+}
+
+bool Link::connected() const {
+  absl::MutexLock l(&mu_);
+  if (current_ == nullptr) return false;
+  absl::MutexLock cl(&current_->mu);
+  return current_->established && !current_->closing;
+}
+
+int Link::attempts() const {
+  absl::MutexLock l(&mu_);
+  return attempts_;
+}
+
+absl::Status Link::last_error() const {
+  absl::MutexLock l(&mu_);
+  return last_error_;
+}
+
+void Link::Loop() {
+  Backoff backoff(opts_.reconnect_initial, opts_.reconnect_max);
+  while (true) {
+    {
+      absl::MutexLock l(&mu_);
+      if (stopping_) return;
+      ++attempts_;
+    }
+    bool welcomed = false;
+    absl::Status s = RunOnce(&welcomed);
+    if (welcomed) backoff.Reset();
+    const absl::Duration delay = backoff.Next();
+    {
+      absl::MutexLock l(&mu_);
+      last_error_ = s;
+      if (stopping_) return;
+    }
+    log::Warn("control plane stream ended; reconnecting",
+              {{"address", opts_.address},
+               {"error", s.ToString()},
+               {"retry_in", absl::FormatDuration(delay)}});
+    absl::MutexLock l(&mu_);
+    mu_.AwaitWithTimeout(absl::Condition(&stopping_), delay);
+    if (stopping_) return;
+  }
+}
+
+absl::Status Link::RunOnce(bool* welcomed) {
+  auto creds = tls::MakeChannelCredentials(opts_.tls, opts_.controlplane_id);
+  if (!creds.ok()) return creds.status();
+  grpc::ChannelArguments args = tls::DefaultChannelArgs();
+  // A fresh connection per attempt: our backoff decides when to retry, not a
+  // subchannel shared with earlier attempts.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  auto channel = grpc::CreateCustomChannel(opts_.address, *creds, args);
+  auto stub = writeback::v1::AgentService::NewStub(channel);
+
+  Connection c;
+  {
+    absl::MutexLock l(&mu_);
+    if (stopping_) return absl::CancelledError("link stopping");
+    current_ = &c;
+  }
+  c.stream = stub->Connect(&c.ctx);
+
+  std::thread heartbeat([this, &c] { HeartbeatLoop(&c); });
+  std::thread writer;
+  absl::Status result;
+
+  AgentMessage hello;
+  *hello.mutable_hello() = handler_->MakeHello();
+  ControlMessage msg;
+  if (!c.stream->Write(hello)) {
+    result = absl::UnavailableError("could not send Hello");
+  } else if (!c.stream->Read(&msg)) {
+    result = absl::UnavailableError("stream closed before Welcome");
+  } else if (!msg.has_welcome()) {
+    result = absl::FailedPreconditionError("first control message is not a Welcome");
+  } else {
+    const writeback::v1::Welcome welcome = msg.welcome();
+    std::vector<AgentMessage> first = handler_->OnConnected(welcome);
+    {
+      absl::MutexLock cl(&c.mu);
+      for (auto& m : first) c.outq.push_back(std::move(m));
+      if (welcome.heartbeat_interval_seconds() > 0) {
+        c.heartbeat = absl::Seconds(welcome.heartbeat_interval_seconds());
+      }
+      c.established = true;
+    }
+    *welcomed = true;
+    log::Info("connected to the control plane",
+              {{"address", opts_.address}, {"controlplane_id", welcome.controlplane_id()}});
+    writer = std::thread([this, &c] { WriterLoop(&c); });
+    while (c.stream->Read(&msg)) {
+      switch (msg.msg_case()) {
+        case ControlMessage::kTask:
+          handler_->OnTask(msg.task());
+          break;
+        case ControlMessage::kResultAck:
+          handler_->OnResultAck(msg.result_ack());
+          break;
+        default:
+          log::Warn("unexpected control message ignored",
+                    {{"case", absl::StrCat(static_cast<int>(msg.msg_case()))}});
+          break;
+      }
+    }
+  }
+
+  {
+    absl::MutexLock cl(&c.mu);
+    c.closing = true;
+    c.established = false;
+  }
+  c.ctx.TryCancel();  // unblocks a writer stuck in Write
+  heartbeat.join();
+  if (writer.joinable()) writer.join();
+  grpc::Status status = c.stream->Finish();
+  {
+    absl::MutexLock l(&mu_);
+    current_ = nullptr;
+  }
+  if (result.ok()) {
+    result = status.ok() ? absl::UnavailableError("stream ended by the control plane")
+                         : FromGrpc(status);
+  } else if (!status.ok()) {
+    result =
+        absl::Status(result.code(), absl::StrCat(result.message(), ": ", status.error_message()));
+  }
+  handler_->OnDisconnected(result);
+  return result;
+}
+
+void Link::WriterLoop(Connection* c) {
+  while (true) {
+    AgentMessage msg;
+    {
+      absl::MutexLock cl(&c->mu);
+      auto ready = [c]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu) {
+        return c->closing || !c->outq.empty();
+      };
+      c->mu.Await(absl::Condition(&ready));
+      if (c->closing) return;
+      msg = std::move(c->outq.front());
+      c->outq.pop_front();
+    }
+    if (!c->stream->Write(msg)) {
+      // The reader sees the stream end; unsent messages are recovered by
+      // redelivery (tasks) and the outbox (results).
+      c->ctx.TryCancel();
+      return;
+    }
+  }
+}
+
+void Link::HeartbeatLoop(Connection* c) {
+  {
+    absl::MutexLock cl(&c->mu);
+    auto up = [c]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu) { return c->closing || c->established; };
+    if (!c->mu.AwaitWithTimeout(absl::Condition(&up), opts_.welcome_timeout)) {
+      log::Warn("no Welcome from the control plane in time; closing the stream",
+                {{"address", opts_.address}});
+      c->ctx.TryCancel();
+      return;
+    }
+    if (c->closing) return;
+  }
+  while (true) {
+    absl::Duration interval;
+    {
+      absl::MutexLock cl(&c->mu);
+      interval = c->heartbeat;
+      if (c->mu.AwaitWithTimeout(absl::Condition(&c->closing), interval)) return;
+    }
+    AgentMessage hb;
+    *hb.mutable_heartbeat() = handler_->MakeHeartbeat();
+    absl::MutexLock cl(&c->mu);
+    if (c->closing) return;
+    c->outq.push_back(std::move(hb));
+  }
+}
+
+}  // namespace wb::agent

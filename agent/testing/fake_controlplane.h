@@ -1,0 +1,189 @@
+// Test helper: an in-process AgentService server (a fake control plane)
+// speaking the real protocol over real mTLS. It records what agents send,
+// answers Hello with Welcome, can push signed tasks and acknowledges results
+// (automatically or on demand). One agent stream at a time is enough for
+// agent tests. Thread-safe.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <deque>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "common/tls/tls.h"
+#include "writeback/v1/agent_service.grpc.pb.h"
+#include "writeback/v1/decision.pb.h"
+
+namespace wb::agent::testing {
+
+class FakeControlPlane final : public writeback::v1::AgentService::Service {
+ public:
+  struct Options {
+    std::string controlplane_id = "spiffe://writeback.test/controlplane/cp";
+    uint32_t heartbeat_seconds = 1;
+    uint32_t max_in_flight = 16;
+    bool auto_ack = true;  // answer every result with ResultAck{accepted}
+  };
+
+  explicit FakeControlPlane(Options opts) : opts_(std::move(opts)) {}
+  FakeControlPlane() : FakeControlPlane(Options()) {}
+  ~FakeControlPlane() override { Stop(); }
+
+  // Listens on 127.0.0.1:`port` (0 = pick one) with the control plane's
+  // certificate, requiring client certificates.
+  absl::Status Start(const writeback::v1::TlsConfig& tls, int port = 0) {
+    auto creds = wb::tls::MakeServerCredentials(tls, /*require_client_cert=*/true);
+    if (!creds.ok()) return creds.status();
+    grpc::ServerBuilder b;
+    b.AddListeningPort(absl::StrCat("127.0.0.1:", port), *creds, &port_);
+    b.RegisterService(this);
+    server_ = b.BuildAndStart();
+    if (server_ == nullptr || port_ == 0) return absl::UnavailableError("fake control plane: bind");
+    return absl::OkStatus();
+  }
+
+  // Cancels the open stream (as a crash would) and stops listening.
+  void Stop() {
+    if (server_ == nullptr) return;
+    server_->Shutdown(std::chrono::system_clock::now());
+    server_->Wait();
+    server_.reset();
+  }
+
+  int port() const { return port_; }
+  std::string address() const { return absl::StrCat("127.0.0.1:", port_); }
+
+  // Sends `task` on the current stream, or on the next one if none is open.
+  void SendTask(const writeback::v1::SignedEnvelope& task) {
+    writeback::v1::ControlMessage m;
+    *m.mutable_task() = task;
+    absl::MutexLock l(&mu_);
+    outq_.push_back(std::move(m));
+  }
+  void AckResult(const std::string& task_id, bool accepted = true) {
+    writeback::v1::ControlMessage m;
+    m.mutable_result_ack()->set_task_id(task_id);
+    m.mutable_result_ack()->set_accepted(accepted);
+    absl::MutexLock l(&mu_);
+    outq_.push_back(std::move(m));
+  }
+
+  std::vector<writeback::v1::Hello> hellos() const {
+    absl::MutexLock l(&mu_);
+    return hellos_;
+  }
+  std::vector<std::string> peers() const {
+    absl::MutexLock l(&mu_);
+    return peers_;
+  }
+  std::vector<writeback::v1::SignedEnvelope> results() const {
+    absl::MutexLock l(&mu_);
+    return results_;
+  }
+  std::vector<std::string> acks() const {
+    absl::MutexLock l(&mu_);
+    return acks_;
+  }
+  std::vector<writeback::v1::Heartbeat> heartbeats() const {
+    absl::MutexLock l(&mu_);
+    return heartbeats_;
+  }
+  bool stream_open() const {
+    absl::MutexLock l(&mu_);
+    return streams_ > 0;
+  }
+
+  grpc::Status Connect(grpc::ServerContext* ctx,
+                       grpc::ServerReaderWriter<writeback::v1::ControlMessage,
+                                                writeback::v1::AgentMessage>* stream) override {
+    writeback::v1::AgentMessage first;
+    if (!stream->Read(&first) || !first.has_hello()) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "expected Hello first");
+    }
+    {
+      absl::MutexLock l(&mu_);
+      hellos_.push_back(first.hello());
+      peers_.push_back(wb::tls::PeerSpiffeId(*ctx));
+      ++streams_;
+    }
+    writeback::v1::ControlMessage welcome;
+    welcome.mutable_welcome()->set_controlplane_id(opts_.controlplane_id);
+    welcome.mutable_welcome()->set_heartbeat_interval_seconds(opts_.heartbeat_seconds);
+    welcome.mutable_welcome()->set_max_in_flight(opts_.max_in_flight);
+    bool done = !stream->Write(welcome);
+
+    std::thread reader([&] {
+      writeback::v1::AgentMessage m;
+      while (stream->Read(&m)) {
+        absl::MutexLock l(&mu_);
+        switch (m.msg_case()) {
+          case writeback::v1::AgentMessage::kResult: {
+            results_.push_back(m.result());
+            if (opts_.auto_ack) {
+              writeback::v1::Result r;
+              r.ParseFromString(m.result().payload());
+              writeback::v1::ControlMessage ack;
+              ack.mutable_result_ack()->set_task_id(r.task_id());
+              ack.mutable_result_ack()->set_accepted(true);
+              outq_.push_back(std::move(ack));
+            }
+            break;
+          }
+          case writeback::v1::AgentMessage::kTaskAck:
+            acks_.push_back(m.task_ack().task_id());
+            break;
+          case writeback::v1::AgentMessage::kHeartbeat:
+            heartbeats_.push_back(m.heartbeat());
+            break;
+          default:
+            break;
+        }
+      }
+      absl::MutexLock l(&mu_);
+      reader_done_ = true;
+    });
+
+    while (!done) {
+      writeback::v1::ControlMessage out;
+      {
+        absl::MutexLock l(&mu_);
+        auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return reader_done_ || !outq_.empty();
+        };
+        mu_.Await(absl::Condition(&ready));
+        if (reader_done_) break;
+        out = std::move(outq_.front());
+        outq_.pop_front();
+      }
+      done = !stream->Write(out);
+    }
+    ctx->TryCancel();
+    reader.join();
+    absl::MutexLock l(&mu_);
+    reader_done_ = false;
+    --streams_;
+    return grpc::Status::OK;
+  }
+
+ private:
+  const Options opts_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  mutable absl::Mutex mu_;
+  std::deque<writeback::v1::ControlMessage> outq_ ABSL_GUARDED_BY(mu_);
+  std::vector<writeback::v1::Hello> hellos_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> peers_ ABSL_GUARDED_BY(mu_);
+  std::vector<writeback::v1::SignedEnvelope> results_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> acks_ ABSL_GUARDED_BY(mu_);
+  std::vector<writeback::v1::Heartbeat> heartbeats_ ABSL_GUARDED_BY(mu_);
+  int streams_ ABSL_GUARDED_BY(mu_) = 0;
+  bool reader_done_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace wb::agent::testing
