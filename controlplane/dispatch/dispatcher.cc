@@ -594,12 +594,25 @@ absl::StatusOr<std::vector<TaskRecord>> Dispatcher::NextTasks(
   return out;
 }
 
+absl::flat_hash_set<std::string> Dispatcher::StillOpen(
+    const absl::flat_hash_set<std::string>& task_ids) {
+  absl::flat_hash_set<std::string> open;
+  for (const std::string& id : task_ids) {
+    auto t = store_->GetTask(id);
+    // On a read error keep the task: a slot stays busy rather than a task
+    // being sent twice on one stream.
+    if (!t.ok() || IsOpenTaskState(t->state())) open.insert(id);
+  }
+  return open;
+}
+
 // ---------------------------------------------------------------- time
 
 absl::StatusOr<size_t> Dispatcher::SweepExpired() {
   const int64_t now_ms = clock_->NowUnixMs();
   size_t expired_tasks = 0;
   absl::flat_hash_set<std::string> seen;
+  absl::flat_hash_set<std::string> agents_to_wake;
   while (true) {
     WB_ASSIGN_OR_RETURN(std::vector<std::string> ids,
                         store_->ExpiredDecisions(now_ms, kSweepBatch));
@@ -626,6 +639,7 @@ absl::StatusOr<size_t> Dispatcher::SweepExpired() {
       WB_RETURN_IF_ERROR(store_->SaveProgress(d, decision_changed, changed));
       expired_tasks += changed.size();
       for (const TaskRecord& t : changed) {
+        agents_to_wake.insert(t.agent_id());
         log::Info("task expired",
                   {{"task_id", t.task_id()}, {"decision_id", id}, {"agent_id", t.agent_id()}});
       }
@@ -635,6 +649,7 @@ absl::StatusOr<size_t> Dispatcher::SweepExpired() {
     }
     if (fresh == 0 || ids.size() < kSweepBatch) break;
   }
+  for (const std::string& a : agents_to_wake) sessions_->Wake(a);
   return expired_tasks;
 }
 

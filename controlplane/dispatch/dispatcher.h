@@ -125,11 +125,16 @@ class Dispatcher {
   absl::StatusOr<std::vector<writeback::v1::TaskRecord>> NextTasks(
       absl::string_view agent_id, const absl::flat_hash_set<std::string>& in_flight, size_t limit);
 
+  // The ids among `task_ids` whose tasks are still open (no result, not
+  // expired). A stream uses it to free in-flight slots of tasks that finished
+  // by other means (expiry, a result on an older stream).
+  absl::flat_hash_set<std::string> StillOpen(const absl::flat_hash_set<std::string>& task_ids);
+
   // ---- Time ----
 
   // Marks open tasks of decisions past their expiry EXPIRED (using the
-  // injected clock) and recomputes those decisions. Returns how many tasks
-  // it expired.
+  // injected clock) and recomputes those decisions, then wakes the streams
+  // of the agents concerned. Returns how many tasks it expired.
   absl::StatusOr<size_t> SweepExpired();
 
   // Results refused since start (bad signature, wrong agent, wrong digest...).

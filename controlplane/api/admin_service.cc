@@ -1,0 +1,144 @@
+#include "controlplane/api/admin_service.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/logging/logging.h"
+#include "controlplane/api/grpc_status.h"
+
+namespace wb::controlplane {
+
+using writeback::v1::DecisionRecord;
+using writeback::v1::DecisionView;
+using writeback::v1::TaskRecord;
+
+namespace {
+// ListDecisions stops adding decisions before the response nears the 4 MiB
+// message limit.
+constexpr size_t kMaxListResponseBytes = 3 << 20;
+}  // namespace
+
+DecisionView MakeDecisionView(const DecisionRecord& d, const std::vector<TaskRecord>& tasks,
+                              bool with_evidence) {
+  DecisionView v;
+  *v.mutable_statement() = d.parsed();
+  v.set_state(d.state());
+  v.set_state_detail(d.state_detail());
+  v.set_submitted_at_unix_ms(d.submitted_at_unix_ms());
+  v.set_dispatched_at_unix_ms(d.dispatched_at_unix_ms());
+  v.set_finished_at_unix_ms(d.finished_at_unix_ms());
+  for (const TaskRecord& t : tasks) {
+    auto* tv = v.add_tasks();
+    tv->set_task_id(t.task_id());
+    if (static_cast<int>(t.target_index()) < d.parsed().targets_size()) {
+      tv->set_target(d.parsed().targets(t.target_index()).object());
+    }
+    tv->set_agent_id(t.agent_id());
+    tv->set_state(t.state());
+    tv->set_delivery_attempts(t.delivery_attempts());
+    tv->set_finished_at_unix_ms(t.finished_at_unix_ms());
+    if (!t.has_result()) continue;
+    const auto& r = t.result();
+    tv->set_outcome(r.outcome());
+    tv->set_reject_reason(r.reject_reason());
+    if (!with_evidence) continue;
+    tv->set_message(r.message());
+    *tv->mutable_plan() = r.plan();
+    *tv->mutable_applied() = r.applied();
+    *tv->mutable_verification() = r.verification();
+  }
+  return v;
+}
+
+AdminServiceImpl::AdminServiceImpl(const Authorizer* authz, Dispatcher* dispatcher, Store* store,
+                                   const SessionRegistry* sessions)
+    : authz_(authz), dispatcher_(dispatcher), store_(store), sessions_(sessions) {}
+
+absl::StatusOr<std::vector<TaskRecord>> AdminServiceImpl::LoadTasks(const DecisionRecord& d) {
+  std::vector<TaskRecord> tasks;
+  tasks.reserve(d.task_ids_size());
+  for (const std::string& id : d.task_ids()) {
+    auto t = store_->GetTask(id);
+    if (!t.ok()) return t.status();
+    tasks.push_back(*std::move(t));
+  }
+  return tasks;
+}
+
+grpc::Status AdminServiceImpl::SubmitDecision(grpc::ServerContext* ctx,
+                                              const writeback::v1::SubmitDecisionRequest* req,
+                                              writeback::v1::SubmitDecisionResponse* resp) {
+  auto caller = authz_->Check(kSubmitDecisionMethod, *ctx);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  auto r = dispatcher_->Submit(caller->ToString(), *req);
+  if (!r.ok()) {
+    log::Info("submit refused",
+              {{"requester", caller->ToString()}, {"error", r.status().message()}});
+    return ToGrpcStatus(r.status());
+  }
+  *resp = *std::move(r);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::GetDecision(grpc::ServerContext* ctx,
+                                           const writeback::v1::GetDecisionRequest* req,
+                                           DecisionView* resp) {
+  auto caller = authz_->Check(kGetDecisionMethod, *ctx);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  if (req->decision_id().empty()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "decision_id: required");
+  }
+  auto d = store_->GetDecision(req->decision_id());
+  if (!d.ok()) return ToGrpcStatus(d.status());
+  auto tasks = LoadTasks(*d);
+  if (!tasks.ok()) return ToGrpcStatus(tasks.status());
+  *resp = MakeDecisionView(*d, *tasks, /*with_evidence=*/true);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::ListDecisions(grpc::ServerContext* ctx,
+                                             const writeback::v1::ListDecisionsRequest* req,
+                                             writeback::v1::ListDecisionsResponse* resp) {
+  auto caller = authz_->Check(kListDecisionsMethod, *ctx);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  uint32_t limit = req->limit() == 0 ? kDefaultListLimit : req->limit();
+  if (limit > kMaxListLimit) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        absl::StrCat("limit: at most ", kMaxListLimit));
+  }
+  if (!writeback::v1::DecisionState_IsValid(req->state())) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "state: unknown decision state");
+  }
+  auto list = store_->ListDecisions(limit, req->state());
+  if (!list.ok()) return ToGrpcStatus(list.status());
+  size_t bytes = 0;
+  for (const DecisionRecord& d : *list) {
+    auto tasks = LoadTasks(d);
+    if (!tasks.ok()) return ToGrpcStatus(tasks.status());
+    DecisionView v = MakeDecisionView(d, *tasks, /*with_evidence=*/false);
+    bytes += v.ByteSizeLong();
+    if (bytes > kMaxListResponseBytes && resp->decisions_size() > 0) break;
+    *resp->add_decisions() = std::move(v);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::ListAgents(grpc::ServerContext* ctx,
+                                          const writeback::v1::ListAgentsRequest* req,
+                                          writeback::v1::ListAgentsResponse* resp) {
+  auto caller = authz_->Check(kListAgentsMethod, *ctx);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  for (const auto& a : dispatcher_->Agents()) {
+    auto* v = resp->add_agents();
+    v->set_agent_id(a.agent_id());
+    auto since = sessions_->ConnectedSince(a.agent_id());
+    v->set_connected(since.has_value());
+    if (since) v->set_connected_since_unix_ms(*since);
+    v->set_last_heartbeat_unix_ms(a.last_seen_unix_ms());
+    v->set_version(a.version());
+    for (const auto& inst : a.instances()) v->add_instances(inst.name());
+    *v->mutable_labels() = a.labels();
+    v->set_result_key_id(a.result_key_id());
+  }
+  return grpc::Status::OK;
+}
+
+}  // namespace wb::controlplane

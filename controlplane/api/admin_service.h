@@ -1,0 +1,63 @@
+// AdminService: the operators' API (writeback.v1.AdminService), synchronous
+// unary handlers. Every handler first checks the caller against the
+// authorization table (operators only).
+//
+// Reads:
+//   GetDecision    full view: statement, state, every task with outcome,
+//                  reject reason, plan, applied changes, verification.
+//                  NOT_FOUND naming the id.
+//   ListDecisions  newest first; limit 0 = 100, at most 1000; optional state
+//                  filter. Task views carry states and outcomes but not the
+//                  evidence (plan/applied/verification); use GetDecision.
+//   ListAgents     every known agent, connected or not.
+//
+// Thread-safe; the pointers given to the constructor must outlive it.
+#pragma once
+
+#include <vector>
+
+#include "controlplane/api/authz.h"
+#include "controlplane/dispatch/dispatcher.h"
+#include "controlplane/dispatch/sessions.h"
+#include "controlplane/store/store.h"
+#include "writeback/v1/admin_service.grpc.pb.h"
+
+namespace wb::controlplane {
+
+inline constexpr uint32_t kDefaultListLimit = 100;
+inline constexpr uint32_t kMaxListLimit = 1000;
+
+// A DecisionView of `d` and its tasks (in d.task_ids order). With
+// `with_evidence`, task views include plan, applied changes, verification
+// and message.
+writeback::v1::DecisionView MakeDecisionView(const writeback::v1::DecisionRecord& d,
+                                             const std::vector<writeback::v1::TaskRecord>& tasks,
+                                             bool with_evidence);
+
+class AdminServiceImpl final : public writeback::v1::AdminService::Service {
+ public:
+  AdminServiceImpl(const Authorizer* authz, Dispatcher* dispatcher, Store* store,
+                   const SessionRegistry* sessions);
+
+  grpc::Status SubmitDecision(grpc::ServerContext* ctx,
+                              const writeback::v1::SubmitDecisionRequest* req,
+                              writeback::v1::SubmitDecisionResponse* resp) override;
+  grpc::Status GetDecision(grpc::ServerContext* ctx, const writeback::v1::GetDecisionRequest* req,
+                           writeback::v1::DecisionView* resp) override;
+  grpc::Status ListDecisions(grpc::ServerContext* ctx,
+                             const writeback::v1::ListDecisionsRequest* req,
+                             writeback::v1::ListDecisionsResponse* resp) override;
+  grpc::Status ListAgents(grpc::ServerContext* ctx, const writeback::v1::ListAgentsRequest* req,
+                          writeback::v1::ListAgentsResponse* resp) override;
+
+ private:
+  absl::StatusOr<std::vector<writeback::v1::TaskRecord>> LoadTasks(
+      const writeback::v1::DecisionRecord& d);
+
+  const Authorizer* const authz_;
+  Dispatcher* const dispatcher_;
+  Store* const store_;
+  const SessionRegistry* const sessions_;
+};
+
+}  // namespace wb::controlplane

@@ -1,0 +1,403 @@
+#include "controlplane/api/agent_service.h"
+
+#include <atomic>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "common/logging/logging.h"
+#include "controlplane/api/grpc_status.h"
+
+namespace wb::controlplane {
+
+using writeback::v1::AgentMessage;
+using writeback::v1::ControlMessage;
+
+namespace {
+
+class RejectedStream final : public grpc::ServerBidiReactor<AgentMessage, ControlMessage> {
+ public:
+  explicit RejectedStream(grpc::Status s) { Finish(std::move(s)); }
+  void OnDone() override { delete this; }
+};
+
+// One agent stream. Lifetime: reference counted; gRPC holds one reference
+// until OnDone, and every scheduled drain of the executor holds one. The
+// session registry holds a raw pointer, removed by the executor (after
+// OnDone) before the last reference can go.
+//
+// Rules that keep it safe:
+//   - gRPC calls (StartRead/StartWrite/Finish) are never made with mu_ held:
+//     a reaction may run inline inside them.
+//   - After finish_ is set nothing new is started; Finish is called once,
+//     when no write is outstanding and no read is being started.
+class AgentStream final : public grpc::ServerBidiReactor<AgentMessage, ControlMessage>,
+                          public AgentSession {
+ public:
+  AgentStream(Dispatcher* dispatcher, SessionRegistry* sessions, WorkerPool* pool,
+              const Clock* clock, std::string peer_id)
+      : dispatcher_(dispatcher),
+        sessions_(sessions),
+        pool_(pool),
+        clock_(clock),
+        peer_id_(std::move(peer_id)),
+        max_in_flight_(dispatcher->options().max_in_flight),
+        max_queued_writes_(max_in_flight_ + 16) {
+    StartRead(&in_);
+  }
+
+  // ---- gRPC reactions: they only queue work. ----
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // the agent closed its side, or the call is gone
+      Post([this] { RequestFinish(grpc::Status::OK, "agent closed the stream"); });
+      return;
+    }
+    auto msg = std::make_shared<AgentMessage>(std::move(in_));
+    in_.Clear();
+    Post([this, msg] {
+      Handle(*msg);
+      ContinueReading();
+    });
+  }
+
+  void OnWriteDone(bool ok) override {
+    const ControlMessage* next = nullptr;
+    std::optional<grpc::Status> finish;
+    bool resume_reading = false;
+    {
+      absl::MutexLock l(&mu_);
+      writes_.pop_front();
+      writing_ = false;
+      if (!ok && !finish_) {
+        finish_ = grpc::Status(grpc::StatusCode::UNAVAILABLE, "write failed");
+        finish_reason_ = "write to the agent failed";
+      }
+      if (finish_) {
+        writes_.clear();
+        finish = TakeFinishLocked();
+      } else {
+        if (!writes_.empty()) {
+          writing_ = true;
+          next = &writes_.front();
+        }
+        if (read_paused_ && writes_.size() <= max_queued_writes_ / 2) {
+          read_paused_ = false;
+          resume_reading = true;
+          ++starting_reads_;
+        }
+      }
+    }
+    if (next != nullptr) StartWrite(next);
+    if (resume_reading) {
+      StartRead(&in_);
+      AfterStartRead();
+    }
+    if (finish) Finish(*finish);
+  }
+
+  void OnCancel() override {
+    Post([this] {
+      RequestFinish(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"), "call cancelled");
+    });
+  }
+
+  void OnDone() override {
+    Post([this] {
+      if (registered_) sessions_->Unregister(agent_id_, this);
+      registered_ = false;
+      log::Info("agent stream closed", {{"agent_id", agent_id_.empty() ? peer_id_ : agent_id_},
+                                        {"reason", finish_reason_for_log()}});
+    });
+    Unref();
+  }
+
+  // ---- AgentSession (called under the registry lock: only queue). ----
+
+  void Wake() override {
+    {
+      absl::MutexLock l(&mu_);
+      if (pump_pending_ || finish_) return;
+      pump_pending_ = true;
+    }
+    Post([this] {
+      {
+        absl::MutexLock l(&mu_);
+        pump_pending_ = false;
+      }
+      Pump();
+    });
+  }
+
+  void End(const absl::Status& why) override {
+    grpc::Status s = ToGrpcStatus(why);
+    std::string reason(why.message());
+    Post([this, s, reason] { RequestFinish(s, reason); });
+  }
+
+ private:
+  ~AgentStream() override = default;
+
+  void Unref() {
+    if (refs_.fetch_sub(1) == 1) delete this;
+  }
+
+  // Serial executor: jobs run one at a time, in order, on the pool.
+  void Post(std::function<void()> job) {
+    bool schedule = false;
+    {
+      absl::MutexLock l(&mu_);
+      jobs_.push_back(std::move(job));
+      if (!draining_) {
+        draining_ = true;
+        refs_.fetch_add(1);
+        schedule = true;
+      }
+    }
+    if (schedule) pool_->Schedule([this] { Drain(); });
+  }
+
+  void Drain() {
+    while (true) {
+      std::function<void()> job;
+      {
+        absl::MutexLock l(&mu_);
+        if (jobs_.empty()) {
+          draining_ = false;
+          break;
+        }
+        job = std::move(jobs_.front());
+        jobs_.pop_front();
+      }
+      job();
+    }
+    Unref();
+  }
+
+  bool finishing() {
+    absl::MutexLock l(&mu_);
+    return finish_.has_value();
+  }
+
+  std::string finish_reason_for_log() {
+    absl::MutexLock l(&mu_);
+    return finish_reason_;
+  }
+
+  // Finish may be called once, and only while no write is outstanding and
+  // no read is being started (the call may be gone right after Finish).
+  std::optional<grpc::Status> TakeFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!finish_ || finish_called_ || writing_ || starting_reads_ > 0) return std::nullopt;
+    finish_called_ = true;
+    return *finish_;
+  }
+
+  void AfterStartRead() {
+    std::optional<grpc::Status> finish;
+    {
+      absl::MutexLock l(&mu_);
+      --starting_reads_;
+      finish = TakeFinishLocked();
+    }
+    if (finish) Finish(*finish);
+  }
+
+  // Ends the stream with `s` once the write in progress (if any) is done;
+  // queued writes are dropped (tasks are sent again on the next stream).
+  void RequestFinish(const grpc::Status& s, absl::string_view reason) {
+    std::optional<grpc::Status> finish;
+    {
+      absl::MutexLock l(&mu_);
+      if (finish_) return;
+      finish_ = s;
+      finish_reason_ = std::string(reason);
+      while (writes_.size() > (writing_ ? 1u : 0u)) writes_.pop_back();
+      finish = TakeFinishLocked();
+    }
+    if (!s.ok()) {
+      log::Info("agent stream ending",
+                {{"agent_id", agent_id_.empty() ? peer_id_ : agent_id_},
+                 {"code", absl::StatusCodeToString(static_cast<absl::StatusCode>(s.error_code()))},
+                 {"reason", reason}});
+    }
+    if (finish) Finish(*finish);
+  }
+
+  void QueueWrites(std::vector<ControlMessage> msgs) {
+    if (msgs.empty()) return;
+    const ControlMessage* start = nullptr;
+    {
+      absl::MutexLock l(&mu_);
+      if (finish_) return;
+      for (auto& m : msgs) writes_.push_back(std::move(m));
+      if (!writing_) {
+        writing_ = true;
+        start = &writes_.front();  // deque references survive push_back
+      }
+    }
+    if (start != nullptr) StartWrite(start);
+  }
+
+  void ContinueReading() {
+    {
+      absl::MutexLock l(&mu_);
+      if (finish_) return;
+      if (writes_.size() > max_queued_writes_) {
+        read_paused_ = true;
+        return;
+      }
+      ++starting_reads_;
+    }
+    StartRead(&in_);
+    AfterStartRead();
+  }
+
+  // ---- Executor jobs. ----
+
+  void Handle(const AgentMessage& m) {
+    if (finishing()) return;
+    if (!welcomed_) {
+      HandleHello(m);
+      return;
+    }
+    switch (m.msg_case()) {
+      case AgentMessage::kHello:
+        RequestFinish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                                   "hello: already received on this stream"),
+                      "second hello");
+        return;
+      case AgentMessage::kHeartbeat:
+        if (auto s = dispatcher_->Heartbeat(agent_id_, m.heartbeat()); !s.ok()) {
+          log::Warn("heartbeat not recorded", {{"agent_id", agent_id_}, {"error", s.message()}});
+        }
+        return;
+      case AgentMessage::kTaskAck:
+        if (auto s = dispatcher_->AckTask(agent_id_, m.task_ack().task_id()); !s.ok()) {
+          log::Warn("task ack ignored", {{"agent_id", agent_id_},
+                                         {"task_id", m.task_ack().task_id()},
+                                         {"error", s.message()}});
+        }
+        return;
+      case AgentMessage::kResult: {
+        writeback::v1::ResultAck ack = dispatcher_->IntakeResult(agent_id_, m.result());
+        if (ack.accepted()) in_flight_.erase(ack.task_id());
+        ControlMessage out;
+        *out.mutable_result_ack() = ack;
+        std::vector<ControlMessage> msgs;
+        msgs.push_back(std::move(out));
+        QueueWrites(std::move(msgs));
+        if (ack.accepted()) Pump();
+        return;
+      }
+      case AgentMessage::MSG_NOT_SET:
+        break;
+    }
+    log::Debug("unknown agent message ignored", {{"agent_id", agent_id_}});
+  }
+
+  void HandleHello(const AgentMessage& m) {
+    if (!m.has_hello()) {
+      RequestFinish(grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                                 "the first message on the stream must be hello"),
+                    "no hello");
+      return;
+    }
+    auto welcome = dispatcher_->Hello(peer_id_, m.hello());
+    if (!welcome.ok()) {
+      log::Warn("hello refused", {{"agent_id", peer_id_}, {"error", welcome.status().message()}});
+      RequestFinish(ToGrpcStatus(welcome.status()), welcome.status().message());
+      return;
+    }
+    welcomed_ = true;
+    agent_id_ = peer_id_;
+    if (finishing()) return;
+    // If the call ends after this point, OnDone's job (queued behind this
+    // one) unregisters.
+    sessions_->Register(agent_id_, this, clock_->NowUnixMs());
+    registered_ = true;
+    log::Info("agent stream open", {{"agent_id", agent_id_}});
+    ControlMessage out;
+    *out.mutable_welcome() = *std::move(welcome);
+    std::vector<ControlMessage> msgs;
+    msgs.push_back(std::move(out));
+    QueueWrites(std::move(msgs));
+    Pump();
+  }
+
+  // Sends queued tasks while in-flight slots are free.
+  void Pump() {
+    if (!welcomed_ || finishing()) return;
+    if (in_flight_.size() >= max_in_flight_) in_flight_ = dispatcher_->StillOpen(in_flight_);
+    if (in_flight_.size() >= max_in_flight_) return;
+    auto tasks = dispatcher_->NextTasks(agent_id_, in_flight_, max_in_flight_ - in_flight_.size());
+    if (!tasks.ok()) {
+      log::Error("cannot read the agent's outbox",
+                 {{"agent_id", agent_id_}, {"error", tasks.status().message()}});
+      return;
+    }
+    std::vector<ControlMessage> msgs;
+    msgs.reserve(tasks->size());
+    for (auto& t : *tasks) {
+      in_flight_.insert(t.task_id());
+      log::Debug(
+          "task sent",
+          {{"task_id", t.task_id()}, {"decision_id", t.decision_id()}, {"agent_id", agent_id_}});
+      ControlMessage out;
+      *out.mutable_task() = std::move(*t.mutable_signed_task());
+      msgs.push_back(std::move(out));
+    }
+    QueueWrites(std::move(msgs));
+  }
+
+  Dispatcher* const dispatcher_;
+  SessionRegistry* const sessions_;
+  WorkerPool* const pool_;
+  const Clock* const clock_;
+  const std::string peer_id_;
+  const size_t max_in_flight_;
+  const size_t max_queued_writes_;
+
+  std::atomic<int> refs_{1};  // gRPC's, released in OnDone
+  AgentMessage in_;           // read buffer; one read outstanding at a time
+
+  absl::Mutex mu_;
+  std::deque<std::function<void()>> jobs_ ABSL_GUARDED_BY(mu_);
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  bool pump_pending_ ABSL_GUARDED_BY(mu_) = false;
+  std::deque<ControlMessage> writes_ ABSL_GUARDED_BY(mu_);  // front = being written
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool read_paused_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<grpc::Status> finish_ ABSL_GUARDED_BY(mu_);
+  std::string finish_reason_ ABSL_GUARDED_BY(mu_);
+  bool finish_called_ ABSL_GUARDED_BY(mu_) = false;
+  int starting_reads_ ABSL_GUARDED_BY(mu_) = 0;
+
+  // Executor-only state.
+  bool welcomed_ = false;
+  bool registered_ = false;
+  std::string agent_id_;
+  absl::flat_hash_set<std::string> in_flight_;
+};
+
+}  // namespace
+
+AgentServiceImpl::AgentServiceImpl(const Authorizer* authz, Dispatcher* dispatcher,
+                                   SessionRegistry* sessions, WorkerPool* pool, const Clock* clock)
+    : authz_(authz), dispatcher_(dispatcher), sessions_(sessions), pool_(pool), clock_(clock) {}
+
+grpc::ServerBidiReactor<AgentMessage, ControlMessage>* AgentServiceImpl::Connect(
+    grpc::CallbackServerContext* ctx) {
+  auto caller = authz_->Check(kConnectMethod, *ctx);
+  if (!caller.ok()) {
+    log::Warn("agent stream refused",
+              {{"peer", tls::PeerSpiffeId(*ctx)}, {"error", caller.status().message()}});
+    return new RejectedStream(ToGrpcStatus(caller.status()));
+  }
+  return new AgentStream(dispatcher_, sessions_, pool_, clock_, caller->ToString());
+}
+
+}  // namespace wb::controlplane

@@ -1,0 +1,75 @@
+// Who may call which RPC: one table, method full name -> identity classes.
+//
+// Default deny: a method that is not in the table is refused for everyone.
+// Every handler calls Check first and uses the identity it returns. The
+// server also refuses to start unless every method of every service it
+// registers has an entry (CheckCovers).
+//
+// Checks, in order:
+//   method not in the table                     -> PERMISSION_DENIED
+//   method public (e.g. gRPC health)            -> allowed, identity empty
+//   no verified client certificate              -> UNAUTHENTICATED
+//   SPIFFE ID malformed                         -> UNAUTHENTICATED
+//   SPIFFE ID of another trust domain           -> PERMISSION_DENIED
+//   identity class not allowed for the method   -> PERMISSION_DENIED
+//
+// Immutable after construction; thread-safe.
+#pragma once
+
+#include <grpcpp/server_context.h>
+
+#include <map>
+#include <set>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "common/tls/tls.h"
+#include "google/protobuf/descriptor.h"
+
+namespace wb::controlplane {
+
+// gRPC method paths ("/package.Service/Method").
+inline constexpr char kSubmitDecisionMethod[] = "/writeback.v1.AdminService/SubmitDecision";
+inline constexpr char kGetDecisionMethod[] = "/writeback.v1.AdminService/GetDecision";
+inline constexpr char kListDecisionsMethod[] = "/writeback.v1.AdminService/ListDecisions";
+inline constexpr char kListAgentsMethod[] = "/writeback.v1.AdminService/ListAgents";
+inline constexpr char kConnectMethod[] = "/writeback.v1.AgentService/Connect";
+inline constexpr char kHealthCheckMethod[] = "/grpc.health.v1.Health/Check";
+inline constexpr char kHealthWatchMethod[] = "/grpc.health.v1.Health/Watch";
+
+struct AccessRule {
+  // Anyone, with or without a certificate (health checks, later enrolment).
+  bool public_method = false;
+  // Identity classes of our trust domain allowed to call.
+  std::set<tls::IdentityClass> classes;
+};
+
+class Authorizer {
+ public:
+  Authorizer(std::string trust_domain, std::map<std::string, AccessRule, std::less<>> table);
+
+  // The control plane's table: AdminService -> operators, AgentService ->
+  // agents, gRPC health -> public.
+  static Authorizer Default(std::string trust_domain);
+
+  // Checks `peer_spiffe_id` ("" = no verified certificate) for `method`.
+  // Returns the caller's identity (empty for a public method).
+  absl::StatusOr<tls::SpiffeId> CheckPeer(absl::string_view method,
+                                          absl::string_view peer_spiffe_id) const;
+  // Same, with the caller's identity taken from the call's TLS peer.
+  absl::StatusOr<tls::SpiffeId> Check(absl::string_view method,
+                                      const grpc::ServerContextBase& ctx) const;
+
+  // OK iff every method of `service` has an entry; otherwise names the
+  // first one missing.
+  absl::Status CheckCovers(const google::protobuf::ServiceDescriptor& service) const;
+
+  const std::string& trust_domain() const { return trust_domain_; }
+
+ private:
+  std::string trust_domain_;
+  std::map<std::string, AccessRule, std::less<>> table_;
+};
+
+}  // namespace wb::controlplane
