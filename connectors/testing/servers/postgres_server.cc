@@ -158,6 +158,9 @@ absl::StatusOr<std::unique_ptr<PgClient>> PgClient::Connect(int port, const std:
     PQfinish(c);
     return absl::PermissionDeniedError(msg);
   }
+  // Set-up statements like DROP ... IF EXISTS send NOTICEs: keep them off stderr.
+  PQsetNoticeProcessor(
+      c, [](void*, const char*) {}, nullptr);
   return std::unique_ptr<PgClient>(new PgClient(c));
 }
 
