@@ -1,0 +1,103 @@
+// wbctl's command framework. Each command lives in its own file under
+// cli/commands/ and registers itself at static-initialisation time:
+//
+//   const bool kRegistered = wb::cli::RegisterCommand({
+//       .path = {"decision", "get"},
+//       .description = "Show one decision, its tasks and their evidence",
+//       .setup = [](CLI::App* app) -> wb::cli::Action { ...add options...;
+//                                                      return [state](Context& ctx) {...}; }});
+//
+// `setup` adds the command's options to its CLI11 sub-app and returns the
+// action that runs if the command was chosen. Adding a command is one new
+// file (plus its line in cli/CMakeLists.txt); nothing else changes.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <iosfwd>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "cli/client.h"
+#include "cli/format.h"
+#include "common/clock/clock.h"
+
+namespace wb::cli {
+
+// Flags that every command accepts (before or after the command name).
+struct GlobalOptions {
+  ConnectionFlags connection;
+  std::string output = "table";
+  std::string timeout;  // --timeout as given; "" = the command's default
+};
+
+// The process's surroundings, injected so tests can run whole commands.
+struct RunOptions {
+  std::ostream* out = nullptr;   // stdout
+  std::ostream* err = nullptr;   // stderr
+  const Clock* clock = nullptr;  // for "now" (ages, deadlines); default SystemClock
+  // Waits between polls; default absl::SleepFor. Tests pass one that
+  // advances a FakeClock.
+  std::function<void(absl::Duration)> sleep;
+  std::string env_config;  // value of $WBCTL_CONFIG ("" if unset)
+};
+
+// What a running command sees. Not thread-safe; one per invocation.
+class Context {
+ public:
+  Context(const GlobalOptions& globals, const RunOptions& run);
+
+  std::ostream& out() const { return *out_; }
+  std::ostream& err() const { return *err_; }
+  const Clock& clock() const { return *clock_; }
+  absl::Time Now() const { return clock_->Now(); }
+  void Sleep(absl::Duration d) const { sleep_(d); }
+
+  absl::StatusOr<OutputFormat> format() const { return ParseOutputFormat(globals_.output); }
+  // --timeout if given, else `default_value`.
+  absl::StatusOr<absl::Duration> Timeout(absl::Duration default_value) const;
+  // The control plane client: resolves the configuration and builds the
+  // channel on first use. Owned by the Context.
+  absl::StatusOr<AdminClient*> Client();
+
+  // Prints "wbctl: <message>" to err() and returns the exit code for it.
+  int Fail(const absl::Status& status) const;
+  // Prints `text` to out() and returns 0, or fails with its error.
+  int Emit(const absl::StatusOr<std::string>& text) const;
+
+ private:
+  const GlobalOptions& globals_;
+  std::ostream* out_;
+  std::ostream* err_;
+  const Clock* clock_;
+  std::function<void(absl::Duration)> sleep_;
+  std::string env_config_;
+  std::unique_ptr<AdminClient> client_;
+};
+
+// Runs a chosen command; returns the process exit code (cli/exit_codes.h).
+using Action = std::function<int(Context&)>;
+
+struct CommandDef {
+  std::vector<std::string> path;  // {"decision", "submit"}: group, then command
+  std::string description;
+  // Description of the group (path[0]); the first non-empty one is used.
+  std::string group_description;
+  std::function<Action(CLI::App* app)> setup;
+};
+
+// Adds a command to the process-wide registry. Call from a namespace-scope
+// initializer; returns true. Not thread-safe (static initialisation only).
+bool RegisterCommand(CommandDef def);
+
+// Makes a repeatable option take exactly one value per occurrence
+// (`--target a --target b`), so it never swallows a positional argument.
+CLI::Option* OnePerFlag(CLI::Option* opt);
+
+// Runs wbctl with `args` (without the program name); returns the exit code.
+int RunWbctl(const std::vector<std::string>& args, const RunOptions& run);
+
+}  // namespace wb::cli
