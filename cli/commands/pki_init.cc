@@ -40,8 +40,7 @@ absl::Status CheckTrustDomain(const std::string& dir, const std::string& trust_d
   auto pem = fs::ReadFile(ca, 1 << 20);
   if (!pem.ok()) return pem.status();
   auto info = crypto::ParseCert(*pem);
-  if (!info.ok())
-    return absl::InvalidArgumentError(absl::StrCat(ca, ": ", info.status().message()));
+  if (!info.ok()) return absl::InvalidArgumentError(absl::StrCat(ca, ": ", info.status().message()));
   absl::string_view cn = info->subject_cn;
   if (absl::ConsumePrefix(&cn, "Writeback CA ") && cn != trust_domain) {
     return absl::InvalidArgumentError(absl::StrCat("--trust-domain: ", dir,
@@ -58,8 +57,7 @@ std::string JsonToText(const Json& doc) {
   const auto& ca = doc["ca"];
   absl::StrAppend(&out, "PKI directory: ", doc["dir"].get<std::string>(), "\n",
                   "Trust domain:  ", doc["trust_domain"].get<std::string>(), "\n\n");
-  auto files = [&out](const Json& item,
-                      std::initializer_list<std::pair<const char*, const char*>> f) {
+  auto files = [&out](const Json& item, std::initializer_list<std::pair<const char*, const char*>> f) {
     for (const auto& [key, label] : f) {
       absl::StrAppend(&out, "           ", label, " ", item[key].get<std::string>(), "\n");
     }
@@ -140,8 +138,7 @@ int Run(const Options& o, Context& ctx) {
   Json doc;
   doc["dir"] = dir;
   doc["trust_domain"] = o.trust_domain;
-  doc["ca"] = {
-      {"created", !ca_existed}, {"cert_file", p->ca_file()}, {"key_file", dir + "/ca.key"}};
+  doc["ca"] = {{"created", !ca_existed}, {"cert_file", p->ca_file()}, {"key_file", dir + "/ca.key"}};
   const auto cp = p->controlplane();
   doc["controlplane"] = {{"created", !cp_existed},
                          {"name", o.controlplane},
@@ -196,8 +193,7 @@ const bool kRegistered = RegisterCommand({
       app->add_option("--controlplane", o->controlplane, "Name of the control plane identity")
           ->capture_default_str();
       OnePerFlag(app->add_option("--agent", o->agents, "Agent id to issue (repeatable)"));
-      OnePerFlag(
-          app->add_option("--operator", o->operators, "Operator name to issue (repeatable)"));
+      OnePerFlag(app->add_option("--operator", o->operators, "Operator name to issue (repeatable)"));
       return [o](Context& ctx) { return Run(*o, ctx); };
     },
 });

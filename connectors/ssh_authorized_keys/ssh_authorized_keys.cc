@@ -7,6 +7,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "common/actions/actions.h"
@@ -134,7 +135,7 @@ writeback::v1::Observation MakeObservation(const CallContext& ctx, const std::st
   f["unparseable_lines"] = absl::StrCat(e.unparseable);
   if (o.file.exists) {
     f["owner_uid"] = absl::StrCat(o.file.uid);
-    f["mode"] = absl::StrCat(absl::Hex(o.file.mode, absl::kZeroPad4));
+    f["mode"] = absl::StrFormat("%04o", o.file.mode & 07777);  // octal, as ls and chmod show it
   }
   return obs;
 }

@@ -1,6 +1,7 @@
 // The spine, end to end with real components: a real control plane and real
 // agents over mTLS on 127.0.0.1, RocksDB in temporary directories, the real
 // ssh_authorized_keys connector on sandboxed files, and the real wbctl binary.
+#include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>
 
@@ -16,6 +17,7 @@
 #include "common/testing/wait.h"
 #include "connectors/registry.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 #include "tests/e2e/harness.h"
 #include "tests/integration/fake_controlplane.h"
@@ -371,14 +373,15 @@ TEST_F(AgentRefusalTest, SameTaskDeliveredTwiceAndAfterRestartActsOnce) {
   sandbox_.Write("deploy", content_);
   auto second = Deliver(env, "t-dup");
   EXPECT_EQ(second.outcome(), writeback::v1::OUTCOME_VERIFIED);
-  EXPECT_EQ(second.SerializeAsString(), first.SerializeAsString()) << "the stored result";
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(second, first))
+      << "the stored result";
   EXPECT_EQ(ReadAll(sandbox_.KeysPath("deploy")), content_) << "acted twice";
   // Restart the agent on the same journal: still the stored result, no action.
   agent_->Stop();
   agent_.reset();
   StartAgent();
   auto third = Deliver(env, "t-dup");
-  EXPECT_EQ(third.SerializeAsString(), first.SerializeAsString());
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(third, first));
   EXPECT_EQ(ReadAll(sandbox_.KeysPath("deploy")), content_) << "acted again after restart";
 }
 
