@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 
 #include <functional>
-#include <mutex>
 
 #include "absl/strings/match.h"
 #include "agent/testing/fake_connector.h"
@@ -141,7 +140,7 @@ TEST_F(AgentTest, HeartbeatsCarryConnectorHealth) {
   FakeControlPlane cp;
   ASSERT_TRUE(cp.Start(pki_->controlplane().tls).ok());
   {
-    std::lock_guard<std::mutex> l(target_->mu);
+    absl::MutexLock l(&target_->mu);
     target_->check_error = absl::UnavailableError("authorized_keys directory unreadable");
   }
   auto agent = MakeAgent(Config(cp.port()));

@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 
 #include <functional>
-#include <mutex>
 #include <thread>
 
 #include "agent/testing/fake_connector.h"
@@ -31,29 +30,29 @@ constexpr char kAgentId[] = "spiffe://writeback.test/agent/a1";
 class RecordingSink : public Executor::Sink {
  public:
   void OnTaskAck(const std::string& task_id) override {
-    std::lock_guard<std::mutex> l(mu_);
+    absl::MutexLock l(&mu_);
     events_.push_back("ack:" + task_id);
   }
   void OnResult(const std::string& task_id, const SignedEnvelope& result) override {
-    std::lock_guard<std::mutex> l(mu_);
+    absl::MutexLock l(&mu_);
     events_.push_back("result:" + task_id);
     results_.push_back(result);
   }
   size_t result_count() const {
-    std::lock_guard<std::mutex> l(mu_);
+    absl::MutexLock l(&mu_);
     return results_.size();
   }
   SignedEnvelope result(size_t i) const {
-    std::lock_guard<std::mutex> l(mu_);
+    absl::MutexLock l(&mu_);
     return results_.at(i);
   }
   std::vector<std::string> events() const {
-    std::lock_guard<std::mutex> l(mu_);
+    absl::MutexLock l(&mu_);
     return events_;
   }
 
  private:
-  mutable std::mutex mu_;
+  mutable absl::Mutex mu_;
   std::vector<std::string> events_;
   std::vector<SignedEnvelope> results_;
 };

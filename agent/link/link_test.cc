@@ -2,8 +2,6 @@
 
 #include <gtest/gtest.h>
 
-#include <mutex>
-
 #include "agent/testing/fake_controlplane.h"
 #include "common/pki/pki.h"
 #include "common/testing/temp_dir.h"
@@ -32,32 +30,32 @@ class FakeHandler : public Link::Handler {
     return hb;
   }
   std::vector<AgentMessage> OnConnected(const writeback::v1::Welcome& w) override {
-    std::lock_guard<std::mutex> l(mu);
+    absl::MutexLock l(&mu);
     welcomes.push_back(w);
     return first;
   }
   void OnTask(const writeback::v1::SignedEnvelope& t) override {
-    std::lock_guard<std::mutex> l(mu);
+    absl::MutexLock l(&mu);
     tasks.push_back(t);
   }
   void OnResultAck(const writeback::v1::ResultAck& a) override {
-    std::lock_guard<std::mutex> l(mu);
+    absl::MutexLock l(&mu);
     acks.push_back(a.task_id());
   }
   void OnDisconnected(const absl::Status&) override {
-    std::lock_guard<std::mutex> l(mu);
+    absl::MutexLock l(&mu);
     ++disconnects;
   }
   size_t task_count() {
-    std::lock_guard<std::mutex> l(mu);
+    absl::MutexLock l(&mu);
     return tasks.size();
   }
   size_t welcome_count() {
-    std::lock_guard<std::mutex> l(mu);
+    absl::MutexLock l(&mu);
     return welcomes.size();
   }
 
-  std::mutex mu;
+  absl::Mutex mu;
   std::vector<AgentMessage> first;
   std::vector<writeback::v1::Welcome> welcomes;
   std::vector<writeback::v1::SignedEnvelope> tasks;
@@ -127,7 +125,7 @@ TEST_F(LinkTest, HelloWelcomeTasksAcksHeartbeats) {
   EXPECT_EQ(cp.acks()[0], "t1");
   // The fake control plane acknowledges results.
   ASSERT_TRUE(WaitFor([&] {
-    std::lock_guard<std::mutex> l(handler_.mu);
+    absl::MutexLock l(&handler_.mu);
     return handler_.acks.size() == 1;
   }));
   // Heartbeats every Welcome.heartbeat_interval_seconds (1 s here).
@@ -149,7 +147,7 @@ TEST_F(LinkTest, ReconnectsAfterServerRestartAndSendsOutboxFirst) {
   ASSERT_TRUE(WaitFor([&] { return !link.connected(); }));
   EXPECT_FALSE(link.Send(ResultMessage("dropped")));  // not connected: refused
   {
-    std::lock_guard<std::mutex> l(handler_.mu);
+    absl::MutexLock l(&handler_.mu);
     handler_.first = {ResultMessage("pending-1")};
   }
   cp = std::make_unique<FakeControlPlane>();
