@@ -7,7 +7,9 @@
 #include "common/tls/tls.h"
 #include "connectors/exec/exec.h"
 #include "connectors/posix_account/posix_account.h"
+#include "connectors/secret_file/secret_file.h"
 #include "connectors/ssh_authorized_keys/ssh_authorized_keys.h"
+#include "connectors/sudoers/sudoers.h"
 
 namespace wb::connectors {
 
@@ -40,6 +42,8 @@ absl::StatusOr<std::unique_ptr<Connector>> Registry::Create(
 void RegisterBuiltinConnectors(Registry& registry) {
   (void)registry.Register("ssh_authorized_keys", &SshAuthorizedKeysConnector::Create);
   (void)registry.Register("posix_account", &PosixAccountConnector::Create);
+  (void)registry.Register("sudoers", &SudoersConnector::Create);
+  (void)registry.Register("secret_file", &SecretFileConnector::Create);
   (void)registry.Register("exec", &ExecConnector::Create);
 }
 

@@ -45,6 +45,11 @@ absl::Status CheckDeadline(const CallContext& ctx) {
   return absl::OkStatus();
 }
 
+std::string JsonString(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  return (it != j.end() && it->is_string()) ? it->get<std::string>() : std::string();
+}
+
 int64_t Today(const CallContext& ctx) {
   return absl::ToUnixSeconds(ctx.clock->Now()) / 86400 -
          (absl::ToUnixSeconds(ctx.clock->Now()) < 0 ? 1 : 0);
@@ -57,7 +62,9 @@ std::string DayToDate(int64_t day) {
 
 std::string DescribeExpiry(const AccountView& v) {
   const auto day = v.ExpireDay();
-  if (!day.has_value()) return v.expire_days.empty() ? "never" : v.expire_days;
+  if (!day.has_value()) {
+    return v.expire_days.empty() ? "never" : probes::PrintableAscii(v.expire_days, 32);
+  }
   return absl::StrCat(DayToDate(*day), " (day ", *day, ")");
 }
 
@@ -142,8 +149,9 @@ Evaluation Evaluate(const Action& a, const AccountView& v, const GroupView& g, i
   } else if (op == "remove_group") {
     const std::string& group = a.params.posix_account().group();
     const bool listed = Contains(v.groups, group) || Contains(v.gshadow_groups, group);
-    e.now = absl::StrCat("supplementary groups of ", user, ": ",
-                         v.groups.empty() ? "(none)" : absl::StrJoin(v.groups, ","));
+    e.now = absl::StrCat(
+        "supplementary groups of ", user, ": ",
+        v.groups.empty() ? "(none)" : probes::PrintableAscii(absl::StrJoin(v.groups, ","), 1024));
     if (g.exists && g.gid == v.gid) {
       e.blocked = absl::FailedPreconditionError(
           absl::StrCat("group ", group, " is the primary group of ", user,
@@ -181,16 +189,16 @@ writeback::v1::Observation Observe(const CallContext& ctx, const std::string& ro
     f["gid"] = absl::StrCat(v.gid);
     f["home"] = probes::PrintableAscii(v.home, 512);
     f["shell"] = probes::PrintableAscii(v.shell, 512);
-    f["primary_group"] = v.primary_group;
+    f["primary_group"] = probes::PrintableAscii(v.primary_group, 256);
   }
   if (v.has_shadow) {
     f["password"] = std::string(posix::PasswordStateName(v.password));
-    f["expire"] = DescribeExpiry(v);
+    f["expire"] = probes::PrintableAscii(DescribeExpiry(v), 64);
     f["expired"] = v.ExpiredOn(today) ? "true" : "false";
-    f["last_change"] = v.last_change;
+    f["last_change"] = probes::PrintableAscii(v.last_change, 64);
   }
-  f["groups"] = absl::StrJoin(v.groups, ",");
-  f["gshadow_groups"] = absl::StrJoin(v.gshadow_groups, ",");
+  f["groups"] = probes::PrintableAscii(absl::StrJoin(v.groups, ","), 4096);
+  f["gshadow_groups"] = probes::PrintableAscii(absl::StrJoin(v.gshadow_groups, ","), 4096);
   if (v.skipped_lines > 0) f["skipped_lines"] = absl::StrCat(v.skipped_lines);
   obs.set_detail(
       absl::StrCat(v.exists ? absl::StrCat("account ", v.name, " uid ", v.uid, " shell ",
@@ -199,7 +207,7 @@ writeback::v1::Observation Observe(const CallContext& ctx, const std::string& ro
                    v.has_shadow ? absl::StrCat("; password ", posix::PasswordStateName(v.password),
                                                "; expiry ", DescribeExpiry(v))
                                 : "",
-                   "; groups [", absl::StrJoin(v.groups, ","), "]"));
+                   "; groups [", probes::PrintableAscii(absl::StrJoin(v.groups, ","), 1024), "]"));
   return obs;
 }
 
@@ -378,7 +386,7 @@ absl::StatusOr<writeback::v1::Plan> PosixAccountConnector::PlanChange(const Call
   state["operation"] = action.operation;
   state["digest"] = AccountDigest(v);
   state["before"] = BeforeState(v);
-  plan.set_state(state.dump());
+  plan.set_state(state.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   return plan;
 }
 
@@ -387,18 +395,18 @@ absl::StatusOr<writeback::v1::ApplyResult> PosixAccountConnector::Apply(
   WB_RETURN_IF_ERROR(CheckDeadline(ctx));
   WB_RETURN_IF_ERROR(ValidateAndAuthorize(action));
   const nlohmann::json state = nlohmann::json::parse(plan.state(), nullptr, false);
-  if (!state.is_object() || state.value("magic", "") != kStateMagic) {
+  if (!state.is_object() || JsonString(state, "magic") != kStateMagic) {
     return Invalid("plan.state", "not a plan made by a posix_account connector");
   }
-  if (state.value("root", "") != root_ || state.value("user", "") != action.object ||
-      state.value("operation", "") != action.operation) {
+  if (JsonString(state, "root") != root_ || JsonString(state, "user") != action.object ||
+      JsonString(state, "operation") != action.operation) {
     return Invalid("plan.state", "plan is for another root, user or operation");
   }
 
   absl::MutexLock lock(&apply_mu_);
   WB_ASSIGN_OR_RETURN(const AccountFiles files, posix::ReadAccountFiles(root_));
   const AccountView v = posix::DescribeAccount(files, action.object);
-  if (AccountDigest(v) != state.value("digest", "")) {
+  if (AccountDigest(v) != JsonString(state, "digest")) {
     return absl::FailedPreconditionError(
         absl::StrCat("account ", action.object, " changed since plan"));
   }

@@ -109,30 +109,6 @@ std::string FingerprintOffered(absl::string_view err) {
   return "";
 }
 
-// A private scratch directory, removed with everything in it.
-class Scratch {
- public:
-  static absl::StatusOr<Scratch> Make(const std::string& parent) {
-    std::string tmpl = parent + "/wb-sshprobe.XXXXXX";
-    if (::mkdtemp(tmpl.data()) == nullptr) {
-      return absl::ErrnoToStatus(errno, absl::StrCat("mkdtemp in ", parent));
-    }
-    return Scratch(tmpl);
-  }
-  Scratch(Scratch&& o) noexcept : path_(std::move(o.path_)) { o.path_.clear(); }
-  Scratch(const Scratch&) = delete;
-  ~Scratch() {
-    if (path_.empty()) return;
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  explicit Scratch(std::string p) : path_(std::move(p)) {}
-  std::string path_;
-};
-
 std::string KnownHostsName(const SshEndpoint& e) {
   if (e.port == 22 && e.host.find(':') == std::string::npos) return e.host;
   return absl::StrCat("[", e.host, "]:", e.port);
@@ -141,7 +117,7 @@ std::string KnownHostsName(const SshEndpoint& e) {
 enum class Mode { kLogin, kOffer };
 
 absl::StatusOr<SshProbeOutcome> Run(const SshEndpoint& e, absl::string_view user, Mode mode,
-                                    const Scratch& scratch, const std::string& identity,
+                                    const ScratchDir& scratch, const std::string& identity,
                                     absl::Duration timeout) {
   WB_ASSIGN_OR_RETURN(const std::string host_key, KeyTypeAndBlob(e.host_public_key, "host key"));
   const std::string known_hosts = scratch.path() + "/known_hosts";
@@ -338,7 +314,8 @@ absl::StatusOr<SshProbeOutcome> ProbeLogin(const SshEndpoint& endpoint, absl::st
   WB_RETURN_IF_ERROR(ValidateEndpoint(endpoint, "probe."));
   WB_RETURN_IF_ERROR(actions::ValidatePosixUserName("probe user", user));
   WB_ASSIGN_OR_RETURN(const std::string key, fs::ReadFile(identity_file, 64 << 10));
-  WB_ASSIGN_OR_RETURN(const Scratch scratch, Scratch::Make(endpoint.scratch_parent));
+  WB_ASSIGN_OR_RETURN(const ScratchDir scratch,
+                      ScratchDir::Make(endpoint.scratch_parent, "wb-sshprobe"));
   const std::string id = scratch.path() + "/id";
   WB_RETURN_IF_ERROR(fs::WriteFileAtomic(id, key, {.mode = 0600}));
   return Run(endpoint, user, Mode::kLogin, scratch, id, timeout);
@@ -350,7 +327,8 @@ absl::StatusOr<SshProbeOutcome> ProbeKeyOffer(const SshEndpoint& endpoint, absl:
   WB_RETURN_IF_ERROR(ValidateEndpoint(endpoint, "probe."));
   WB_RETURN_IF_ERROR(actions::ValidatePosixUserName("probe user", user));
   WB_ASSIGN_OR_RETURN(const std::string pub, KeyTypeAndBlob(public_key_line, "public key"));
-  WB_ASSIGN_OR_RETURN(const Scratch scratch, Scratch::Make(endpoint.scratch_parent));
+  WB_ASSIGN_OR_RETURN(const ScratchDir scratch,
+                      ScratchDir::Make(endpoint.scratch_parent, "wb-sshprobe"));
   const std::string id = scratch.path() + "/offer.pub";
   WB_RETURN_IF_ERROR(fs::WriteFileAtomic(id, absl::StrCat(pub, "\n"), {.mode = 0600}));
   return Run(endpoint, user, Mode::kOffer, scratch, id, timeout);

@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
 
 #include "absl/strings/str_cat.h"
 
@@ -30,6 +32,25 @@ std::vector<char*> CStrings(const std::vector<std::string>& v) {
 }
 
 }  // namespace
+
+absl::StatusOr<ScratchDir> ScratchDir::Make(const std::string& parent, const std::string& prefix) {
+  std::string base = parent;
+  if (base.empty()) {
+    const char* t = std::getenv("TMPDIR");
+    base = (t != nullptr && t[0] == '/') ? t : "/tmp";
+  }
+  std::string tmpl = absl::StrCat(base, "/", prefix, ".XXXXXX");
+  if (::mkdtemp(tmpl.data()) == nullptr) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("mkdtemp in ", base));
+  }
+  return ScratchDir(std::move(tmpl));
+}
+
+ScratchDir::~ScratchDir() {
+  if (path_.empty()) return;
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
 
 std::string PrintableAscii(absl::string_view s, size_t max_len) {
   std::string out;

@@ -52,6 +52,23 @@ absl::StatusOr<SubprocessResult> RunToolOk(const std::vector<std::string>& argv,
 // max_len bytes: safe to put in evidence (valid UTF-8, no terminal escapes).
 std::string PrintableAscii(absl::string_view s, size_t max_len = 1024);
 
+// A private directory (mode 0700) for a tool's input files, removed with
+// everything in it when the object dies. Move-only.
+class ScratchDir {
+ public:
+  // Creates "<parent>/<prefix>.XXXXXX"; parent "" means $TMPDIR or /tmp.
+  static absl::StatusOr<ScratchDir> Make(const std::string& parent, const std::string& prefix);
+  ScratchDir(ScratchDir&& o) noexcept : path_(std::move(o.path_)) { o.path_.clear(); }
+  ScratchDir& operator=(ScratchDir&&) = delete;
+  ScratchDir(const ScratchDir&) = delete;
+  ~ScratchDir();
+  const std::string& path() const { return path_; }
+
+ private:
+  explicit ScratchDir(std::string p) : path_(std::move(p)) {}
+  std::string path_;
+};
+
 // The time left until `deadline` on `now`'s clock, capped at `cap` and at
 // least zero: for turning a CallContext deadline into a timeout.
 absl::Duration TimeLeft(absl::Time deadline, absl::Time now, absl::Duration cap);

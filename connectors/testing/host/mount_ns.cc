@@ -11,28 +11,45 @@
 namespace wb::connectors::testing::host {
 namespace {
 
-bool SameNamespace(const char* a, const char* b) {
-  struct stat sa, sb;
-  if (::stat(a, &sa) != 0 || ::stat(b, &sb) != 0) return true;  // unknown: assume shared
-  return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+// The mount namespace (device, inode) a thread was in before this file's
+// unshare moved it; unset if it never did.
+struct NsId {
+  bool set = false;
+  dev_t dev = 0;
+  ino_t ino = 0;
+};
+thread_local NsId original_ns;
+
+bool CurrentNs(NsId& out) {
+  struct stat st;
+  if (::stat("/proc/thread-self/ns/mnt", &st) != 0) return false;
+  out.set = true;
+  out.dev = st.st_dev;
+  out.ino = st.st_ino;
+  return true;
 }
 
 }  // namespace
 
 bool InPrivateMountNamespace() {
-  return !SameNamespace("/proc/thread-self/ns/mnt", "/proc/1/ns/mnt");
+  NsId now;
+  if (!original_ns.set || !CurrentNs(now)) return false;
+  return now.dev != original_ns.dev || now.ino != original_ns.ino;
 }
 
 absl::Status EnterPrivateMountNamespace() {
   if (InPrivateMountNamespace()) return absl::OkStatus();
+  NsId before;
+  if (!CurrentNs(before)) return absl::ErrnoToStatus(errno, "stat /proc/thread-self/ns/mnt");
   if (::unshare(CLONE_NEWNS) != 0) {
     return absl::ErrnoToStatus(errno, "unshare(CLONE_NEWNS) (needs root)");
   }
+  original_ns = before;
+  if (!InPrivateMountNamespace()) {
+    return absl::InternalError("unshare succeeded but the mount namespace did not change");
+  }
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
     return absl::ErrnoToStatus(errno, "make / private");
-  }
-  if (!InPrivateMountNamespace()) {
-    return absl::InternalError("unshare succeeded but the mount namespace is still init's");
   }
   return absl::OkStatus();
 }

@@ -7,7 +7,7 @@
 //     host). Children it starts inherit it.
 //   - EtcOverlay bind-mounts a directory over /etc in that namespace and
 //     undoes it on destruction. It refuses to mount unless the thread is
-//     verifiably in a mount namespace other than init's, so a failed
+//     verifiably in a mount namespace made by EnterPrivateMountNamespace, so a failed
 //     unshare can never put a test's files over the machine's /etc.
 //
 // Needs root (CAP_SYS_ADMIN). Not thread-safe: call from the test thread.
@@ -23,7 +23,8 @@ namespace wb::connectors::testing::host {
 // Idempotent per thread.
 absl::Status EnterPrivateMountNamespace();
 
-// True iff the calling thread's mount namespace differs from PID 1's.
+// True iff EnterPrivateMountNamespace() moved the calling thread into a
+// new mount namespace and it is still there.
 bool InPrivateMountNamespace();
 
 class EtcOverlay {

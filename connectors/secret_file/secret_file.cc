@@ -1,0 +1,322 @@
+#include "connectors/secret_file/secret_file.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "common/actions/actions.h"
+#include "common/crypto/crypto.h"
+#include "common/status/macros.h"
+#include "connectors/probes/subprocess.h"
+#include "connectors/secret_file/formats.h"
+#include "nlohmann/json.hpp"
+
+namespace wb::connectors {
+namespace {
+
+constexpr absl::string_view kType = "secret_file";
+constexpr absl::string_view kStateMagic = "secret_file/v1";
+constexpr size_t kDefaultMaxBytes = 1 << 20;
+constexpr size_t kHardMaxBytes = 64 << 20;
+
+absl::Status Invalid(absl::string_view field, absl::string_view why) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", why));
+}
+
+absl::Status CheckDeadline(const CallContext& ctx) {
+  if (ctx.clock->Now() > ctx.deadline) {
+    return absl::DeadlineExceededError("deadline passed before the call started");
+  }
+  return absl::OkStatus();
+}
+
+std::string JsonString(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  return (it != j.end() && it->is_string()) ? it->get<std::string>() : std::string();
+}
+
+std::string Show(absl::string_view s) { return probes::PrintableAscii(s, 1024); }
+
+struct Observed {
+  util::ParentDir parent;
+  util::FileSnapshot file;
+  std::string path;
+};
+
+// What the action finds in the file now.
+struct Evaluation {
+  bool present = false;  // the thing to remove is there
+  std::string new_content;
+  std::vector<std::string> removed;
+  int entries = 0;
+  std::string format;
+};
+
+absl::StatusOr<Evaluation> Evaluate(const Action& a, const Observed& o) {
+  Evaluation e;
+  const auto& p = a.params.secret_file();
+  const std::string& c = o.file.content;
+  if (a.operation == "delete_file") {
+    e.format = "file";
+    e.present = o.file.exists;
+    if (e.present) e.removed.push_back(absl::StrCat("the file (", c.size(), " bytes)"));
+    return e;
+  }
+  if (!o.file.exists) return e;
+  secret_file::Removal r;
+  if (a.operation == "remove_env_key") {
+    e.format = "env";
+    r = secret_file::RemoveEnvKey(c, p.key());
+  } else if (a.operation == "remove_ini_key") {
+    e.format = "ini";
+    r = secret_file::RemoveIniKey(c, p.section(), p.key());
+  } else if (a.operation == "remove_ini_section") {
+    e.format = "ini";
+    r = secret_file::RemoveIniSection(c, p.section());
+  } else {
+    e.format = "json";
+    WB_ASSIGN_OR_RETURN(
+        r, secret_file::RemoveJsonPath(c, {p.json_path().begin(), p.json_path().end()}));
+  }
+  e.present = !r.removed.empty();
+  e.new_content = std::move(r.new_content);
+  e.removed = std::move(r.removed);
+  e.entries = r.entries;
+  return e;
+}
+
+std::string Target(const Action& a) {
+  const auto& p = a.params.secret_file();
+  if (a.operation == "remove_env_key") return absl::StrCat("key ", Show(p.key()));
+  if (a.operation == "remove_ini_key") {
+    return absl::StrCat("key ", Show(p.key()), " in section [", Show(p.section()), "]");
+  }
+  if (a.operation == "remove_ini_section") return absl::StrCat("section [", Show(p.section()), "]");
+  if (a.operation == "remove_json_path") {
+    std::string path;
+    for (const auto& k : p.json_path()) absl::StrAppend(&path, "/", Show(k));
+    return absl::StrCat("member ", path);
+  }
+  return "the file";
+}
+
+writeback::v1::Observation Observation(const CallContext& ctx, const Observed& o,
+                                       const Evaluation& e, const Action& a) {
+  writeback::v1::Observation obs;
+  obs.set_check(a.operation == "delete_file" ? "stat_file" : "parse_file");
+  obs.set_subject(Show(o.path));
+  obs.set_observed_at_unix_ms(ctx.clock->NowUnixMs());
+  auto& f = *obs.mutable_facts();
+  f["file_present"] = o.file.exists ? "true" : "false";
+  if (o.file.exists) {
+    f["size"] = absl::StrCat(o.file.content.size());
+    f["mode"] = absl::StrCat(absl::Hex(o.file.mode, absl::kZeroPad4));
+    f["owner_uid"] = absl::StrCat(o.file.uid);
+    f["owner_gid"] = absl::StrCat(o.file.gid);
+  }
+  if (!e.format.empty()) f["format"] = e.format;
+  f["entries"] = absl::StrCat(e.entries);
+  f["matches"] = absl::StrCat(e.removed.size());
+  if (!e.removed.empty()) f["found"] = absl::StrJoin(e.removed, "; ");
+  obs.set_detail(!o.file.exists ? absl::StrCat(Show(o.path), " does not exist")
+                 : e.present    ? absl::StrCat(Target(a), " present in ", Show(o.path), ": ",
+                                               absl::StrJoin(e.removed, "; "))
+                                : absl::StrCat("no ", Target(a), " in ", Show(o.path)));
+  return obs;
+}
+
+}  // namespace
+
+SecretFileConnector::SecretFileConnector(std::string name, std::vector<std::string> roots,
+                                         size_t max_bytes)
+    : name_(std::move(name)),
+      roots_(std::move(roots)),
+      max_bytes_(max_bytes),
+      digest_key_(crypto::RandomBytes(32)) {}
+
+absl::StatusOr<std::unique_ptr<Connector>> SecretFileConnector::Create(
+    const writeback::v1::ConnectorInstanceConfig& cfg) {
+  const std::string where = absl::StrCat("connectors[", cfg.name(), "].secret_file");
+  if (cfg.settings_case() != writeback::v1::ConnectorInstanceConfig::kSecretFile) {
+    return Invalid(where, "missing: a connector of type secret_file needs secret_file settings");
+  }
+  const auto& s = cfg.secret_file();
+  if (s.allowed_roots_size() == 0) {
+    return Invalid(where + ".allowed_roots", "at least one directory is required");
+  }
+  std::vector<std::string> roots;
+  for (int i = 0; i < s.allowed_roots_size(); ++i) {
+    const std::string f = absl::StrCat(where, ".allowed_roots[", i, "]");
+    std::string r = s.allowed_roots(i);
+    WB_RETURN_IF_ERROR(actions::ValidateText(f, r, 4096, false));
+    if (r[0] != '/') return Invalid(f, "must be an absolute path");
+    for (absl::string_view c : absl::StrSplit(r, '/', absl::SkipEmpty())) {
+      if (c == "." || c == "..") return Invalid(f, "must not contain '.' or '..'");
+    }
+    if (absl::StrContains(r, "//")) return Invalid(f, "must not contain '//'");
+    while (r.size() > 1 && r.back() == '/') r.pop_back();
+    if (r == "/") return Invalid(f, "must not be '/' (name the directories that hold secrets)");
+    roots.push_back(std::move(r));
+  }
+  size_t max_bytes = s.max_file_bytes() == 0 ? kDefaultMaxBytes : s.max_file_bytes();
+  if (max_bytes > kHardMaxBytes) {
+    return Invalid(where + ".max_file_bytes", absl::StrCat("at most ", kHardMaxBytes));
+  }
+  return std::unique_ptr<Connector>(
+      new SecretFileConnector(cfg.name(), std::move(roots), max_bytes));
+}
+
+std::string SecretFileConnector::KeyedDigest(absl::string_view content) const {
+  return crypto::HexEncode(crypto::Sha256(absl::StrCat(digest_key_, content)));
+}
+
+absl::StatusOr<util::FileLocation> SecretFileConnector::Resolve(const Action& action) const {
+  WB_RETURN_IF_ERROR(actions::ValidateAction(kType, action.operation, action.params));
+  WB_RETURN_IF_ERROR(actions::ValidateTargetObject(kType, action.object, "target"));
+  const std::string* best = nullptr;
+  for (const auto& r : roots_) {
+    if (absl::StartsWith(action.object, r + "/") && action.object.size() > r.size() + 1 &&
+        (best == nullptr || r.size() > best->size())) {
+      best = &r;
+    }
+  }
+  if (best == nullptr) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "target: ", Show(action.object), " is not below an allowed root of connector ", name_));
+  }
+  util::FileLocation loc;
+  loc.trusted_dir = *best;
+  loc.components = absl::StrSplit(action.object.substr(best->size() + 1), '/');
+  return loc;
+}
+
+absl::StatusOr<writeback::v1::Plan> SecretFileConnector::PlanChange(const CallContext& ctx,
+                                                                    const Action& action) {
+  WB_RETURN_IF_ERROR(CheckDeadline(ctx));
+  WB_ASSIGN_OR_RETURN(const util::FileLocation loc, Resolve(action));
+  Observed o;
+  o.path = loc.Display();
+  WB_ASSIGN_OR_RETURN(o.parent, util::OpenParentNoFollow(loc));
+  if (!o.parent.missing) {
+    WB_ASSIGN_OR_RETURN(o.file, util::ReadRegularFileAt(o.parent.dir.get(), o.parent.file_name,
+                                                        o.path, max_bytes_));
+  }
+  WB_ASSIGN_OR_RETURN(const Evaluation e, Evaluate(action, o));
+  writeback::v1::Plan plan;
+  *plan.add_before() = Observation(ctx, o, e, action);
+  plan.set_no_change(!e.present);
+  for (const auto& r : e.removed) {
+    plan.add_changes(absl::StrCat("remove ", r, " from ", Show(o.path)));
+  }
+  plan.set_summary(e.present ? absl::StrCat("remove ", Target(action), " from ", Show(o.path))
+                   : o.file.exists
+                       ? absl::StrCat("nothing to do: no ", Target(action), " in ", Show(o.path))
+                       : absl::StrCat("nothing to do: ", Show(o.path), " does not exist"));
+  nlohmann::json state;
+  state["magic"] = std::string(kStateMagic);
+  state["path"] = o.path;
+  state["operation"] = action.operation;
+  state["digest"] = o.file.exists ? KeyedDigest(o.file.content) : "absent";
+  state["removed"] = e.removed;  // names and line numbers only
+  if (o.file.exists) {
+    state["mode"] = o.file.mode;
+    state["uid"] = o.file.uid;
+    state["gid"] = o.file.gid;
+  }
+  plan.set_state(state.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  return plan;
+}
+
+absl::StatusOr<writeback::v1::ApplyResult> SecretFileConnector::Apply(
+    const CallContext& ctx, const Action& action, const writeback::v1::Plan& plan) {
+  WB_RETURN_IF_ERROR(CheckDeadline(ctx));
+  WB_ASSIGN_OR_RETURN(const util::FileLocation loc, Resolve(action));
+  const nlohmann::json state = nlohmann::json::parse(plan.state(), nullptr, false);
+  if (!state.is_object() || JsonString(state, "magic") != kStateMagic) {
+    return Invalid("plan.state", "not a plan made by a secret_file connector");
+  }
+  absl::MutexLock lock(&apply_mu_);
+  Observed o;
+  o.path = loc.Display();
+  if (JsonString(state, "path") != o.path || JsonString(state, "operation") != action.operation) {
+    return Invalid("plan.state", "plan is for another file or operation");
+  }
+  WB_ASSIGN_OR_RETURN(o.parent, util::OpenParentNoFollow(loc));
+  if (!o.parent.missing) {
+    WB_ASSIGN_OR_RETURN(o.file, util::ReadRegularFileAt(o.parent.dir.get(), o.parent.file_name,
+                                                        o.path, max_bytes_));
+  }
+  const std::string digest = o.file.exists ? KeyedDigest(o.file.content) : "absent";
+  if (digest != JsonString(state, "digest")) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        Show(o.path), ": file changed since plan (or the plan was made by another process)"));
+  }
+  WB_ASSIGN_OR_RETURN(const Evaluation e, Evaluate(action, o));
+  writeback::v1::ApplyResult result;
+  if (!e.present) return result;
+  if (action.operation == "delete_file") {
+    if (::unlinkat(o.parent.dir.get(), o.parent.file_name.c_str(), 0) != 0) {
+      return absl::ErrnoToStatus(errno, absl::StrCat("unlink ", Show(o.path)));
+    }
+    if (::fsync(o.parent.dir.get()) != 0) {
+      return absl::ErrnoToStatus(errno, absl::StrCat("fsync directory of ", Show(o.path)));
+    }
+  } else {
+    WB_RETURN_IF_ERROR(util::ReplaceFileAt(o.parent.dir.get(), o.parent.file_name, e.new_content,
+                                           o.file.mode, o.file.uid, o.file.gid, o.path));
+  }
+  for (const auto& r : e.removed) {
+    result.add_changes(absl::StrCat("removed ", r, " from ", Show(o.path)));
+  }
+  return result;
+}
+
+absl::StatusOr<writeback::v1::Verification> SecretFileConnector::Verify(const CallContext& ctx,
+                                                                        const Action& action) {
+  WB_RETURN_IF_ERROR(CheckDeadline(ctx));
+  WB_ASSIGN_OR_RETURN(const util::FileLocation loc, Resolve(action));
+  Observed o;
+  o.path = loc.Display();
+  WB_ASSIGN_OR_RETURN(o.parent, util::OpenParentNoFollow(loc));
+  if (!o.parent.missing) {
+    WB_ASSIGN_OR_RETURN(o.file, util::ReadRegularFileAt(o.parent.dir.get(), o.parent.file_name,
+                                                        o.path, max_bytes_));
+  }
+  writeback::v1::Verification v;
+  auto e = Evaluate(action, o);
+  if (!e.ok()) {
+    v.set_outcome(writeback::v1::OUTCOME_UNVERIFIED);
+    v.set_detail(absl::StrCat("cannot parse ", Show(o.path), ": ", e.status().message()));
+    return v;
+  }
+  *v.add_after() = Observation(ctx, o, *e, action);
+  if (e->present) {
+    v.set_outcome(writeback::v1::OUTCOME_FAILED);
+    v.set_detail(absl::StrCat("read ", Show(o.path), " again: ", Target(action),
+                              " is still there (", absl::StrJoin(e->removed, "; "), ")"));
+  } else {
+    v.set_outcome(writeback::v1::OUTCOME_VERIFIED);
+    v.set_detail(o.file.exists ? absl::StrCat("read and parsed ", Show(o.path), " again: no ",
+                                              Target(action), " (", e->entries, " entries remain)")
+                               : absl::StrCat(Show(o.path), " does not exist"));
+  }
+  return v;
+}
+
+absl::Status SecretFileConnector::Check(const CallContext& ctx) {
+  WB_RETURN_IF_ERROR(CheckDeadline(ctx));
+  for (const auto& r : roots_) {
+    struct stat st;
+    if (::stat(r.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      return absl::FailedPreconditionError(absl::StrCat("allowed root ", r, " is not a directory"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace wb::connectors
