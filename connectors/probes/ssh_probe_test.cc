@@ -8,7 +8,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <filesystem>
+
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/fs/fs.h"
 #include "connectors/posix_account/account_db.h"
@@ -280,6 +283,127 @@ TEST_P(AccountProbeTest, AnUnreachableProbeLeavesTheResultUnverified) {
   ASSERT_TRUE(v.ok());
   EXPECT_EQ(v->outcome(), writeback::v1::OUTCOME_UNVERIFIED) << v->detail();
 }
+
+// ---- ssh_authorized_keys with the probe: the removed key, offered again ----
+
+class AuthorizedKeysProbeTest : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root (sshd, mount namespaces)";
+    auto r = HostRoot::Create({.full_etc = true});
+    ASSERT_TRUE(r.ok()) << r.status();
+    root_ = std::move(*r);
+    ASSERT_TRUE(root_->AddUser({.name = "svc-app"}).ok());
+    old_ = MakeKey(root_->dir() + "/keys", "old");
+    kept_ = MakeKey(root_->dir() + "/keys", "kept");
+    ASSERT_TRUE(
+        root_->WriteAuthorizedKeys("svc-app", old_.public_line + "\n" + kept_.public_line + "\n")
+            .ok());
+    auto s = TestSshd::Start(*root_, {.use_pam = true, .second_keys_file = GetParam()});
+    ASSERT_TRUE(s.ok()) << s.status();
+    sshd_ = std::move(*s);
+    writeback::v1::ConnectorInstanceConfig cfg;
+    cfg.set_name("keys");
+    cfg.set_type("ssh_authorized_keys");
+    cfg.add_allowed_operations("remove_key");
+    cfg.add_allowed_operations("remove_by_comment");
+    auto* k = cfg.mutable_ssh_authorized_keys();
+    k->set_path_template(root_->root() + "/home/{user}/.ssh/authorized_keys");
+    k->mutable_probe()->set_port(static_cast<uint32_t>(sshd_->port()));
+    k->mutable_probe()->set_host_public_key_file(sshd_->host_public_key_file());
+    k->set_probe_key_dir(root_->dir() + "/removed-keys");
+    Registry registry;
+    RegisterBuiltinConnectors(registry);
+    auto c = registry.Create(cfg);
+    ASSERT_TRUE(c.ok()) << c.status();
+    connector_ = std::move(*c);
+  }
+
+  std::string Fingerprint(const Key& k) {
+    auto out = RunProgramOk({"ssh-keygen", "-lf", k.private_file + ".pub"});
+    EXPECT_TRUE(out.ok());
+    std::vector<std::string> parts = absl::StrSplit(out.value_or(""), ' ');
+    return parts.size() > 1 ? parts[1] : "";
+  }
+
+  std::unique_ptr<HostRoot> root_;
+  std::unique_ptr<TestSshd> sshd_;
+  std::unique_ptr<Connector> connector_;
+  Key old_, kept_;
+  CallContext ctx_;
+};
+
+TEST_P(AuthorizedKeysProbeTest, TheRemovedKeyIsOfferedAgainAndRefused) {
+  SshEndpoint e;
+  e.port = static_cast<uint16_t>(sshd_->port());
+  e.host_public_key = sshd_->host_public_key();
+  if (GetParam()) {
+    // The same key is also authorized from a second file the connector does
+    // not manage: removing it from the first does not revoke it.
+    ASSERT_TRUE(fs::MakeDirs(root_->etc() + "/ssh/authorized_keys", 0755).ok());
+    ASSERT_TRUE(fs::WriteFileAtomic(root_->etc() + "/ssh/authorized_keys/svc-app",
+                                    old_.public_line + "\n", {.mode = 0644})
+                    .ok());
+  }
+  auto before = ProbeLogin(e, "svc-app", old_.private_file, absl::Seconds(30));
+  ASSERT_TRUE(before.ok());
+  ASSERT_EQ(before->verdict, SshVerdict::kAccepted) << before->transcript << sshd_->Log();
+
+  Action a;
+  a.operation = "remove_key";
+  a.object = "svc-app";
+  a.params.mutable_ssh_authorized_keys()->set_fingerprint(Fingerprint(old_));
+  auto plan = connector_->PlanChange(ctx_, a);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_FALSE(plan->no_change());
+  ASSERT_TRUE(connector_->Apply(ctx_, a, *plan).ok());
+  auto v = connector_->Verify(ctx_, a);
+  ASSERT_TRUE(v.ok()) << v.status();
+  const writeback::v1::Observation* offer = nullptr;
+  for (const auto& o : v->after()) {
+    if (o.check() == "ssh_key_offer_probe") offer = &o;
+  }
+  ASSERT_NE(offer, nullptr) << v->detail();
+  EXPECT_EQ(offer->facts().at("key_fingerprint"), Fingerprint(old_));
+  if (GetParam()) {
+    EXPECT_EQ(v->outcome(), writeback::v1::OUTCOME_FAILED) << v->detail();
+    EXPECT_EQ(offer->facts().at("verdict"), "accepted");
+    EXPECT_THAT(v->detail(), HasSubstr("sshd still accepts 1 of the removed keys"));
+  } else {
+    EXPECT_EQ(v->outcome(), writeback::v1::OUTCOME_VERIFIED) << v->detail();
+    EXPECT_EQ(offer->facts().at("verdict"), "refused") << offer->facts().at("transcript");
+    // And from outside, with the private key: refused; the other key still works.
+    auto after = ProbeLogin(e, "svc-app", old_.private_file, absl::Seconds(30));
+    ASSERT_TRUE(after.ok());
+    EXPECT_EQ(after->verdict, SshVerdict::kRefused);
+    auto kept = ProbeLogin(e, "svc-app", kept_.private_file, absl::Seconds(30));
+    ASSERT_TRUE(kept.ok());
+    EXPECT_EQ(kept->verdict, SshVerdict::kAccepted);
+  }
+  // Only public material was kept for the probe.
+  for (const auto& entry :
+       std::filesystem::recursive_directory_iterator(root_->dir() + "/removed-keys")) {
+    if (!entry.is_regular_file()) continue;
+    auto c = fs::ReadFile(entry.path().string());
+    ASSERT_TRUE(c.ok());
+    EXPECT_THAT(*c, ::testing::StartsWith("ssh-ed25519 "));
+    EXPECT_THAT(*c, ::testing::Not(HasSubstr("PRIVATE")));
+  }
+}
+
+TEST(AuthorizedKeysProbeConfigTest, NeedsAKeyDirectory) {
+  writeback::v1::ConnectorInstanceConfig cfg;
+  cfg.set_name("keys");
+  cfg.set_type("ssh_authorized_keys");
+  cfg.mutable_ssh_authorized_keys()->set_path_template("/home/{user}/.ssh/authorized_keys");
+  cfg.mutable_ssh_authorized_keys()->set_probe_key_dir("/var/lib/wb/keys");
+  Registry registry;
+  RegisterBuiltinConnectors(registry);
+  EXPECT_THAT(registry.Create(cfg).status().message(), HasSubstr("only used with probe"));
+}
+
+INSTANTIATE_TEST_SUITE_P(SecondKeysFile, AuthorizedKeysProbeTest, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "AlsoElsewhere" : "OneFile"; });
 
 INSTANTIATE_TEST_SUITE_P(Pam, SshProbeTest, ::testing::Values(true, false),
                          [](const auto& info) { return info.param ? "UsePamYes" : "UsePamNo"; });

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <set>
 
 #include "absl/strings/match.h"
@@ -12,7 +13,9 @@
 #include "absl/strings/str_split.h"
 #include "common/actions/actions.h"
 #include "common/crypto/crypto.h"
+#include "common/fs/fs.h"
 #include "common/status/macros.h"
+#include "connectors/probes/subprocess.h"
 #include "connectors/ssh_authorized_keys/authorized_keys.h"
 
 namespace wb::connectors {
@@ -144,6 +147,90 @@ std::string EncodeState(const std::string& path, const std::string& digest_hex) 
   return absl::StrCat(kStateMagic, "\n", path, "\n", digest_hex);
 }
 
+// "TYPE BASE64" of a key line (options and comment dropped), checked
+// against the line's fingerprint; "" if it cannot be found.
+std::string PublicKeyOf(const sshak::Line& line) {
+  std::vector<std::string> tokens;
+  std::string cur;
+  bool quoted = false;
+  for (char c : line.raw) {
+    if (c == '"') quoted = !quoted;
+    if (!quoted && (c == ' ' || c == '\t' || c == '\n' || c == '\r')) {
+      if (!cur.empty()) tokens.push_back(std::move(cur));
+      cur.clear();
+    } else {
+      cur.push_back(c);
+    }
+  }
+  if (!cur.empty()) tokens.push_back(std::move(cur));
+  for (size_t i = 0; i + 1 < tokens.size(); ++i) {
+    if (tokens[i] != line.key_type) continue;
+    auto blob = crypto::Base64Decode(tokens[i + 1]);
+    if (!blob.ok()) continue;
+    auto info = sshak::InspectKeyBlob(*blob);
+    if (info.ok() && info->fingerprint == line.fingerprint) {
+      return absl::StrCat(tokens[i], " ", tokens[i + 1]);
+    }
+  }
+  return "";
+}
+
+std::string ProbeKeyFile(const std::string& dir, absl::string_view user,
+                         const std::string& fingerprint) {
+  return absl::StrCat(dir, "/", user, "/",
+                      crypto::HexEncode(crypto::Sha256(fingerprint)).substr(0, 32), ".pub");
+}
+
+// Offers every kept key of the user that `m` matches to the probe's sshd;
+// adds an observation per key and adjusts the outcome (see the header).
+void ProbeRemovedKeys(const CallContext& ctx, const probes::SshEndpoint& probe,
+                      const std::string& key_dir, const Action& action, const Matcher& m,
+                      writeback::v1::Verification& v) {
+  constexpr size_t kMaxProbes = 16;
+  const std::string dir = absl::StrCat(key_dir, "/", action.object);
+  std::vector<std::string> kept;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    if (entry.path().extension() != ".pub") continue;
+    auto content = fs::ReadFile(entry.path().string(), 64 << 10);
+    if (content.ok()) kept.push_back(std::move(*content));
+  }
+  std::sort(kept.begin(), kept.end());
+  size_t probed = 0, accepted = 0, unreachable = 0;
+  std::string detail;
+  for (const std::string& content : kept) {
+    for (const auto& line : sshak::ParseAuthorizedKeys(content)) {
+      if (!m.Matches(line) || probed >= kMaxProbes) continue;
+      ++probed;
+      const absl::Duration budget = probes::TimeLeft(ctx.deadline, ctx.clock->Now(),
+                                                     probe.connect_timeout * 2 + absl::Seconds(10));
+      auto r = probes::ProbeKeyOffer(probe, action.object, line.raw, budget);
+      if (!r.ok()) {
+        ++unreachable;
+        absl::StrAppend(&detail, "; probe of ", line.fingerprint,
+                        " could not run: ", sshak::Printable(r.status().message()));
+        continue;
+      }
+      *v.add_after() = probes::ToObservation(*r, ctx.clock->NowUnixMs());
+      absl::StrAppend(&detail, "; ", line.fingerprint, ": ", r->summary);
+      if (r->verdict == probes::SshVerdict::kAccepted) ++accepted;
+      if (r->verdict == probes::SshVerdict::kUnreachable) ++unreachable;
+    }
+  }
+  if (probed == 0) {
+    v.set_detail(absl::StrCat(v.detail(), "; ssh probe skipped: no removed key on record"));
+    return;
+  }
+  if (accepted > 0) {
+    v.set_outcome(writeback::v1::OUTCOME_FAILED);
+    absl::StrAppend(&detail, "; sshd still accepts ", accepted,
+                    " of the removed keys (another AuthorizedKeysFile or AuthorizedKeysCommand?)");
+  } else if (unreachable > 0) {
+    v.set_outcome(writeback::v1::OUTCOME_UNVERIFIED);
+  }
+  v.set_detail(absl::StrCat(v.detail(), detail));
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Connector>> SshAuthorizedKeysConnector::Create(
@@ -185,8 +272,19 @@ absl::StatusOr<std::unique_ptr<Connector>> SshAuthorizedKeysConnector::Create(
   }
   std::vector<std::string> components(parts.begin() + static_cast<ptrdiff_t>(user_index),
                                       parts.end());
-  return std::unique_ptr<Connector>(
-      new SshAuthorizedKeysConnector(cfg.name(), s, std::move(trusted), std::move(components)));
+  std::optional<probes::SshEndpoint> probe;
+  if (s.has_probe()) {
+    const std::string pf = where + ".ssh_authorized_keys.probe.";
+    WB_ASSIGN_OR_RETURN(probe, probes::EndpointFromConfig(s.probe(), pf));
+    const std::string kf = where + ".ssh_authorized_keys.probe_key_dir";
+    if (s.probe_key_dir().empty()) return Invalid(kf, "required with probe");
+    WB_RETURN_IF_ERROR(actions::ValidateText(kf, s.probe_key_dir(), 4096, false));
+    if (s.probe_key_dir()[0] != '/') return Invalid(kf, "must be an absolute path");
+  } else if (!s.probe_key_dir().empty()) {
+    return Invalid(where + ".ssh_authorized_keys.probe_key_dir", "only used with probe");
+  }
+  return std::unique_ptr<Connector>(new SshAuthorizedKeysConnector(
+      cfg.name(), s, std::move(trusted), std::move(components), std::move(probe)));
 }
 
 util::FileLocation SshAuthorizedKeysConnector::LocationFor(absl::string_view user) const {
@@ -262,6 +360,18 @@ absl::StatusOr<writeback::v1::ApplyResult> SshAuthorizedKeysConnector::Apply(
   const Evaluation e = Evaluate(o, Matcher(action));
   writeback::v1::ApplyResult result;
   if (e.matched.empty()) return result;
+  if (probe_.has_value()) {
+    // Keep the public keys about to be removed, so Verify can offer them.
+    const std::string dir = absl::StrCat(cfg_.probe_key_dir(), "/", action.object);
+    WB_RETURN_IF_ERROR(fs::MakeDirs(dir, 0700));
+    for (const auto* line : e.matched) {
+      const std::string pub = PublicKeyOf(*line);
+      if (pub.empty()) continue;
+      WB_RETURN_IF_ERROR(fs::WriteFileAtomic(
+          ProbeKeyFile(cfg_.probe_key_dir(), action.object, line->fingerprint),
+          absl::StrCat(pub, " ", sshak::Printable(line->comment), "\n"), {.mode = 0600}));
+    }
+  }
   WB_RETURN_IF_ERROR(util::ReplaceFileAt(o.parent.dir.get(), o.parent.file_name, e.new_content,
                                          o.file.mode, o.file.uid, o.file.gid, path));
   for (const auto* line : e.matched) {
@@ -285,6 +395,7 @@ absl::StatusOr<writeback::v1::Verification> SshAuthorizedKeysConnector::Verify(
     v.set_outcome(writeback::v1::OUTCOME_VERIFIED);
     v.set_detail(
         absl::StrCat("read ", path, ": no ", m.Describe(), " present; ", e.keys, " keys remain"));
+    if (probe_.has_value()) ProbeRemovedKeys(ctx, *probe_, cfg_.probe_key_dir(), action, m, v);
   } else {
     v.set_outcome(writeback::v1::OUTCOME_FAILED);
     std::string detail =

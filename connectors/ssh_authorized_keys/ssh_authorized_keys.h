@@ -21,17 +21,27 @@
 // changed since plan") if the file no longer has those bytes. A missing file
 // (or missing directory on the way) means "no keys".
 //
+// Optional SSH probe (config `probe` + `probe_key_dir`): Apply keeps each
+// removed public key (public material only) in probe_key_dir/<user>/; once
+// the file no longer holds a matching key, Verify offers every kept key that
+// the action matches to the configured sshd without a signature
+// (probes::ProbeKeyOffer, "ssh_key_offer_probe" observations): refused keeps
+// VERIFIED, accepted makes it FAILED (sshd still lets the key in, e.g. from
+// another AuthorizedKeysFile), an unreachable sshd makes it UNVERIFIED.
+//
 // Thread-safety: all methods may be called concurrently; Apply calls are
 // serialised per instance (each is one small file rewrite).
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "connectors/connector.h"
+#include "connectors/probes/ssh_probe.h"
 #include "connectors/util/safe_file.h"
 #include "writeback/v1/config.pb.h"
 
@@ -60,11 +70,13 @@ class SshAuthorizedKeysConnector final : public Connector {
 
  private:
   SshAuthorizedKeysConnector(std::string name, writeback::v1::SshAuthorizedKeysConfig cfg,
-                             std::string trusted_dir, std::vector<std::string> components)
+                             std::string trusted_dir, std::vector<std::string> components,
+                             std::optional<probes::SshEndpoint> probe)
       : name_(std::move(name)),
         cfg_(std::move(cfg)),
         trusted_dir_(std::move(trusted_dir)),
-        components_(std::move(components)) {}
+        components_(std::move(components)),
+        probe_(std::move(probe)) {}
 
   absl::StatusOr<util::FileLocation> ResolveTarget(const Action& action) const;
 
@@ -74,6 +86,7 @@ class SshAuthorizedKeysConnector final : public Connector {
   // holding "{user}" to the file name.
   const std::string trusted_dir_;
   const std::vector<std::string> components_;
+  const std::optional<probes::SshEndpoint> probe_;
   absl::Mutex apply_mu_;
 };
 

@@ -35,17 +35,20 @@ absl::StatusOr<std::unique_ptr<TestSshd>> TestSshd::Start(const HostRoot& root, 
   if (!pub.ok()) return pub.status();
   s->host_pub_ = std::string(absl::StripTrailingAsciiWhitespace(*pub));
   s->config_ = s->dir_ + "/sshd_config";
-  const std::string cfg =
-      absl::StrCat("HostKey ", key, "\n",                                                  //
-                   "PidFile none\n",                                                       //
-                   "UsePAM ", opts.use_pam ? "yes" : "no", "\n",                           //
-                   "StrictModes no\n",                                                     //
-                   "AuthorizedKeysFile ", root.root(), "/home/%u/.ssh/authorized_keys\n",  //
-                   "PubkeyAuthentication yes\n",                                           //
-                   "PasswordAuthentication no\n",                                          //
-                   "KbdInteractiveAuthentication no\n",                                    //
-                   "PermitRootLogin no\n",                                                 //
-                   "LogLevel VERBOSE\n");
+  const std::string cfg = absl::StrCat(
+      "HostKey ", key, "\n",                                                //
+      "PidFile none\n",                                                     //
+      "UsePAM ", opts.use_pam ? "yes" : "no", "\n",                         //
+      "StrictModes no\n",                                                   //
+      "AuthorizedKeysFile ", root.root(), "/home/%u/.ssh/authorized_keys",  //
+      opts.second_keys_file ? absl::StrCat(" ", root.root(), "/etc/ssh/authorized_keys/%u")
+                            : std::string(),
+      "\n",                                 //
+      "PubkeyAuthentication yes\n",         //
+      "PasswordAuthentication no\n",        //
+      "KbdInteractiveAuthentication no\n",  //
+      "PermitRootLogin no\n",               //
+      "LogLevel VERBOSE\n");
   if (auto st = fs::WriteFileAtomic(s->config_, cfg, {.mode = 0644}); !st.ok()) return st;
   s->log_path_ = s->dir_ + "/sshd.log";
   s->log_fd_ = ::open(s->log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);

@@ -32,6 +32,9 @@ class TestSshd {
  public:
   struct Options {
     bool use_pam = true;  // Debian's default
+    // Also read <root>/etc/ssh/authorized_keys/%u (a second
+    // AuthorizedKeysFile, as some sites configure).
+    bool second_keys_file = false;
   };
   static absl::StatusOr<std::unique_ptr<TestSshd>> Start(const HostRoot& root, Options opts);
   ~TestSshd();
