@@ -22,10 +22,10 @@
 
 #include <memory>
 #include <string>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/clock/clock.h"
 #include "writeback/v1/action.pb.h"
@@ -35,10 +35,10 @@ namespace wb::connectors {
 
 // What the connector is asked to do to one target object.
 struct Action {
-  std::string operation;                 // e.g. "remove_key"
-  writeback::v1::ActionParams params;    // typed parameters
-  std::string object;                    // the target object (user, role, path…)
-  std::string task_id;                   // for logs and evidence only
+  std::string operation;               // e.g. "remove_key"
+  writeback::v1::ActionParams params;  // typed parameters
+  std::string object;                  // the target object (user, role, path…)
+  std::string task_id;                 // for logs and evidence only
   uint64_t decision_version = 0;
 };
 

@@ -6,10 +6,14 @@
 #include "common/actions/actions.h"
 #include "common/tls/tls.h"
 #include "connectors/exec/exec.h"
+#include "connectors/ldap/ldap.h"
 #include "connectors/posix_account/posix_account.h"
+#include "connectors/postgres/postgres.h"
+#include "connectors/redis/redis.h"
 #include "connectors/secret_file/secret_file.h"
 #include "connectors/ssh_authorized_keys/ssh_authorized_keys.h"
 #include "connectors/sudoers/sudoers.h"
+#include "connectors/vault/vault.h"
 
 namespace wb::connectors {
 
@@ -32,8 +36,8 @@ absl::StatusOr<std::unique_ptr<Connector>> Registry::Create(
   const auto& ops = actions::OperationsOf(cfg.type());
   for (const auto& op : cfg.allowed_operations()) {
     if (std::find(ops.begin(), ops.end(), op) == ops.end()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          where, ".allowed_operations: '", op, "' is not an operation of ", cfg.type()));
+      return absl::InvalidArgumentError(absl::StrCat(where, ".allowed_operations: '", op,
+                                                     "' is not an operation of ", cfg.type()));
     }
   }
   return it->second(cfg);
@@ -45,6 +49,10 @@ void RegisterBuiltinConnectors(Registry& registry) {
   (void)registry.Register("sudoers", &SudoersConnector::Create);
   (void)registry.Register("secret_file", &SecretFileConnector::Create);
   (void)registry.Register("exec", &ExecConnector::Create);
+  (void)registry.Register("postgres", &PostgresConnector::Create);
+  (void)registry.Register("redis", &RedisConnector::Create);
+  (void)registry.Register("ldap", &LdapConnector::Create);
+  (void)registry.Register("vault", &VaultConnector::Create);
 }
 
 }  // namespace wb::connectors

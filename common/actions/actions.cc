@@ -20,15 +20,8 @@ bool IsBase64Char(char c) { return absl::ascii_isalnum(c) || c == '+' || c == '/
 // Every connector type's spec. One line per connector type.
 const std::vector<const ConnectorSpec*>& Specs() {
   static const auto* specs = new std::vector<const ConnectorSpec*>{
-      &SshAuthorizedKeysSpec(),
-      &VaultSpec(),
-      &ExecSpec(),
-      &PosixAccountSpec(),
-      &SudoersSpec(),
-      &SecretFileSpec(),
-      &PostgresSpec(),
-      &RedisSpec(),
-      &LdapSpec(),
+      &SshAuthorizedKeysSpec(), &VaultSpec(),    &ExecSpec(),  &PosixAccountSpec(), &SudoersSpec(),
+      &SecretFileSpec(),        &PostgresSpec(), &RedisSpec(), &LdapSpec(),
   };
   return *specs;
 }

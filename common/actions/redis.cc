@@ -77,7 +77,8 @@ bool IsHex64(absl::string_view s) {
 }
 
 bool IsCommandWord(absl::string_view w) {
-  if (w.empty() || w.size() > 64) return false;
+  // Starts with a letter: "-get" or "+get" would be an ACL rule, not a name.
+  if (w.empty() || w.size() > 64 || !absl::ascii_islower(w[0])) return false;
   for (char c : w) {
     if (!(absl::ascii_islower(c) || absl::ascii_isdigit(c) || c == '_' || c == '-' || c == '.')) {
       return false;

@@ -38,19 +38,42 @@ absl::Status CheckDeadline(const CallContext& ctx) {
   return absl::OkStatus();
 }
 
-// A name or message made safe for evidence and logs: control bytes escaped,
-// long values cut.
+// Text from the target made safe for evidence, errors and logs: valid UTF-8
+// passes, control bytes, backslashes and bytes that are not valid UTF-8
+// become \xNN; long values are cut.
 std::string Printable(absl::string_view s, size_t max = 160) {
   std::string out;
-  for (size_t i = 0; i < s.size() && out.size() < max; ++i) {
+  size_t i = 0;
+  while (i < s.size() && out.size() < max) {
     const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c < 0x20 || c == 0x7f || c == '\\') {
+    size_t n = 0;
+    if (c >= 0xc2 && c <= 0xdf) n = 1;
+    if (c >= 0xe0 && c <= 0xef) n = 2;
+    if (c >= 0xf0 && c <= 0xf4) n = 3;
+    bool valid = n > 0;
+    for (size_t k = 1; valid && k <= n; ++k) {
+      if (i + k >= s.size() || (static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) valid = false;
+    }
+    if (valid && n == 2) {
+      const unsigned char c1 = static_cast<unsigned char>(s[i + 1]);
+      if ((c == 0xe0 && c1 < 0xa0) || (c == 0xed && c1 >= 0xa0)) valid = false;
+    }
+    if (valid && n == 3) {
+      const unsigned char c1 = static_cast<unsigned char>(s[i + 1]);
+      if ((c == 0xf0 && c1 < 0x90) || (c == 0xf4 && c1 >= 0x90)) valid = false;
+    }
+    if (valid) {
+      out.append(s.data() + i, n + 1);
+      i += n + 1;
+    } else if (c < 0x20 || c >= 0x7f || c == '\\') {
       absl::StrAppend(&out, "\\x", absl::Hex(c, absl::kZeroPad2));
+      ++i;
     } else {
       out.push_back(static_cast<char>(c));
+      ++i;
     }
   }
-  if (out.size() >= max && s.size() > max) absl::StrAppend(&out, "...(", s.size(), " bytes)");
+  if (i < s.size()) absl::StrAppend(&out, "...(", s.size(), " bytes)");
   return out;
 }
 
@@ -528,6 +551,9 @@ absl::StatusOr<pg::ConnParams> PostgresConnector::ConnectionParams(
       {"connect_timeout", absl::StrCat(timeout)},
       {"application_name", absl::StrCat("writeback/", name_)},
       {"client_encoding", "UTF8"},
+      // Password or certificate authentication only; no GSSAPI negotiation
+      // (which would also cost a Kerberos lookup on every connection).
+      {"gssencmode", "disable"},
   };
   if (!cfg_.sslrootcert().empty()) p.push_back({"sslrootcert", cfg_.sslrootcert()});
   if (!cfg_.sslcert().empty()) p.push_back({"sslcert", cfg_.sslcert()});

@@ -657,7 +657,7 @@ TEST(SshAuthorizedKeysConfigTest, CreateValidatesConfigAndNamesTheField) {
 
 TEST(RegistryTest, CreateChecksTypeNameAndOperations) {
   auto cfg = MakeConfig("/home/{user}/.ssh/authorized_keys");
-  cfg.set_type("ldap");
+  cfg.set_type("mainframe");
   auto c = CreateViaRegistry(cfg);
   EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(c.status().message(), HasSubstr("connectors[ssh-test].type"));

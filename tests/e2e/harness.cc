@@ -175,7 +175,7 @@ absl::StatusOr<writeback::v1::ListAgentsResponse> Harness::ListAgents() {
 }
 
 absl::StatusOr<writeback::v1::DecisionView> Harness::WaitTerminal(const std::string& decision_id,
-                                                                 absl::Duration timeout) {
+                                                                  absl::Duration timeout) {
   absl::StatusOr<writeback::v1::DecisionView> last;
   auto terminal = [](DecisionState s) {
     return s == writeback::v1::DECISION_STATE_VERIFIED ||
@@ -188,13 +188,11 @@ absl::StatusOr<writeback::v1::DecisionView> Harness::WaitTerminal(const std::str
         last = Get(decision_id);
         return last.ok() && terminal(last->state());
       },
-      std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout)),
-      std::chrono::milliseconds(20));
+      std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout)), std::chrono::milliseconds(20));
   if (!last.ok()) return last.status();
   if (!ok) {
-    return absl::DeadlineExceededError(
-        absl::StrCat("decision ", decision_id, " still ",
-                     writeback::v1::DecisionState_Name(last->state())));
+    return absl::DeadlineExceededError(absl::StrCat(
+        "decision ", decision_id, " still ", writeback::v1::DecisionState_Name(last->state())));
   }
   return last;
 }

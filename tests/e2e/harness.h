@@ -64,7 +64,8 @@ class Harness {
   // Lifecycle of the pieces (for restart and partition tests).
   void StopAgent(const std::string& id);
   absl::Status StartAgent(const std::string& id);  // same config, same journal
-  absl::Status WaitAgentConnected(const std::string& id, absl::Duration timeout = absl::Seconds(30));
+  absl::Status WaitAgentConnected(const std::string& id,
+                                  absl::Duration timeout = absl::Seconds(30));
   void StopControlPlane();
   absl::Status StartControlPlane();  // same data dir and port
 

@@ -26,8 +26,8 @@ absl::Status Chown(const std::string& path, std::optional<uid_t> uid, std::optio
 
 bool Ping(int port) {
   const std::string p = absl::StrCat(port);
-  const char* keys[] = {"host", "port", "dbname", "connect_timeout", nullptr};
-  const char* vals[] = {"127.0.0.1", p.c_str(), "postgres", "2", nullptr};
+  const char* keys[] = {"host", "port", "dbname", "connect_timeout", "gssencmode", nullptr};
+  const char* vals[] = {"127.0.0.1", p.c_str(), "postgres", "2", "disable", nullptr};
   return PQpingParams(keys, vals, 0) == PQPING_OK;
 }
 
@@ -144,13 +144,13 @@ absl::StatusOr<std::unique_ptr<PgClient>> PgClient::Connect(int port, const std:
                                                             const std::string& application_name) {
   const std::string p = absl::StrCat(port);
   const char* keys[] = {
-      "host",    "port", "user", "password", "dbname", "application_name", "connect_timeout",
-      "sslmode", nullptr};
+      "host",    "port",       "user", "password", "dbname", "application_name", "connect_timeout",
+      "sslmode", "gssencmode", nullptr};
   const char* vals[] = {"127.0.0.1",    p.c_str(),
                         user.c_str(),   password.c_str(),
                         dbname.c_str(), application_name.c_str(),
                         "10",           "disable",
-                        nullptr};
+                        "disable",      nullptr};
   PGconn* c = PQconnectdbParams(keys, vals, 0);
   if (c == nullptr) return absl::ResourceExhaustedError("PQconnectdbParams: out of memory");
   if (PQstatus(c) != CONNECTION_OK) {
