@@ -247,7 +247,7 @@ Agent::~Agent() { Stop(); }
 
 absl::Status Agent::Start() {
   {
-    absl::MutexLock l(&mu_);
+    std::lock_guard<std::mutex> l(mu_);
     if (started_) return absl::FailedPreconditionError("agent: already started");
     if (stopped_) return absl::FailedPreconditionError("agent: stopped");
     started_ = true;
@@ -262,7 +262,7 @@ absl::Status Agent::Start() {
 
 void Agent::Stop() {
   {
-    absl::MutexLock l(&mu_);
+    std::lock_guard<std::mutex> l(mu_);
     if (stopped_) return;
     stopped_ = true;
   }

@@ -10,12 +10,12 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "agent/executor/executor.h"
 #include "agent/journal/journal.h"
 #include "agent/link/link.h"
@@ -97,9 +97,9 @@ class Agent final : private Link::Handler, private Executor::Sink {
   std::unique_ptr<Executor> executor_;
   std::unique_ptr<Link> link_;
 
-  absl::Mutex mu_;
-  bool started_ ABSL_GUARDED_BY(mu_) = false;
-  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  std::mutex mu_;  // guards started_, stopped_
+  bool started_ = false;
+  bool stopped_ = false;
 };
 
 }  // namespace wb::agent

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <mutex>
 
 #include "absl/strings/match.h"
 #include "agent/testing/fake_connector.h"
@@ -140,7 +141,7 @@ TEST_F(AgentTest, HeartbeatsCarryConnectorHealth) {
   FakeControlPlane cp;
   ASSERT_TRUE(cp.Start(pki_->controlplane().tls).ok());
   {
-    absl::MutexLock l(&target_->mu);
+    std::lock_guard<std::mutex> l(target_->mu);
     target_->check_error = absl::UnavailableError("authorized_keys directory unreadable");
   }
   auto agent = MakeAgent(Config(cp.port()));

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/faults/faults.h"
 #include "common/logging/logging.h"
 
 namespace wb::agent {
@@ -72,12 +73,11 @@ std::string Executor::TargetKey(const JournalTask& e) {
 absl::Status Executor::Start() {
   auto pending = journal_->PendingTasks();
   if (!pending.ok()) return pending.status();
-  absl::MutexLock l(&mu_);
+  std::lock_guard<std::mutex> l(mu_);
   if (started_) return absl::FailedPreconditionError("executor: already started");
   if (stopping_) return absl::FailedPreconditionError("executor: stopped");
   started_ = true;
   for (auto& e : *pending) {
-    if (enqueued_.count(e.task_id()) > 0) continue;  // submitted before Start
     const bool recover = e.state() == JOURNAL_STATE_INTENT;
     log::Info(recover ? "recovering task left in INTENT" : "re-queueing journaled task",
               {{"task_id", e.task_id()}});
@@ -91,31 +91,36 @@ absl::Status Executor::Start() {
 void Executor::Stop() {
   std::vector<std::thread> workers;
   {
-    absl::MutexLock l(&mu_);
+    std::lock_guard<std::mutex> l(mu_);
     stopping_ = true;
     workers.swap(workers_);
   }
+  cv_.notify_all();
   for (auto& t : workers) t.join();
 }
 
 void Executor::SetMaxInFlight(uint32_t n) {
-  absl::MutexLock l(&mu_);
-  max_in_flight_ = n == 0 ? kDefaultMaxInFlight : n;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    max_in_flight_ = n == 0 ? kDefaultMaxInFlight : n;
+  }
+  cv_.notify_all();
 }
 
 uint32_t Executor::in_flight() const {
-  absl::MutexLock l(&mu_);
+  std::lock_guard<std::mutex> l(mu_);
   return in_flight_;
 }
 
 void Executor::Enqueue(Job job) {
+  if (!enqueued_.insert(job.entry.task_id()).second) return;  // already queued or running
   const std::string key = TargetKey(job.entry);
   auto& q = queues_[key];
-  const bool was_idle = q.empty() && !busy_[key];
-  enqueued_.insert(job.entry.task_id());
+  const bool was_idle = q.empty() && busy_.count(key) == 0;
   q.push_back(std::move(job));
   ++in_flight_;
   if (was_idle) ready_.push_back(key);
+  cv_.notify_all();
 }
 
 void Executor::WorkerLoop() {
@@ -123,15 +128,12 @@ void Executor::WorkerLoop() {
     Job job;
     std::string key;
     {
-      absl::MutexLock l(&mu_);
-      auto has_work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return stopping_ || !ready_.empty();
-      };
-      mu_.Await(absl::Condition(&has_work));
+      std::unique_lock<std::mutex> l(mu_);
+      cv_.wait(l, [this] { return stopping_ || !ready_.empty(); });
       if (stopping_) return;
       key = ready_.front();
       ready_.pop_front();
-      busy_[key] = true;
+      busy_.insert(key);
       auto& q = queues_[key];
       job = std::move(q.front());
       q.pop_front();
@@ -139,7 +141,7 @@ void Executor::WorkerLoop() {
     const std::string task_id = job.entry.task_id();
     Run(std::move(job));
     {
-      absl::MutexLock l(&mu_);
+      std::lock_guard<std::mutex> l(mu_);
       busy_.erase(key);
       enqueued_.erase(task_id);
       --in_flight_;
@@ -152,6 +154,7 @@ void Executor::WorkerLoop() {
         }
       }
     }
+    cv_.notify_all();  // a target is free again, and there is room
   }
 }
 
@@ -164,9 +167,9 @@ void Executor::Run(Job job) {
 }
 
 void Executor::Submit(const SignedEnvelope& env) {
-  absl::MutexLock submit_lock(&submit_mu_);
+  std::lock_guard<std::mutex> submit_lock(submit_mu_);
   {
-    absl::MutexLock l(&mu_);
+    std::lock_guard<std::mutex> l(mu_);
     if (stopping_) return;
   }
   const absl::Time now = clock_->Now();  // fixed once for every check
@@ -203,11 +206,8 @@ void Executor::Submit(const SignedEnvelope& env) {
   }
 
   {
-    absl::MutexLock l(&mu_);
-    auto has_room = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return stopping_ || in_flight_ < max_in_flight_;
-    };
-    mu_.Await(absl::Condition(&has_room));
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait(l, [this] { return stopping_ || in_flight_ < max_in_flight_; });
     if (stopping_) return;
   }
   JournalTask e;
@@ -229,7 +229,7 @@ void Executor::Submit(const SignedEnvelope& env) {
                               {"operation", c.task.operation()},
                               {"object", e.object()}});
   if (sink_ != nullptr) sink_->OnTaskAck(e.task_id());
-  absl::MutexLock l(&mu_);
+  std::lock_guard<std::mutex> l(mu_);
   Enqueue(Job{std::move(e), false});
 }
 
@@ -241,6 +241,7 @@ Result Executor::BaseResult(const Task& task, const DecisionStatement& statement
   r.set_decision_id(statement.decision_id());
   r.set_decision_version(task.decision_version());
   r.set_task_digest(task_digest);
+  r.set_verify_only(task.verify_only());
   return r;
 }
 
@@ -302,10 +303,16 @@ void Executor::Finish(JournalTask entry, const Result& result, bool bump_version
                               {"decision_id", r.decision_id()},
                               {"outcome", writeback::v1::Outcome_Name(r.outcome())},
                               {"recovered", r.recovered() ? "true" : "false"}});
+  WB_CRASH_POINT("agent.after_result_journal");
   if (sink_ != nullptr) sink_->OnResult(entry.task_id(), entry.signed_result());
 }
 
 void Executor::Execute(JournalTask entry) {
+  if (auto stored = journal_->GetTask(entry.task_id());
+      stored.ok() && stored->has_value() &&
+      (*stored)->state() == writeback::agent::v1::JOURNAL_STATE_DONE) {
+    return;  // finished meanwhile: never act twice
+  }
   const absl::Time now = clock_->Now();
   TaskCheck c = CheckTask(entry.signed_task(), MakeContext(now), nullptr);
   if (c.verdict == Verdict::kAccept) CheckRollback(*journal_, c);
@@ -328,6 +335,38 @@ void Executor::Execute(JournalTask entry) {
     return;
   }
 
+  if (c.task.verify_only()) {
+    // Re-verification (Task.verify_only): every check above passed; only
+    // Verify runs, nothing is planned or applied, so no INTENT is journaled
+    // (after a crash the task simply runs again) and the rollback floor is
+    // not raised. A Verify that cannot observe is UNVERIFIED, not FAILED:
+    // only an observation that the effect is gone reports FAILED (drift).
+    connectors::Action action;
+    action.operation = c.statement.operation();
+    action.params = c.statement.params();
+    action.object = c.task.target().object();
+    action.task_id = c.task.task_id();
+    action.decision_version = c.task.decision_version();
+    connectors::CallContext cctx;
+    cctx.deadline = now + opts_.connector_timeout;
+    cctx.clock = clock_;
+    Result r = BaseResult(c.task, c.statement, c.task_digest);
+    connectors::Connector* conn =
+        opts_.instances.find(c.task.connector_instance())->second.connector;
+    auto v = conn->Verify(cctx, action);
+    if (!v.ok()) {
+      r.set_outcome(writeback::v1::OUTCOME_UNVERIFIED);
+      r.set_message(
+          absl::StrCat("re-verification could not observe: verify: ", v.status().ToString()));
+    } else {
+      *r.mutable_verification() = *v;
+      r.set_outcome(VerifiedOutcome(*v));
+      r.set_message(absl::StrCat("re-verification: ", OutcomeMessage(*v)));
+    }
+    Finish(std::move(entry), r, /*bump_version=*/false);
+    return;
+  }
+
   entry.set_state(JOURNAL_STATE_INTENT);
   entry.set_updated_at_unix_ms(absl::ToUnixMillis(now));
   if (absl::Status s = journal_->PutTask(&entry); !s.ok()) {
@@ -335,6 +374,7 @@ void Executor::Execute(JournalTask entry) {
                {{"task_id", entry.task_id()}, {"error", s.ToString()}});
     return;
   }
+  WB_CRASH_POINT("agent.after_intent");
 
   connectors::Connector* conn = opts_.instances.find(c.task.connector_instance())->second.connector;
   connectors::Action action;
@@ -366,6 +406,7 @@ void Executor::Execute(JournalTask entry) {
         applied_ok = false;
       } else {
         *r.mutable_applied() = *applied;
+        WB_CRASH_POINT("agent.after_apply");
       }
     }
     if (applied_ok) {

@@ -23,17 +23,18 @@
 // threads, possibly concurrently.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "agent/checks/task_checks.h"
 #include "agent/journal/journal.h"
@@ -124,7 +125,9 @@ class Executor {
   writeback::v1::Result BaseResult(const writeback::v1::Task& task,
                                    const writeback::v1::DecisionStatement& statement,
                                    const std::string& task_digest) const;
-  void Enqueue(Job job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Queues `job` behind earlier jobs for its target, unless its task is
+  // already queued or running. mu_ held.
+  void Enqueue(Job job);
   static std::string TargetKey(const JournalTask& e);
 
   const Options opts_;
@@ -132,17 +135,19 @@ class Executor {
   const Clock* const clock_;
   Sink* const sink_;
 
-  absl::Mutex submit_mu_;  // one arrival at a time (check + journal)
-  mutable absl::Mutex mu_;
-  bool started_ ABSL_GUARDED_BY(mu_) = false;
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  uint32_t max_in_flight_ ABSL_GUARDED_BY(mu_);
-  uint32_t in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  std::mutex submit_mu_;  // one arrival at a time (check + journal)
+  // Guards everything below; cv_ signals any change of it.
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool started_ = false;
+  bool stopping_ = false;
+  uint32_t max_in_flight_;
+  uint32_t in_flight_ = 0;
   // Per target key: jobs in arrival order; `busy_` holds targets being run.
-  std::map<std::string, std::deque<Job>> queues_ ABSL_GUARDED_BY(mu_);
-  std::deque<std::string> ready_ ABSL_GUARDED_BY(mu_);  // targets with work, not busy
-  std::map<std::string, bool> busy_ ABSL_GUARDED_BY(mu_);
-  std::set<std::string> enqueued_ ABSL_GUARDED_BY(mu_);  // task ids queued or running
+  std::map<std::string, std::deque<Job>> queues_;
+  std::deque<std::string> ready_;  // targets with work, not busy
+  std::set<std::string> busy_;
+  std::set<std::string> enqueued_;  // task ids queued or running
   std::vector<std::thread> workers_;
 };
 

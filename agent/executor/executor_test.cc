@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <mutex>
 #include <thread>
 
 #include "agent/testing/fake_connector.h"
@@ -30,29 +31,29 @@ constexpr char kAgentId[] = "spiffe://writeback.test/agent/a1";
 class RecordingSink : public Executor::Sink {
  public:
   void OnTaskAck(const std::string& task_id) override {
-    absl::MutexLock l(&mu_);
+    std::lock_guard<std::mutex> l(mu_);
     events_.push_back("ack:" + task_id);
   }
   void OnResult(const std::string& task_id, const SignedEnvelope& result) override {
-    absl::MutexLock l(&mu_);
+    std::lock_guard<std::mutex> l(mu_);
     events_.push_back("result:" + task_id);
     results_.push_back(result);
   }
   size_t result_count() const {
-    absl::MutexLock l(&mu_);
+    std::lock_guard<std::mutex> l(mu_);
     return results_.size();
   }
   SignedEnvelope result(size_t i) const {
-    absl::MutexLock l(&mu_);
+    std::lock_guard<std::mutex> l(mu_);
     return results_.at(i);
   }
   std::vector<std::string> events() const {
-    absl::MutexLock l(&mu_);
+    std::lock_guard<std::mutex> l(mu_);
     return events_;
   }
 
  private:
-  mutable absl::Mutex mu_;
+  mutable std::mutex mu_;
   std::vector<std::string> events_;
   std::vector<SignedEnvelope> results_;
 };

@@ -131,7 +131,7 @@ absl::Status Journal::Complete(const JournalTask& entry, bool bump_version) {
   *out.mutable_signed_result() = e.signed_result();
   out.set_seq(NextSeq());
 
-  absl::MutexLock lock(&version_mu_);
+  std::lock_guard<std::mutex> lock(version_mu_);
   rocksdb::WriteBatch batch;
   WB_RETURN_IF_ERROR(
       FromRocks(batch.Put(tasks_, ToSlice(e.task_id()), e.SerializeAsString()), "batch"));

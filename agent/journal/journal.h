@@ -18,13 +18,13 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 #include "agent/checks/task_checks.h"
 #include "agent/journal/journal_record.pb.h"
 
@@ -84,7 +84,7 @@ class Journal final : public TaskHistory {
   rocksdb::ColumnFamilyHandle* outbox_ = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   std::atomic<uint64_t> next_seq_{1};
-  absl::Mutex version_mu_;  // serializes the read-modify-write of versions
+  std::mutex version_mu_;  // serializes the read-modify-write of versions
 };
 
 }  // namespace wb::agent

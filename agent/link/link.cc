@@ -33,11 +33,13 @@ absl::Status FromGrpc(const grpc::Status& s) {
 struct Link::Connection {
   grpc::ClientContext ctx;
   std::unique_ptr<grpc::ClientReaderWriter<AgentMessage, ControlMessage>> stream;
-  absl::Mutex mu;
-  std::deque<AgentMessage> outq ABSL_GUARDED_BY(mu);
-  bool established ABSL_GUARDED_BY(mu) = false;
-  bool closing ABSL_GUARDED_BY(mu) = false;
-  absl::Duration heartbeat ABSL_GUARDED_BY(mu) = kDefaultHeartbeat;
+  // Guards the fields below; cv signals any change of them.
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<AgentMessage> outq;
+  bool established = false;
+  bool closing = false;
+  absl::Duration heartbeat = kDefaultHeartbeat;
 };
 
 Link::Link(Options opts, Handler* handler) : opts_(std::move(opts)), handler_(handler) {}
@@ -51,7 +53,7 @@ absl::Status Link::Start() {
   // Fails early on unreadable TLS files or a missing pinned identity.
   auto creds = tls::MakeChannelCredentials(opts_.tls, opts_.controlplane_id);
   if (!creds.ok()) return creds.status();
-  absl::MutexLock l(&mu_);
+  std::lock_guard<std::mutex> l(mu_);
   if (started_) return absl::FailedPreconditionError("link: already started");
   started_ = true;
   thread_ = std::thread([this] { Loop(); });
@@ -60,36 +62,40 @@ absl::Status Link::Start() {
 
 void Link::Stop() {
   {
-    absl::MutexLock l(&mu_);
+    std::lock_guard<std::mutex> l(mu_);
     stopping_ = true;
     if (current_ != nullptr) current_->ctx.TryCancel();
   }
+  cv_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
 
 bool Link::Send(AgentMessage msg) {
-  absl::MutexLock l(&mu_);
+  std::lock_guard<std::mutex> l(mu_);
   if (current_ == nullptr) return false;
-  absl::MutexLock cl(&current_->mu);
-  if (!current_->established || current_->closing) return false;
-  current_->outq.push_back(std::move(msg));
+  {
+    std::lock_guard<std::mutex> cl(current_->mu);
+    if (!current_->established || current_->closing) return false;
+    current_->outq.push_back(std::move(msg));
+  }
+  current_->cv.notify_all();
   return true;
 }
 
 bool Link::connected() const {
-  absl::MutexLock l(&mu_);
+  std::lock_guard<std::mutex> l(mu_);
   if (current_ == nullptr) return false;
-  absl::MutexLock cl(&current_->mu);
+  std::lock_guard<std::mutex> cl(current_->mu);
   return current_->established && !current_->closing;
 }
 
 int Link::attempts() const {
-  absl::MutexLock l(&mu_);
+  std::lock_guard<std::mutex> l(mu_);
   return attempts_;
 }
 
 absl::Status Link::last_error() const {
-  absl::MutexLock l(&mu_);
+  std::lock_guard<std::mutex> l(mu_);
   return last_error_;
 }
 
@@ -97,7 +103,7 @@ void Link::Loop() {
   Backoff backoff(opts_.reconnect_initial, opts_.reconnect_max);
   while (true) {
     {
-      absl::MutexLock l(&mu_);
+      std::lock_guard<std::mutex> l(mu_);
       if (stopping_) return;
       ++attempts_;
     }
@@ -106,7 +112,7 @@ void Link::Loop() {
     if (welcomed) backoff.Reset();
     const absl::Duration delay = backoff.Next();
     {
-      absl::MutexLock l(&mu_);
+      std::lock_guard<std::mutex> l(mu_);
       last_error_ = s;
       if (stopping_) return;
     }
@@ -114,9 +120,8 @@ void Link::Loop() {
               {{"address", opts_.address},
                {"error", s.ToString()},
                {"retry_in", absl::FormatDuration(delay)}});
-    absl::MutexLock l(&mu_);
-    mu_.AwaitWithTimeout(absl::Condition(&stopping_), delay);
-    if (stopping_) return;
+    std::unique_lock<std::mutex> l(mu_);
+    if (cv_.wait_for(l, absl::ToChronoMilliseconds(delay), [this] { return stopping_; })) return;
   }
 }
 
@@ -132,7 +137,7 @@ absl::Status Link::RunOnce(bool* welcomed) {
 
   Connection c;
   {
-    absl::MutexLock l(&mu_);
+    std::lock_guard<std::mutex> l(mu_);
     if (stopping_) return absl::CancelledError("link stopping");
     current_ = &c;
   }
@@ -155,13 +160,14 @@ absl::Status Link::RunOnce(bool* welcomed) {
     const writeback::v1::Welcome welcome = msg.welcome();
     std::vector<AgentMessage> first = handler_->OnConnected(welcome);
     {
-      absl::MutexLock cl(&c.mu);
+      std::lock_guard<std::mutex> cl(c.mu);
       for (auto& m : first) c.outq.push_back(std::move(m));
       if (welcome.heartbeat_interval_seconds() > 0) {
         c.heartbeat = absl::Seconds(welcome.heartbeat_interval_seconds());
       }
       c.established = true;
     }
+    c.cv.notify_all();
     *welcomed = true;
     log::Info("connected to the control plane",
               {{"address", opts_.address}, {"controlplane_id", welcome.controlplane_id()}});
@@ -183,16 +189,17 @@ absl::Status Link::RunOnce(bool* welcomed) {
   }
 
   {
-    absl::MutexLock cl(&c.mu);
+    std::lock_guard<std::mutex> cl(c.mu);
     c.closing = true;
     c.established = false;
   }
+  c.cv.notify_all();
   c.ctx.TryCancel();  // unblocks a writer stuck in Write
   heartbeat.join();
   if (writer.joinable()) writer.join();
   grpc::Status status = c.stream->Finish();
   {
-    absl::MutexLock l(&mu_);
+    std::lock_guard<std::mutex> l(mu_);
     current_ = nullptr;
   }
   if (result.ok()) {
@@ -210,11 +217,8 @@ void Link::WriterLoop(Connection* c) {
   while (true) {
     AgentMessage msg;
     {
-      absl::MutexLock cl(&c->mu);
-      auto ready = [c]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu) {
-        return c->closing || !c->outq.empty();
-      };
-      c->mu.Await(absl::Condition(&ready));
+      std::unique_lock<std::mutex> cl(c->mu);
+      c->cv.wait(cl, [c] { return c->closing || !c->outq.empty(); });
       if (c->closing) return;
       msg = std::move(c->outq.front());
       c->outq.pop_front();
@@ -230,9 +234,9 @@ void Link::WriterLoop(Connection* c) {
 
 void Link::HeartbeatLoop(Connection* c) {
   {
-    absl::MutexLock cl(&c->mu);
-    auto up = [c]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu) { return c->closing || c->established; };
-    if (!c->mu.AwaitWithTimeout(absl::Condition(&up), opts_.welcome_timeout)) {
+    std::unique_lock<std::mutex> cl(c->mu);
+    if (!c->cv.wait_for(cl, absl::ToChronoMilliseconds(opts_.welcome_timeout),
+                        [c] { return c->closing || c->established; })) {
       log::Warn("no Welcome from the control plane in time; closing the stream",
                 {{"address", opts_.address}});
       c->ctx.TryCancel();
@@ -243,15 +247,20 @@ void Link::HeartbeatLoop(Connection* c) {
   while (true) {
     absl::Duration interval;
     {
-      absl::MutexLock cl(&c->mu);
+      std::unique_lock<std::mutex> cl(c->mu);
       interval = c->heartbeat;
-      if (c->mu.AwaitWithTimeout(absl::Condition(&c->closing), interval)) return;
+      if (c->cv.wait_for(cl, absl::ToChronoMilliseconds(interval), [c] { return c->closing; })) {
+        return;
+      }
     }
     AgentMessage hb;
     *hb.mutable_heartbeat() = handler_->MakeHeartbeat();
-    absl::MutexLock cl(&c->mu);
-    if (c->closing) return;
-    c->outq.push_back(std::move(hb));
+    {
+      std::lock_guard<std::mutex> cl(c->mu);
+      if (c->closing) return;
+      c->outq.push_back(std::move(hb));
+    }
+    c->cv.notify_all();
   }
 }
 

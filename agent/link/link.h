@@ -14,16 +14,17 @@
 // thread per connection. Send, connected, Stop may be called from any thread.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "writeback/v1/agent_service.grpc.pb.h"
 #include "writeback/v1/agent_service.pb.h"
@@ -99,12 +100,15 @@ class Link {
   const Options opts_;
   Handler* const handler_;
 
-  mutable absl::Mutex mu_;
-  bool started_ ABSL_GUARDED_BY(mu_) = false;
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  Connection* current_ ABSL_GUARDED_BY(mu_) = nullptr;
-  int attempts_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::Status last_error_ ABSL_GUARDED_BY(mu_);
+  // Guards the fields below; cv_ signals stopping_. Lock order: mu_, then
+  // Connection::mu.
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool started_ = false;
+  bool stopping_ = false;
+  Connection* current_ = nullptr;
+  int attempts_ = 0;
+  absl::Status last_error_;
   std::thread thread_;
 };
 

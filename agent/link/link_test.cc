@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <mutex>
+
 #include "agent/testing/fake_controlplane.h"
 #include "common/pki/pki.h"
 #include "common/testing/temp_dir.h"
@@ -30,32 +32,32 @@ class FakeHandler : public Link::Handler {
     return hb;
   }
   std::vector<AgentMessage> OnConnected(const writeback::v1::Welcome& w) override {
-    absl::MutexLock l(&mu);
+    std::lock_guard<std::mutex> l(mu);
     welcomes.push_back(w);
     return first;
   }
   void OnTask(const writeback::v1::SignedEnvelope& t) override {
-    absl::MutexLock l(&mu);
+    std::lock_guard<std::mutex> l(mu);
     tasks.push_back(t);
   }
   void OnResultAck(const writeback::v1::ResultAck& a) override {
-    absl::MutexLock l(&mu);
+    std::lock_guard<std::mutex> l(mu);
     acks.push_back(a.task_id());
   }
   void OnDisconnected(const absl::Status&) override {
-    absl::MutexLock l(&mu);
+    std::lock_guard<std::mutex> l(mu);
     ++disconnects;
   }
   size_t task_count() {
-    absl::MutexLock l(&mu);
+    std::lock_guard<std::mutex> l(mu);
     return tasks.size();
   }
   size_t welcome_count() {
-    absl::MutexLock l(&mu);
+    std::lock_guard<std::mutex> l(mu);
     return welcomes.size();
   }
 
-  absl::Mutex mu;
+  std::mutex mu;
   std::vector<AgentMessage> first;
   std::vector<writeback::v1::Welcome> welcomes;
   std::vector<writeback::v1::SignedEnvelope> tasks;
@@ -125,7 +127,7 @@ TEST_F(LinkTest, HelloWelcomeTasksAcksHeartbeats) {
   EXPECT_EQ(cp.acks()[0], "t1");
   // The fake control plane acknowledges results.
   ASSERT_TRUE(WaitFor([&] {
-    absl::MutexLock l(&handler_.mu);
+    std::lock_guard<std::mutex> l(handler_.mu);
     return handler_.acks.size() == 1;
   }));
   // Heartbeats every Welcome.heartbeat_interval_seconds (1 s here).
@@ -147,7 +149,7 @@ TEST_F(LinkTest, ReconnectsAfterServerRestartAndSendsOutboxFirst) {
   ASSERT_TRUE(WaitFor([&] { return !link.connected(); }));
   EXPECT_FALSE(link.Send(ResultMessage("dropped")));  // not connected: refused
   {
-    absl::MutexLock l(&handler_.mu);
+    std::lock_guard<std::mutex> l(handler_.mu);
     handler_.first = {ResultMessage("pending-1")};
   }
   cp = std::make_unique<FakeControlPlane>();

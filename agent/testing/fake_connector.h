@@ -7,19 +7,19 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "connectors/connector.h"
 #include "connectors/registry.h"
 
 namespace wb::agent::testing {
 
 struct FakeTarget {
-  mutable absl::Mutex mu;
+  mutable std::mutex mu;
   std::map<std::string, bool> compliant;  // object → key already removed
   int plans = 0, applies = 0, verifies = 0, checks = 0;
   absl::Status plan_error, apply_error, verify_error, check_error;
@@ -27,24 +27,24 @@ struct FakeTarget {
   bool verify_unobservable = false;
 
   int applies_count() const {
-    absl::MutexLock l(&mu);
+    std::lock_guard<std::mutex> l(mu);
     return applies;
   }
   int calls() const {
-    absl::MutexLock l(&mu);
+    std::lock_guard<std::mutex> l(mu);
     return plans + applies + verifies;
   }
   int verifies_count() const {
-    absl::MutexLock l(&mu);
+    std::lock_guard<std::mutex> l(mu);
     return verifies;
   }
   bool is_compliant(const std::string& object) const {
-    absl::MutexLock l(&mu);
+    std::lock_guard<std::mutex> l(mu);
     auto it = compliant.find(object);
     return it != compliant.end() && it->second;
   }
   void set_compliant(const std::string& object, bool v) {
-    absl::MutexLock l(&mu);
+    std::lock_guard<std::mutex> l(mu);
     compliant[object] = v;
   }
 };
@@ -59,7 +59,7 @@ class FakeConnector final : public connectors::Connector {
 
   absl::StatusOr<writeback::v1::Plan> PlanChange(const connectors::CallContext&,
                                                  const connectors::Action& a) override {
-    absl::MutexLock l(&t_->mu);
+    std::lock_guard<std::mutex> l(t_->mu);
     ++t_->plans;
     if (!t_->plan_error.ok()) return t_->plan_error;
     writeback::v1::Plan p;
@@ -76,7 +76,7 @@ class FakeConnector final : public connectors::Connector {
   absl::StatusOr<writeback::v1::ApplyResult> Apply(const connectors::CallContext&,
                                                    const connectors::Action& a,
                                                    const writeback::v1::Plan&) override {
-    absl::MutexLock l(&t_->mu);
+    std::lock_guard<std::mutex> l(t_->mu);
     ++t_->applies;
     if (!t_->apply_error.ok()) return t_->apply_error;
     t_->compliant[a.object] = true;
@@ -86,7 +86,7 @@ class FakeConnector final : public connectors::Connector {
   }
   absl::StatusOr<writeback::v1::Verification> Verify(const connectors::CallContext&,
                                                      const connectors::Action& a) override {
-    absl::MutexLock l(&t_->mu);
+    std::lock_guard<std::mutex> l(t_->mu);
     ++t_->verifies;
     if (!t_->verify_error.ok()) return t_->verify_error;
     writeback::v1::Verification v;
@@ -105,7 +105,7 @@ class FakeConnector final : public connectors::Connector {
     return v;
   }
   absl::Status Check(const connectors::CallContext&) override {
-    absl::MutexLock l(&t_->mu);
+    std::lock_guard<std::mutex> l(t_->mu);
     ++t_->checks;
     return t_->check_error;
   }

@@ -7,15 +7,16 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <condition_variable>
 #include <deque>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "common/tls/tls.h"
 #include "writeback/v1/agent_service.grpc.pb.h"
 #include "writeback/v1/decision.pb.h"
@@ -63,39 +64,41 @@ class FakeControlPlane final : public writeback::v1::AgentService::Service {
   void SendTask(const writeback::v1::SignedEnvelope& task) {
     writeback::v1::ControlMessage m;
     *m.mutable_task() = task;
-    absl::MutexLock l(&mu_);
+    std::lock_guard<std::mutex> l(mu_);
     outq_.push_back(std::move(m));
+    cv_.notify_all();
   }
   void AckResult(const std::string& task_id, bool accepted = true) {
     writeback::v1::ControlMessage m;
     m.mutable_result_ack()->set_task_id(task_id);
     m.mutable_result_ack()->set_accepted(accepted);
-    absl::MutexLock l(&mu_);
+    std::lock_guard<std::mutex> l(mu_);
     outq_.push_back(std::move(m));
+    cv_.notify_all();
   }
 
   std::vector<writeback::v1::Hello> hellos() const {
-    absl::MutexLock l(&mu_);
+    std::lock_guard<std::mutex> l(mu_);
     return hellos_;
   }
   std::vector<std::string> peers() const {
-    absl::MutexLock l(&mu_);
+    std::lock_guard<std::mutex> l(mu_);
     return peers_;
   }
   std::vector<writeback::v1::SignedEnvelope> results() const {
-    absl::MutexLock l(&mu_);
+    std::lock_guard<std::mutex> l(mu_);
     return results_;
   }
   std::vector<std::string> acks() const {
-    absl::MutexLock l(&mu_);
+    std::lock_guard<std::mutex> l(mu_);
     return acks_;
   }
   std::vector<writeback::v1::Heartbeat> heartbeats() const {
-    absl::MutexLock l(&mu_);
+    std::lock_guard<std::mutex> l(mu_);
     return heartbeats_;
   }
   bool stream_open() const {
-    absl::MutexLock l(&mu_);
+    std::lock_guard<std::mutex> l(mu_);
     return streams_ > 0;
   }
 
@@ -107,7 +110,7 @@ class FakeControlPlane final : public writeback::v1::AgentService::Service {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "expected Hello first");
     }
     {
-      absl::MutexLock l(&mu_);
+      std::lock_guard<std::mutex> l(mu_);
       hellos_.push_back(first.hello());
       peers_.push_back(wb::tls::PeerSpiffeId(*ctx));
       ++streams_;
@@ -121,7 +124,7 @@ class FakeControlPlane final : public writeback::v1::AgentService::Service {
     std::thread reader([&] {
       writeback::v1::AgentMessage m;
       while (stream->Read(&m)) {
-        absl::MutexLock l(&mu_);
+        std::lock_guard<std::mutex> l(mu_);
         switch (m.msg_case()) {
           case writeback::v1::AgentMessage::kResult: {
             results_.push_back(m.result());
@@ -132,6 +135,7 @@ class FakeControlPlane final : public writeback::v1::AgentService::Service {
               ack.mutable_result_ack()->set_task_id(r.task_id());
               ack.mutable_result_ack()->set_accepted(true);
               outq_.push_back(std::move(ack));
+              cv_.notify_all();
             }
             break;
           }
@@ -145,18 +149,16 @@ class FakeControlPlane final : public writeback::v1::AgentService::Service {
             break;
         }
       }
-      absl::MutexLock l(&mu_);
+      std::lock_guard<std::mutex> l(mu_);
       reader_done_ = true;
+      cv_.notify_all();
     });
 
     while (!done) {
       writeback::v1::ControlMessage out;
       {
-        absl::MutexLock l(&mu_);
-        auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-          return reader_done_ || !outq_.empty();
-        };
-        mu_.Await(absl::Condition(&ready));
+        std::unique_lock<std::mutex> l(mu_);
+        cv_.wait(l, [this] { return reader_done_ || !outq_.empty(); });
         if (reader_done_) break;
         out = std::move(outq_.front());
         outq_.pop_front();
@@ -165,7 +167,7 @@ class FakeControlPlane final : public writeback::v1::AgentService::Service {
     }
     ctx->TryCancel();
     reader.join();
-    absl::MutexLock l(&mu_);
+    std::lock_guard<std::mutex> l(mu_);
     reader_done_ = false;
     --streams_;
     return grpc::Status::OK;
@@ -175,15 +177,16 @@ class FakeControlPlane final : public writeback::v1::AgentService::Service {
   const Options opts_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
-  mutable absl::Mutex mu_;
-  std::deque<writeback::v1::ControlMessage> outq_ ABSL_GUARDED_BY(mu_);
-  std::vector<writeback::v1::Hello> hellos_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::string> peers_ ABSL_GUARDED_BY(mu_);
-  std::vector<writeback::v1::SignedEnvelope> results_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::string> acks_ ABSL_GUARDED_BY(mu_);
-  std::vector<writeback::v1::Heartbeat> heartbeats_ ABSL_GUARDED_BY(mu_);
-  int streams_ ABSL_GUARDED_BY(mu_) = 0;
-  bool reader_done_ ABSL_GUARDED_BY(mu_) = false;
+  mutable std::mutex mu_;  // guards the fields below; cv_ signals outq_/reader_done_
+  std::condition_variable cv_;
+  std::deque<writeback::v1::ControlMessage> outq_;
+  std::vector<writeback::v1::Hello> hellos_;
+  std::vector<std::string> peers_;
+  std::vector<writeback::v1::SignedEnvelope> results_;
+  std::vector<std::string> acks_;
+  std::vector<writeback::v1::Heartbeat> heartbeats_;
+  int streams_ = 0;
+  bool reader_done_ = false;
 };
 
 }  // namespace wb::agent::testing

@@ -7,6 +7,7 @@
 #include <optional>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/logging/logging.h"
@@ -46,6 +47,7 @@ class AgentStream final : public grpc::ServerBidiReactor<AgentMessage, ControlMe
         clock_(clock),
         peer_id_(std::move(peer_id)),
         max_in_flight_(dispatcher->options().max_in_flight),
+        redeliver_after_ms_(int64_t{dispatcher->options().redelivery_timeout_seconds} * 1000),
         max_queued_writes_(max_in_flight_ + 16) {
     StartRead(&in_);
   }
@@ -284,7 +286,10 @@ class AgentStream final : public grpc::ServerBidiReactor<AgentMessage, ControlMe
         return;
       case AgentMessage::kResult: {
         writeback::v1::ResultAck ack = dispatcher_->IntakeResult(agent_id_, m.result());
-        if (ack.accepted()) in_flight_.erase(ack.task_id());
+        if (ack.accepted()) {
+          in_flight_.erase(ack.task_id());
+          sent_at_.erase(ack.task_id());
+        }
         ControlMessage out;
         *out.mutable_result_ack() = ack;
         std::vector<ControlMessage> msgs;
@@ -328,10 +333,54 @@ class AgentStream final : public grpc::ServerBidiReactor<AgentMessage, ControlMe
     Pump();
   }
 
+  // Sends again, on this stream, tasks sent more than the delivery timeout
+  // ago that still have no stored result (a lost message, an agent that
+  // restarted its executor without reconnecting...).
+  void RedeliverOverdue() {
+    if (redeliver_after_ms_ <= 0 || sent_at_.empty()) return;
+    const int64_t now = clock_->NowUnixMs();
+    std::vector<std::string> overdue;
+    for (const auto& [id, at] : sent_at_) {
+      if (now - at >= redeliver_after_ms_) overdue.push_back(id);
+    }
+    if (overdue.empty()) return;
+    auto tasks = dispatcher_->Redeliver(agent_id_, overdue);
+    if (!tasks.ok()) {
+      log::Error("cannot read overdue tasks",
+                 {{"agent_id", agent_id_}, {"error", tasks.status().message()}});
+      return;
+    }
+    absl::flat_hash_set<std::string> still_open;
+    std::vector<ControlMessage> msgs;
+    for (auto& t : *tasks) {
+      still_open.insert(t.task_id());
+      sent_at_[t.task_id()] = now;
+      ControlMessage out;
+      *out.mutable_task() = std::move(*t.mutable_signed_task());
+      msgs.push_back(std::move(out));
+    }
+    for (const std::string& id : overdue) {
+      if (still_open.contains(id)) continue;
+      in_flight_.erase(id);  // finished by other means
+      sent_at_.erase(id);
+    }
+    QueueWrites(std::move(msgs));
+  }
+
   // Sends queued tasks while in-flight slots are free.
   void Pump() {
     if (!welcomed_ || finishing()) return;
-    if (in_flight_.size() >= max_in_flight_) in_flight_ = dispatcher_->StillOpen(in_flight_);
+    RedeliverOverdue();
+    if (in_flight_.size() >= max_in_flight_) {
+      in_flight_ = dispatcher_->StillOpen(in_flight_);
+      for (auto it = sent_at_.begin(); it != sent_at_.end();) {
+        if (in_flight_.contains(it->first)) {
+          ++it;
+        } else {
+          sent_at_.erase(it++);
+        }
+      }
+    }
     if (in_flight_.size() >= max_in_flight_) return;
     auto tasks = dispatcher_->NextTasks(agent_id_, in_flight_, max_in_flight_ - in_flight_.size());
     if (!tasks.ok()) {
@@ -341,8 +390,10 @@ class AgentStream final : public grpc::ServerBidiReactor<AgentMessage, ControlMe
     }
     std::vector<ControlMessage> msgs;
     msgs.reserve(tasks->size());
+    const int64_t now = clock_->NowUnixMs();
     for (auto& t : *tasks) {
       in_flight_.insert(t.task_id());
+      sent_at_[t.task_id()] = now;
       log::Debug(
           "task sent",
           {{"task_id", t.task_id()}, {"decision_id", t.decision_id()}, {"agent_id", agent_id_}});
@@ -359,6 +410,7 @@ class AgentStream final : public grpc::ServerBidiReactor<AgentMessage, ControlMe
   const Clock* const clock_;
   const std::string peer_id_;
   const size_t max_in_flight_;
+  const int64_t redeliver_after_ms_;
   const size_t max_queued_writes_;
 
   std::atomic<int> refs_{1};  // gRPC's, released in OnDone
@@ -381,6 +433,7 @@ class AgentStream final : public grpc::ServerBidiReactor<AgentMessage, ControlMe
   bool registered_ = false;
   std::string agent_id_;
   absl::flat_hash_set<std::string> in_flight_;
+  absl::flat_hash_map<std::string, int64_t> sent_at_;  // in_flight_ -> when sent (ms)
 };
 
 }  // namespace
@@ -396,6 +449,9 @@ grpc::ServerBidiReactor<AgentMessage, ControlMessage>* AgentServiceImpl::Connect
     log::Warn("agent stream refused",
               {{"peer", tls::PeerSpiffeId(*ctx)}, {"error", caller.status().message()}});
     return new RejectedStream(ToGrpcStatus(caller.status()));
+  }
+  if (on_connect_ && ctx->auth_context() != nullptr) {
+    on_connect_(caller->ToString(), *ctx->auth_context());
   }
   return new AgentStream(dispatcher_, sessions_, pool_, clock_, caller->ToString());
 }

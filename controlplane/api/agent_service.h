@@ -18,6 +18,8 @@
 // reading until the queue drains.
 #pragma once
 
+#include <functional>
+
 #include "common/clock/clock.h"
 #include "controlplane/api/authz.h"
 #include "controlplane/dispatch/dispatcher.h"
@@ -37,7 +39,14 @@ class AgentServiceImpl final : public writeback::v1::AgentService::CallbackServi
   grpc::ServerBidiReactor<writeback::v1::AgentMessage, writeback::v1::ControlMessage>* Connect(
       grpc::CallbackServerContext* ctx) override;
 
+  // Called with each authorized agent stream's identity and TLS peer (the
+  // fleet model reads the certificate's expiry). Set once, before serving.
+  using ConnectObserver =
+      std::function<void(const std::string& agent_id, const grpc::AuthContext& peer)>;
+  void SetConnectObserver(ConnectObserver fn) { on_connect_ = std::move(fn); }
+
  private:
+  ConnectObserver on_connect_;
   const Authorizer* const authz_;
   Dispatcher* const dispatcher_;
   SessionRegistry* const sessions_;

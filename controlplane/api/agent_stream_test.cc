@@ -342,5 +342,76 @@ TEST(AgentStreamExpiryTest, TheSweepExpiresTasksByTheInjectedClock) {
   }));
 }
 
+TEST(AgentStreamDeliveryTest, ATaskWithoutResultIsSentAgainAfterTheDeliveryTimeout) {
+  FakeClock clock(absl::Now());
+  ControlPlaneOptions opts;
+  opts.expiry_sweep_interval = absl::Milliseconds(20);  // the timeout check's tick
+  opts.redelivery_timeout_seconds = 30;
+  auto env = TestEnv::Start(&clock, opts);
+  ASSERT_NE(env, nullptr);
+  auto op = env->Operator();
+  FakeAgent agent(env->Channel(env->pki().agent("a1").tls), env->AgentId("a1"),
+                  env->AgentResultKey("a1"));
+  ASSERT_TRUE(agent.Connect("hosts").ok());
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  writeback::v1::SubmitDecisionRequest req;
+  *req.mutable_spec() = SshSpec({"alice"});
+  writeback::v1::SubmitDecisionResponse resp;
+  ASSERT_TRUE(op->SubmitDecision(&ctx, req, &resp).ok());
+  auto first = agent.ReadTask();
+  ASSERT_TRUE(first.ok()) << first.status();
+  writeback::v1::Task t;
+  ASSERT_TRUE(t.ParseFromString(first->payload()));
+  ASSERT_TRUE(agent.Ack(t.task_id()));
+  // No result within the timeout: the same bytes again, on the same stream.
+  clock.Advance(absl::Seconds(31));
+  auto again = agent.ReadTask();
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->SerializeAsString(), first->SerializeAsString());
+  EXPECT_EQ(env->cp().dispatcher().redeliveries(), 1u);
+  ASSERT_TRUE(agent.SendResult(agent.MakeResult(*again, writeback::v1::OUTCOME_VERIFIED)));
+  auto ack = agent.ReadResultAck();
+  ASSERT_TRUE(ack.ok()) << ack.status();
+  EXPECT_TRUE(ack->accepted());
+}
+
+TEST_F(AgentStreamTest, CancelWithdrawsQueuedTasksFromTheOutbox) {
+  {
+    // The agent announces its instance once, then goes away: the tasks stay
+    // queued in its outbox.
+    auto agent = NewAgent("a1");
+    ASSERT_TRUE(agent->Connect("hosts").ok());
+    EXPECT_TRUE(agent->Close().ok());
+  }
+  const std::string id = Submit(SshSpec({"alice", "bob"}));
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  writeback::v1::CancelDecisionRequest req;
+  req.set_decision_id(id);
+  writeback::v1::CancelDecisionResponse resp;
+  grpc::Status s = op_->CancelDecision(&ctx, req, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(resp.tasks_canceled(), 2u);
+  EXPECT_EQ(resp.state(), writeback::v1::DECISION_STATE_CANCELED);
+  auto v = Get(id);
+  EXPECT_EQ(v.state(), writeback::v1::DECISION_STATE_CANCELED);
+  for (const auto& t : v.tasks()) EXPECT_EQ(t.state(), writeback::v1::TASK_STATE_CANCELED);
+  // Nothing is delivered: the next task the agent sees is a later decision's.
+  const std::string later = Submit(SshSpec({"carol"}));
+  auto agent = NewAgent("a1");
+  ASSERT_TRUE(agent->Connect("hosts").ok());
+  auto task = agent->ReadTask();
+  ASSERT_TRUE(task.ok()) << task.status();
+  writeback::v1::Task t;
+  ASSERT_TRUE(t.ParseFromString(task->payload()));
+  EXPECT_EQ(t.target().object(), "carol");
+  // A second cancel of a finished decision is refused.
+  grpc::ClientContext ctx2;
+  SetDeadline(&ctx2);
+  EXPECT_EQ(op_->CancelDecision(&ctx2, req, &resp).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+}
+
 }  // namespace
 }  // namespace wb::controlplane

@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "common/actions/actions.h"
 #include "common/envelope/envelope.h"
+#include "common/faults/faults.h"
 #include "common/logging/logging.h"
 #include "common/status/macros.h"
 #include "common/tls/tls.h"
@@ -57,6 +58,18 @@ DecisionSummary SummarizeTasks(const std::vector<TaskState>& states) {
   if (expired == n) {
     out.state = writeback::v1::DECISION_STATE_EXPIRED;
     out.detail = absl::StrCat(n, " of ", n, " tasks expired");
+    return out;
+  }
+  // Withdrawn (canceled, superseded) where nothing else went wrong.
+  const size_t canceled = count(writeback::v1::TASK_STATE_CANCELED);
+  const size_t superseded = count(writeback::v1::TASK_STATE_SUPERSEDED);
+  if (canceled + superseded > 0 && verified + canceled + superseded == n) {
+    out.state = writeback::v1::DECISION_STATE_CANCELED;
+    std::vector<std::string> parts;
+    if (canceled > 0) parts.push_back(absl::StrCat(canceled, " of ", n, " tasks canceled"));
+    if (superseded > 0) parts.push_back(absl::StrCat(superseded, " of ", n, " tasks superseded"));
+    if (verified > 0) parts.push_back(absl::StrCat(verified, " of ", n, " tasks verified"));
+    out.detail = absl::StrJoin(parts, ", ");
     return out;
   }
   out.state = writeback::v1::DECISION_STATE_FAILED;
@@ -295,6 +308,13 @@ absl::StatusOr<writeback::v1::SubmitDecisionResponse> Dispatcher::Submit(
   for (const TaskRecord& t : tasks) d.add_task_ids(t.task_id());
 
   WB_RETURN_IF_ERROR(store_->CreateDecision(d, tasks, request_id));
+  WB_CRASH_POINT("cp.after_decision_write");
+  if (auto n = SupersedeOlder(route.agent_id, st); !n.ok()) {
+    // The new decision is stored; older queued tasks are then delivered
+    // first and the newer one after them, which still ends in its effect.
+    log::Warn("older queued tasks not superseded",
+              {{"decision_id", st.decision_id()}, {"error", n.status().message()}});
+  }
   log::Info("decision dispatched", {{"decision_id", st.decision_id()},
                                     {"version", absl::StrCat(version)},
                                     {"requester", requester},
@@ -537,6 +557,7 @@ ResultAck Dispatcher::IntakeResult(absl::string_view agent_id,
     ack.set_error("result: control plane store error; send it again later");
     return ack;
   }
+  WB_CRASH_POINT("cp.after_result_write");
   log::Info("result stored", {{"task_id", task_id},
                               {"decision_id", t->decision_id()},
                               {"agent_id", agent_id},
@@ -552,6 +573,13 @@ ResultAck Dispatcher::IntakeResult(absl::string_view agent_id,
 
 absl::StatusOr<bool> Dispatcher::Recompute(DecisionRecord* d,
                                            const std::vector<TaskRecord>& changed, int64_t now_ms) {
+  // Verify-only tasks (controlplane/reverify) are not among the decision's
+  // tasks: their results never recompute it (the re-verification scheduler
+  // decides DRIFTED).
+  if (!changed.empty() && std::all_of(changed.begin(), changed.end(),
+                                      [](const TaskRecord& t) { return t.verify_only(); })) {
+    return false;
+  }
   absl::flat_hash_map<std::string, TaskState> override_state;
   for (const TaskRecord& t : changed) override_state[t.task_id()] = t.state();
   std::vector<TaskState> states;
@@ -604,6 +632,123 @@ absl::flat_hash_set<std::string> Dispatcher::StillOpen(
     if (!t.ok() || IsOpenTaskState(t->state())) open.insert(id);
   }
   return open;
+}
+
+absl::StatusOr<size_t> Dispatcher::SupersedeOlder(const std::string& agent_id,
+                                                  const DecisionStatement& newer) {
+  absl::flat_hash_set<std::string> objects;
+  for (const auto& t : newer.targets()) objects.insert(t.object());
+  // Candidates: QUEUED tasks of older decisions in the same agent's outbox
+  // for the same instance and object.
+  std::vector<std::string> ids;
+  WB_RETURN_IF_ERROR(store_
+                         ->PeekOutbox(agent_id, 1,
+                                      [&](absl::string_view id) {
+                                        ids.emplace_back(id);
+                                        return true;  // collect all, return none
+                                      })
+                         .status());
+  absl::flat_hash_map<std::string, std::vector<std::string>> by_decision;
+  for (const std::string& id : ids) {
+    auto t = store_->GetTask(id);
+    if (!t.ok()) continue;
+    if (t->decision_id() == newer.decision_id() || t->verify_only() ||
+        t->state() != writeback::v1::TASK_STATE_QUEUED) {
+      continue;
+    }
+    writeback::v1::Task task;
+    if (!task.ParseFromString(t->signed_task().payload())) continue;
+    if (task.connector_instance() != newer.connector_instance() ||
+        task.decision_version() >= newer.version() || !objects.contains(task.target().object())) {
+      continue;
+    }
+    by_decision[t->decision_id()].push_back(id);
+  }
+  size_t superseded = 0;
+  const int64_t now_ms = clock_->NowUnixMs();
+  for (const auto& [decision_id, task_ids] : by_decision) {
+    absl::MutexLock l(&DecisionLock(decision_id));
+    WB_ASSIGN_OR_RETURN(DecisionRecord d, store_->GetDecision(decision_id));
+    std::vector<TaskRecord> changed;
+    for (const std::string& id : task_ids) {
+      WB_ASSIGN_OR_RETURN(TaskRecord t, store_->GetTask(id));
+      if (t.state() != writeback::v1::TASK_STATE_QUEUED) continue;  // moved on meanwhile
+      t.set_state(writeback::v1::TASK_STATE_SUPERSEDED);
+      t.set_finished_at_unix_ms(now_ms);
+      changed.push_back(std::move(t));
+    }
+    if (changed.empty()) continue;
+    WB_ASSIGN_OR_RETURN(bool decision_changed, Recompute(&d, changed, now_ms));
+    WB_RETURN_IF_ERROR(store_->SaveProgress(d, decision_changed, changed));
+    superseded += changed.size();
+    for (const TaskRecord& t : changed) {
+      log::Info("task superseded", {{"task_id", t.task_id()},
+                                    {"decision_id", decision_id},
+                                    {"by_decision_id", newer.decision_id()}});
+    }
+  }
+  return superseded;
+}
+
+absl::StatusOr<CancelOutcome> Dispatcher::Cancel(absl::string_view requester,
+                                                 absl::string_view decision_id) {
+  if (decision_id.empty()) return Invalid("decision_id", "required");
+  absl::MutexLock l(&DecisionLock(decision_id));
+  WB_ASSIGN_OR_RETURN(DecisionRecord d, store_->GetDecision(decision_id));
+  if (!IsOpenDecisionState(d.state())) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("decision ", decision_id, " is already finished (",
+                     writeback::v1::DecisionState_Name(d.state()), "): nothing to cancel"));
+  }
+  const int64_t now_ms = clock_->NowUnixMs();
+  std::vector<TaskRecord> changed;
+  absl::flat_hash_set<std::string> agents;
+  for (const std::string& tid : d.task_ids()) {
+    WB_ASSIGN_OR_RETURN(TaskRecord t, store_->GetTask(tid));
+    if (!IsOpenTaskState(t.state())) continue;
+    t.set_state(writeback::v1::TASK_STATE_CANCELED);
+    t.set_finished_at_unix_ms(now_ms);
+    agents.insert(t.agent_id());
+    changed.push_back(std::move(t));
+  }
+  bool decision_changed = false;
+  if (d.task_ids_size() == 0) {  // not dispatched yet (awaiting approval)
+    d.set_state(writeback::v1::DECISION_STATE_CANCELED);
+    d.set_state_detail("canceled before dispatch");
+    d.set_finished_at_unix_ms(now_ms);
+    decision_changed = true;
+  } else {
+    WB_ASSIGN_OR_RETURN(decision_changed, Recompute(&d, changed, now_ms));
+  }
+  WB_RETURN_IF_ERROR(store_->SaveProgress(d, decision_changed, changed));
+  log::Info("decision canceled", {{"decision_id", decision_id},
+                                  {"requester", requester},
+                                  {"tasks_canceled", absl::StrCat(changed.size())},
+                                  {"state", writeback::v1::DecisionState_Name(d.state())}});
+  for (const std::string& a : agents) sessions_->Wake(a);
+  CancelOutcome out;
+  out.tasks_canceled = changed.size();
+  out.state = d.state();
+  out.state_detail = d.state_detail();
+  return out;
+}
+
+absl::StatusOr<std::vector<TaskRecord>> Dispatcher::Redeliver(
+    absl::string_view agent_id, const std::vector<std::string>& task_ids) {
+  std::vector<TaskRecord> out;
+  for (const std::string& id : task_ids) {
+    auto t = store_->GetTask(id);
+    if (!t.ok()) {
+      if (t.status().code() == absl::StatusCode::kNotFound) continue;
+      return t.status();
+    }
+    if (t->agent_id() != agent_id || !IsOpenTaskState(t->state())) continue;
+    redeliveries_.fetch_add(1);
+    log::Info("task redelivered after the delivery timeout",
+              {{"task_id", id}, {"decision_id", t->decision_id()}, {"agent_id", agent_id}});
+    out.push_back(*std::move(t));
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------- time

@@ -50,6 +50,11 @@ struct DispatcherOptions {
   uint32_t heartbeat_interval_seconds = 10;
   // Tasks sent to an agent and not answered by a result yet, at most.
   uint32_t max_in_flight = 64;
+  // A task sent on a live stream and still without a stored result this long
+  // after it was sent is sent again on that stream (0 = only on reconnect).
+  // The agent answers a repeat with its stored result, or ignores it while
+  // the task is still running, so a repeat never acts twice.
+  uint32_t redelivery_timeout_seconds = 60;
   // Random bytes for decision and task ids; crypto::RandomBytes if empty.
   std::function<std::string(size_t)> random_bytes;
 };
@@ -64,13 +69,21 @@ inline constexpr uint32_t kMaxTtlSeconds = 30 * 24 * 3600;
 
 // Decision state from its tasks' states: DISPATCHED while any task is open;
 // VERIFIED iff every task is VERIFIED; EXPIRED iff every task expired
-// without a result; FAILED otherwise. `detail` counts what went wrong, e.g.
-// "1 of 3 tasks unverified, 1 of 3 tasks failed".
+// without a result; CANCELED iff some tasks were withdrawn (CANCELED,
+// SUPERSEDED) and every other one is VERIFIED; FAILED otherwise. `detail` counts what went wrong,
+// e.g. "1 of 3 tasks unverified, 1 of 3 tasks failed".
 struct DecisionSummary {
   writeback::v1::DecisionState state = writeback::v1::DECISION_STATE_DISPATCHED;
   std::string detail;
 };
 DecisionSummary SummarizeTasks(const std::vector<writeback::v1::TaskState>& states);
+
+// What Dispatcher::Cancel did.
+struct CancelOutcome {
+  size_t tasks_canceled = 0;
+  writeback::v1::DecisionState state = writeback::v1::DECISION_STATE_UNSPECIFIED;
+  std::string state_detail;
+};
 
 // Task state for a result outcome (VERIFIED/ALREADY_COMPLIANT -> VERIFIED,
 // UNVERIFIED -> APPLIED, FAILED -> FAILED, REJECTED -> REJECTED except a
@@ -97,6 +110,16 @@ class Dispatcher {
   // submit returns the decision created the first time.
   absl::StatusOr<writeback::v1::SubmitDecisionResponse> Submit(
       absl::string_view requester, const writeback::v1::SubmitDecisionRequest& req);
+
+  // Withdraws the decision's tasks that have no result yet: QUEUED and
+  // DELIVERED tasks become CANCELED and leave their agents' outboxes, in one
+  // synced write; the decision is recomputed (CANCELED when every other task
+  // is verified). A DELIVERED task may already be running on its agent (the
+  // agent is not told): if its result arrives later it is stored and the
+  // task takes the result's state, because a result is the truth about the
+  // target. Errors: INVALID_ARGUMENT (empty id), NOT_FOUND,
+  // FAILED_PRECONDITION (the decision is already finished).
+  absl::StatusOr<CancelOutcome> Cancel(absl::string_view requester, absl::string_view decision_id);
 
   // The agents known to the control plane (in-memory view; last_seen is
   // updated by every heartbeat).
@@ -130,6 +153,11 @@ class Dispatcher {
   // by other means (expiry, a result on an older stream).
   absl::flat_hash_set<std::string> StillOpen(const absl::flat_hash_set<std::string>& task_ids);
 
+  // The tasks among `task_ids` addressed to `agent_id` that are still open,
+  // for redelivery after the delivery timeout. Counts each as a redelivery.
+  absl::StatusOr<std::vector<writeback::v1::TaskRecord>> Redeliver(
+      absl::string_view agent_id, const std::vector<std::string>& task_ids);
+
   // ---- Time ----
 
   // Marks open tasks of decisions past their expiry EXPIRED (using the
@@ -139,6 +167,8 @@ class Dispatcher {
 
   // Results refused since start (bad signature, wrong agent, wrong digest...).
   uint64_t rejected_results() const { return rejected_results_.load(); }
+  // Tasks sent again on a live stream after the delivery timeout, since start.
+  uint64_t redeliveries() const { return redeliveries_.load(); }
 
  private:
   struct KnownAgent {
@@ -158,6 +188,13 @@ class Dispatcher {
   std::string NewId(absl::string_view prefix);
   absl::StatusOr<writeback::v1::SubmitDecisionResponse> ResponseFor(absl::string_view decision_id);
   absl::StatusOr<InstanceRoute> RouteFor(absl::string_view instance) const;
+  // After `newer` was stored: QUEUED tasks of older decisions for the same
+  // (connector instance, object) in `agent_id`'s outbox become SUPERSEDED
+  // (never delivered). Tasks already sent are left alone: the agent's
+  // rollback check refuses an older version once the newer one applied.
+  // Scans the agent's outbox (linear in its length). Returns how many.
+  absl::StatusOr<size_t> SupersedeOlder(const std::string& agent_id,
+                                        const writeback::v1::DecisionStatement& newer);
   // Signs one task per target of `statement` (whose exact bytes are
   // `statement_bytes`) for `agent_id`.
   std::vector<writeback::v1::TaskRecord> FanOut(const writeback::v1::DecisionStatement& statement,
@@ -190,6 +227,7 @@ class Dispatcher {
   absl::flat_hash_set<std::string> requests_in_flight_ ABSL_GUARDED_BY(req_mu_);
 
   std::atomic<uint64_t> rejected_results_{0};
+  std::atomic<uint64_t> redeliveries_{0};
 };
 
 }  // namespace wb::controlplane

@@ -557,6 +557,66 @@ TEST_F(DispatcherTest, SweepExpiresOpenTasksUsingTheInjectedClock) {
   EXPECT_EQ(d->state_detail(), "1 of 2 tasks expired");
 }
 
+TEST_F(DispatcherTest, CancelWithdrawsOpenTasksAndALateResultIsStillRecorded) {
+  const std::string id = SubmitOk({"alice", "bob", "carol"});
+  auto tasks = Tasks(id);
+  ASSERT_TRUE(d_->AckTask(kAgentA, tasks[1].task_id()).ok());  // DELIVERED
+  ASSERT_TRUE(
+      d_->IntakeResult(kAgentA, SignedResult(tasks[2], writeback::v1::OUTCOME_VERIFIED, agent_key_))
+          .accepted());
+  auto c = d_->Cancel(kOperator, id);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->tasks_canceled, 2u);
+  EXPECT_EQ(c->state, writeback::v1::DECISION_STATE_CANCELED);
+  EXPECT_EQ(c->state_detail, "2 of 3 tasks canceled, 1 of 3 tasks verified");
+  EXPECT_EQ(store_->GetTask(tasks[0].task_id())->state(), writeback::v1::TASK_STATE_CANCELED);
+  EXPECT_EQ(store_->GetTask(tasks[1].task_id())->state(), writeback::v1::TASK_STATE_CANCELED);
+  // Withdrawn: nothing left to send.
+  auto next = d_->NextTasks(kAgentA, {}, 10);
+  ASSERT_TRUE(next.ok());
+  EXPECT_TRUE(next->empty());
+  // Finished decisions cannot be canceled again.
+  EXPECT_EQ(d_->Cancel(kOperator, id).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(d_->Cancel(kOperator, "d-missing").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(d_->Cancel(kOperator, "").status().code(), absl::StatusCode::kInvalidArgument);
+  // The delivered task was applied after all: its result is the truth.
+  ASSERT_TRUE(
+      d_->IntakeResult(kAgentA, SignedResult(tasks[1], writeback::v1::OUTCOME_VERIFIED, agent_key_))
+          .accepted());
+  EXPECT_EQ(store_->GetTask(tasks[1].task_id())->state(), writeback::v1::TASK_STATE_VERIFIED);
+  EXPECT_EQ(store_->GetDecision(id)->state(), writeback::v1::DECISION_STATE_CANCELED);
+}
+
+TEST_F(DispatcherTest, ANewerDecisionSupersedesQueuedOlderTasksForTheSameObject) {
+  const std::string older = SubmitOk({"alice", "bob"});
+  const std::string delivered = SubmitOk({"carol"});
+  auto old_tasks = Tasks(older);
+  ASSERT_TRUE(d_->AckTask(kAgentA, Tasks(delivered)[0].task_id()).ok());
+  const std::string newer = SubmitOk({"alice", "carol"});
+  // alice's older task was still QUEUED: superseded, never delivered.
+  EXPECT_EQ(store_->GetTask(old_tasks[0].task_id())->state(), writeback::v1::TASK_STATE_SUPERSEDED);
+  // bob is not a target of the newer decision; carol's task was delivered.
+  EXPECT_EQ(store_->GetTask(old_tasks[1].task_id())->state(), writeback::v1::TASK_STATE_QUEUED);
+  EXPECT_EQ(Tasks(delivered)[0].state(), writeback::v1::TASK_STATE_DELIVERED);
+  auto next = d_->NextTasks(kAgentA, {}, 10);
+  ASSERT_TRUE(next.ok());
+  std::vector<std::string> ids;
+  for (const auto& t : *next) ids.push_back(t.task_id());
+  auto new_tasks = Tasks(newer);
+  EXPECT_THAT(ids, ElementsAre(old_tasks[1].task_id(), Tasks(delivered)[0].task_id(),
+                               new_tasks[0].task_id(), new_tasks[1].task_id()));
+  // When bob's task finishes, the older decision ends CANCELED (withdrawn,
+  // the rest verified).
+  ASSERT_TRUE(d_->IntakeResult(kAgentA, SignedResult(old_tasks[1], writeback::v1::OUTCOME_VERIFIED,
+                                                     agent_key_))
+                  .accepted());
+  auto d = store_->GetDecision(older);
+  EXPECT_EQ(d->state(), writeback::v1::DECISION_STATE_CANCELED);
+  EXPECT_EQ(d->state_detail(), "1 of 2 tasks superseded, 1 of 2 tasks verified");
+  // The newer decision itself is untouched.
+  EXPECT_EQ(store_->GetDecision(newer)->state(), writeback::v1::DECISION_STATE_DISPATCHED);
+}
+
 TEST_F(DispatcherTest, HeartbeatUpdatesLastSeenAndHealth) {
   clock_.Advance(absl::Seconds(5));
   writeback::v1::Heartbeat hb;

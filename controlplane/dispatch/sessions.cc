@@ -26,6 +26,11 @@ void SessionRegistry::Wake(absl::string_view agent_id) {
   if (it != live_.end()) it->second.session->Wake();
 }
 
+void SessionRegistry::WakeAll() {
+  absl::MutexLock l(&mu_);
+  for (auto& [id, e] : live_) e.session->Wake();
+}
+
 std::optional<int64_t> SessionRegistry::ConnectedSince(absl::string_view agent_id) const {
   absl::MutexLock l(&mu_);
   auto it = live_.find(agent_id);

@@ -39,6 +39,8 @@ class SessionRegistry {
   void Unregister(const std::string& agent_id, const AgentSession* s);
   // Wakes the live session of `agent_id`, if any.
   void Wake(absl::string_view agent_id);
+  // Wakes every live session (the periodic tick: delivery timeouts).
+  void WakeAll();
   // When the live session of `agent_id` connected, or nullopt if none.
   std::optional<int64_t> ConnectedSince(absl::string_view agent_id) const;
   // Ends every live session (they unregister themselves as they finish).

@@ -56,7 +56,7 @@ bool FakeControlPlane::WaitResults(size_t n, absl::Duration timeout) const {
 
 bool FakeControlPlane::connected() const {
   absl::MutexLock l(&mu_);
-  return connected_;
+  return streams_ > 0;
 }
 
 std::string FakeControlPlane::hello_agent_id() const {
@@ -88,7 +88,7 @@ grpc::Status FakeControlPlane::Connect(
   if (!stream->Write(welcome)) return grpc::Status::OK;
   {
     absl::MutexLock l(&mu_);
-    connected_ = true;
+    ++streams_;
   }
   // Writer: pushes queued envelopes; the reader below runs on this thread.
   std::atomic<bool> done{false};
@@ -107,7 +107,12 @@ grpc::Status FakeControlPlane::Connect(
           queue_.pop_front();
         }
       }
-      if (next && !stream->Write(*next)) break;
+      if (next && !stream->Write(*next)) {
+        // This stream is gone: the message goes to the next one.
+        absl::MutexLock l(&mu_);
+        queue_.push_front(std::move(*next));
+        break;
+      }
     }
   });
   while (stream->Read(&in)) {
@@ -124,8 +129,10 @@ grpc::Status FakeControlPlane::Connect(
   }
   done = true;
   writer.join();
+  // A counter, not a flag: a restarted agent's new stream may open before
+  // the server has finished the old one.
   absl::MutexLock l(&mu_);
-  connected_ = false;
+  --streams_;
   return grpc::Status::OK;
 }
 

@@ -48,7 +48,7 @@ class FakeControlPlane final : public writeback::v1::AgentService::Service {
   mutable absl::Mutex mu_;
   std::deque<writeback::v1::ControlMessage> queue_ ABSL_GUARDED_BY(mu_);
   std::vector<writeback::v1::SignedEnvelope> results_ ABSL_GUARDED_BY(mu_);
-  bool connected_ ABSL_GUARDED_BY(mu_) = false;
+  int streams_ ABSL_GUARDED_BY(mu_) = 0;  // open agent streams
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
   std::string hello_agent_id_ ABSL_GUARDED_BY(mu_);
   std::string hello_result_key_ ABSL_GUARDED_BY(mu_);

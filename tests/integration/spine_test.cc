@@ -48,9 +48,8 @@ class Sandbox {
     ASSERT_TRUE(fs::WriteFileAtomic(KeysPath(user), content, {.mode = 0600}).ok());
   }
   ConnectorInstanceConfig Instance(const std::string& name,
-                                   std::vector<std::string> ops = {"remove_key",
-                                                                   "remove_by_comment",
-                                                                   "exclusive_set"}) const {
+                                   std::vector<std::string> ops = {
+                                       "remove_key", "remove_by_comment", "exclusive_set"}) const {
     ConnectorInstanceConfig c;
     c.set_name(name);
     c.set_type("ssh_authorized_keys");
@@ -72,9 +71,9 @@ class SpineTest : public ::testing::Test {
   void SetUp() override {
     leaked_ = MakeSshKey("ci-deploy-2019");
     kept_ = MakeSshKey("ops@bastion");
-    original_ = absl::StrCat("# keys for deploy\n", kept_.line, "\n",
-                             "no-port-forwarding,command=\"/usr/bin/backup --all\" ", leaked_.line,
-                             "\n");
+    original_ =
+        absl::StrCat("# keys for deploy\n", kept_.line, "\n",
+                     "no-port-forwarding,command=\"/usr/bin/backup --all\" ", leaked_.line, "\n");
     sandbox_.Write("deploy", original_);
     sandbox_.Write("backup", absl::StrCat(leaked_.line, "\n"));
     Harness::Options o;
@@ -204,11 +203,10 @@ TEST_F(SpineTest, WbctlRefusesBadRequestsNamingTheFieldAndStoresNothing) {
   ASSERT_TRUE(fs::WriteFileAtomic(
                   cfg, absl::StrCat("controlplane_address: 127.0.0.1:", h_->port(),
                                     "\ncontrolplane_id: ", h_->pki().controlplane_id(),
-                                    "\ntls:\n  ca_file: ", op.tls.ca_file(),
-                                    "\n  cert_file: ", op.tls.cert_file(),
-                                    "\n  key_file: ", op.tls.key_file(), "\n"))
+                                    "\ntls:\n  ca_file: ", op.tls.ca_file(), "\n  cert_file: ",
+                                    op.tls.cert_file(), "\n  key_file: ", op.tls.key_file(), "\n"))
                   .ok());
-  const std::vector<std::string> base = {"--config", cfg, "decision", "submit",
+  const std::vector<std::string> base = {"--config",    cfg,          "decision", "submit",
                                          "--operation", "remove_key", "--reason", "test"};
   struct Case {
     std::vector<std::string> extra;
@@ -338,8 +336,7 @@ class AgentRefusalTest : public ::testing::Test {
       auto rs = cp_->results();
       for (size_t i = before; i < rs.size(); ++i) {
         writeback::v1::Result r;
-        if (envelope::VerifyWithKey(rs[i], writeback::v1::PAYLOAD_TYPE_RESULT, *result_key_)
-                .ok() &&
+        if (envelope::VerifyWithKey(rs[i], writeback::v1::PAYLOAD_TYPE_RESULT, *result_key_).ok() &&
             r.ParseFromString(rs[i].payload()) && r.task_id() == task_id) {
           out = r;
           return true;
@@ -439,8 +436,7 @@ TEST_F(AgentRefusalTest, ForgedMisdirectedExpiredAndDisallowedTasksAreRefusedWit
     st.mutable_params()->mutable_ssh_authorized_keys()->clear_fingerprint();
     t.set_statement(st.SerializeAsString());
     t.set_operation("exclusive_set");
-    cases.push_back(
-        {"operation not allowed", Sign(t), writeback::v1::REJECT_REASON_NOT_ALLOWED});
+    cases.push_back({"operation not allowed", Sign(t), writeback::v1::REJECT_REASON_NOT_ALLOWED});
   }
   for (const auto& c : cases) {
     writeback::v1::Task t;

@@ -30,9 +30,8 @@ inline SshTestKey MakeSshKey(const std::string& comment) {
   const std::string blob = absl::StrCat(u32(type.size()), type, u32(32), k.public_key().raw());
   SshTestKey out;
   out.line = absl::StrCat(type, " ", crypto::Base64Encode(blob), " ", comment);
-  out.fingerprint =
-      absl::StrCat("SHA256:", absl::StrReplaceAll(crypto::Base64Encode(crypto::Sha256(blob)),
-                                                  {{"=", ""}}));
+  out.fingerprint = absl::StrCat(
+      "SHA256:", absl::StrReplaceAll(crypto::Base64Encode(crypto::Sha256(blob)), {{"=", ""}}));
   return out;
 }
 
