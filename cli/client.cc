@@ -41,8 +41,8 @@ absl::StatusOr<v1::WbctlConfig> ResolveConfig(const ConnectionFlags& flags,
     absl::Status s = config::LoadYamlFile(path, &cfg);
     if (!s.ok()) {
       // A missing file is a usage error here, not a NOT_FOUND object.
-      return absl::InvalidArgumentError(absl::StrCat(
-          flags.config_file.empty() ? "WBCTL_CONFIG: " : "--config: ", s.message()));
+      return absl::InvalidArgumentError(
+          absl::StrCat(flags.config_file.empty() ? "WBCTL_CONFIG: " : "--config: ", s.message()));
     }
     const std::string dir = std::filesystem::path(path).parent_path().string();
     auto* tls = cfg.mutable_tls();
@@ -56,10 +56,10 @@ absl::StatusOr<v1::WbctlConfig> ResolveConfig(const ConnectionFlags& flags,
   if (!flags.cert_file.empty()) cfg.mutable_tls()->set_cert_file(flags.cert_file);
   if (!flags.key_file.empty()) cfg.mutable_tls()->set_key_file(flags.key_file);
 
-  WB_RETURN_IF_ERROR(Need("controlplane_address", cfg.controlplane_address(),
-                          "--address or the config file"));
-  WB_RETURN_IF_ERROR(Need("controlplane_id", cfg.controlplane_id(),
-                          "--controlplane-id or the config file"));
+  WB_RETURN_IF_ERROR(
+      Need("controlplane_address", cfg.controlplane_address(), "--address or the config file"));
+  WB_RETURN_IF_ERROR(
+      Need("controlplane_id", cfg.controlplane_id(), "--controlplane-id or the config file"));
   if (!cfg.controlplane_id().empty()) {
     auto id = tls::ParseSpiffeId(cfg.controlplane_id());
     if (!id.ok()) {
@@ -67,7 +67,8 @@ absl::StatusOr<v1::WbctlConfig> ResolveConfig(const ConnectionFlags& flags,
     }
     if (id->cls != tls::IdentityClass::kControlPlane) {
       return absl::InvalidArgumentError(
-          "controlplane_id: must be a control plane identity (spiffe://<domain>/controlplane/<name>)");
+          "controlplane_id: must be a control plane identity "
+          "(spiffe://<domain>/controlplane/<name>)");
     }
   }
   WB_RETURN_IF_ERROR(Need("tls.ca_file", cfg.tls().ca_file(), "--ca or the config file"));
@@ -129,6 +130,17 @@ absl::StatusOr<v1::ListAgentsResponse> AdminClient::ListAgents(absl::Duration ti
   v1::ListAgentsResponse resp;
   WB_RETURN_IF_ERROR(
       FromGrpcStatus(stub_->ListAgents(&ctx, v1::ListAgentsRequest(), &resp), address_));
+  return resp;
+}
+
+absl::StatusOr<v1::CancelDecisionResponse> AdminClient::CancelDecision(
+    const std::string& decision_id, absl::Duration timeout) {
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, timeout);
+  v1::CancelDecisionRequest req;
+  req.set_decision_id(decision_id);
+  v1::CancelDecisionResponse resp;
+  WB_RETURN_IF_ERROR(FromGrpcStatus(stub_->CancelDecision(&ctx, req, &resp), address_));
   return resp;
 }
 

@@ -49,6 +49,8 @@ class AdminClient {
   absl::StatusOr<writeback::v1::ListDecisionsResponse> ListDecisions(
       const writeback::v1::ListDecisionsRequest& req, absl::Duration timeout);
   absl::StatusOr<writeback::v1::ListAgentsResponse> ListAgents(absl::Duration timeout);
+  absl::StatusOr<writeback::v1::CancelDecisionResponse> CancelDecision(
+      const std::string& decision_id, absl::Duration timeout);
 
   const std::string& address() const { return address_; }
   // The channel, for commands that call methods not wrapped here (the

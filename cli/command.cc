@@ -69,8 +69,9 @@ int RunWbctl(const std::vector<std::string>& args, const RunOptions& run) {
   CLI::App app("wbctl: the Writeback operators' command line", "wbctl");
   app.fallthrough();  // global flags may follow the command name
   app.require_subcommand(1);
-  app.footer("Exit codes: 0 ok, 1 operation failed, 2 usage or invalid input, "
-             "3 control plane unreachable or refused us, 4 not found.");
+  app.footer(
+      "Exit codes: 0 ok, 1 operation failed, 2 usage or invalid input, "
+      "3 control plane unreachable or refused us, 4 not found.");
   auto& conn = globals.connection;
   app.add_option("--config", conn.config_file,
                  "wbctl config file (YAML, writeback.v1.WbctlConfig); default $WBCTL_CONFIG");

@@ -36,8 +36,8 @@ struct GlobalOptions {
 
 // The process's surroundings, injected so tests can run whole commands.
 struct RunOptions {
-  std::ostream* out = nullptr;  // stdout
-  std::ostream* err = nullptr;  // stderr
+  std::ostream* out = nullptr;   // stdout
+  std::ostream* err = nullptr;   // stderr
   const Clock* clock = nullptr;  // for "now" (ages, deadlines); default SystemClock
   // Waits between polls; default absl::SleepFor. Tests pass one that
   // advances a FakeClock.

@@ -38,14 +38,14 @@ absl::Status FromGrpcStatus(const grpc::Status& status, absl::string_view addres
       return absl::Status(code,
                           absl::StrCat("control plane at ", address, " is unavailable: ", msg));
     case absl::StatusCode::kDeadlineExceeded:
-      return absl::Status(code, absl::StrCat("control plane at ", address,
-                                             " did not answer in time: ", msg));
+      return absl::Status(
+          code, absl::StrCat("control plane at ", address, " did not answer in time: ", msg));
     case absl::StatusCode::kUnauthenticated:
       return absl::Status(
           code, absl::StrCat("control plane at ", address, " did not authenticate us: ", msg));
     case absl::StatusCode::kPermissionDenied:
-      return absl::Status(code, absl::StrCat("control plane at ", address,
-                                             " denied the request: ", msg));
+      return absl::Status(code,
+                          absl::StrCat("control plane at ", address, " denied the request: ", msg));
     default:
       return absl::Status(code, msg);
   }

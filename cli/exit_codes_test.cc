@@ -40,8 +40,7 @@ TEST(ExitCodesTest, FromGrpcStatusKeepsCodeAndMessage) {
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(s.message(), "spec.targets[0].object: no agent");
 
-  s = FromGrpcStatus(grpc::Status(grpc::StatusCode::UNAVAILABLE, "connection refused"),
-                     "cp:7443");
+  s = FromGrpcStatus(grpc::Status(grpc::StatusCode::UNAVAILABLE, "connection refused"), "cp:7443");
   EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(std::string(s.message()), HasSubstr("cp:7443"));
   EXPECT_THAT(std::string(s.message()), HasSubstr("connection refused"));

@@ -141,8 +141,8 @@ bool NeedsQuotes(const std::string& s) {
       s.back() == ' ') {
     return true;
   }
-  static const char* const kWords[] = {"true", "false", "yes", "no", "on", "off",
-                                       "y",    "n",     "null", "~"};
+  static const char* const kWords[] = {"true", "false", "yes", "no",   "on",
+                                       "off",  "y",     "n",   "null", "~"};
   const std::string lower = absl::AsciiStrToLower(s);
   for (const char* w : kWords) {
     if (lower == w) return true;
@@ -219,8 +219,7 @@ absl::StatusOr<OutputFormat> ParseOutputFormat(absl::string_view name) {
 
 std::string FormatTime(int64_t unix_ms) {
   if (unix_ms == 0) return "-";
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixMillis(unix_ms),
-                          absl::UTCTimeZone());
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixMillis(unix_ms), absl::UTCTimeZone());
 }
 
 std::string FormatAge(int64_t unix_ms, absl::Time now) {
@@ -285,8 +284,8 @@ std::string Printable(absl::string_view s) {
     } else if (c == 0xC2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) >= 0x80 &&
                static_cast<unsigned char>(s[i + 1]) <= 0x9F) {
       // C1 control characters (U+0080..U+009F), e.g. CSI.
-      absl::StrAppend(&out, "\\u00", absl::Hex(static_cast<unsigned char>(s[i + 1]),
-                                                absl::kZeroPad2));
+      absl::StrAppend(&out, "\\u00",
+                      absl::Hex(static_cast<unsigned char>(s[i + 1]), absl::kZeroPad2));
       ++i;
     } else {
       out.push_back(static_cast<char>(c));
@@ -405,8 +404,8 @@ std::string AgentListTable(const v1::ListAgentsResponse& r, absl::Time now) {
   for (const auto& a : r.agents()) {
     std::vector<std::string> labels;
     for (const auto& [k, v] : Sorted(a.labels())) labels.push_back(absl::StrCat(k, "=", v));
-    t.AddRow({a.agent_id(), a.connected() ? "yes" : "no", FormatAge(a.last_heartbeat_unix_ms(), now),
-              a.version().empty() ? "-" : a.version(),
+    t.AddRow({a.agent_id(), a.connected() ? "yes" : "no",
+              FormatAge(a.last_heartbeat_unix_ms(), now), a.version().empty() ? "-" : a.version(),
               a.instances().empty() ? "-" : absl::StrJoin(a.instances(), ","),
               labels.empty() ? "-" : absl::StrJoin(labels, ",")});
   }

@@ -16,8 +16,8 @@ namespace {
 
 namespace v1 = writeback::v1;
 using ::testing::HasSubstr;
-using ::testing::Not;
 using testing::kNowMs;
+using ::testing::Not;
 
 const absl::Time kNow = absl::FromUnixMillis(kNowMs);
 
@@ -88,17 +88,17 @@ TEST(FormatTest, TableColumnsAlign) {
 
 TEST(FormatTest, DecisionViewTableShowsStatementTasksAndEvidence) {
   const std::string out = DecisionViewTable(testing::SampleDecisionView(), kNow);
-  for (const char* want : {
-           "d-0001", "42", "FAILED (1 of 2 tasks failed)", "hosts-a", "remove_key",
-           "deploy, backup", "spiffe://writeback.test/operator/alice", "0042",
-           "2027-01-15T07:55:00Z (5m ago)", "2027-01-15T08:55:00Z (in 55m)",
-           // task 1: plan, applied, verification with observations and facts
-           "spiffe://writeback.test/agent/a1", "read_authorized_keys",
-           "/home/deploy/.ssh/authorized_keys", "3 keys; 1 matches the fingerprint",
-           "facts: keys=3, matching=1", "remove key SHA256:uNiV... (line 2)", "removed 1 key",
-           "VERIFIED: key absent on re-read", "facts: matching=0, note=null",
-           // task 2: rejected
-           "REJECTED", "NOT_ALLOWED", "operation not in allowlist"}) {
+  for (const char* want :
+       {"d-0001", "42", "FAILED (1 of 2 tasks failed)", "hosts-a", "remove_key", "deploy, backup",
+        "spiffe://writeback.test/operator/alice", "0042", "2027-01-15T07:55:00Z (5m ago)",
+        "2027-01-15T08:55:00Z (in 55m)",
+        // task 1: plan, applied, verification with observations and facts
+        "spiffe://writeback.test/agent/a1", "read_authorized_keys",
+        "/home/deploy/.ssh/authorized_keys", "3 keys; 1 matches the fingerprint",
+        "facts: keys=3, matching=1", "remove key SHA256:uNiV... (line 2)", "removed 1 key",
+        "VERIFIED: key absent on re-read", "facts: matching=0, note=null",
+        // task 2: rejected
+        "REJECTED", "NOT_ALLOWED", "operation not in allowlist"}) {
     EXPECT_THAT(out, HasSubstr(want)) << want;
   }
   // Server text cannot drive the terminal.
@@ -228,9 +228,9 @@ TEST(FormatTest, YamlParsesWithYamlCppToTheSameValues) {
   EXPECT_TRUE(ya["agents"][0]["connected"].as<bool>());
   EXPECT_FALSE(ya["agents"][1]["connected"].as<bool>());
   EXPECT_EQ(ya["agents"][0]["labels"]["zone"].as<std::string>(), "pci");
-  ExpectSame(nlohmann::json::parse(*FormatAgentList(testing::SampleAgents(), OutputFormat::kJson,
-                                                    kNow)),
-             ya, "");
+  ExpectSame(
+      nlohmann::json::parse(*FormatAgentList(testing::SampleAgents(), OutputFormat::kJson, kNow)),
+      ya, "");
 }
 
 TEST(FormatTest, EmptyListsRender) {

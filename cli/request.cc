@@ -47,7 +47,8 @@ absl::StatusOr<absl::Duration> ParseDurationFlag(absl::string_view field, absl::
   return d;
 }
 
-absl::Status ParseSpecYaml(absl::string_view yaml, absl::string_view source, v1::DecisionSpec* spec) {
+absl::Status ParseSpecYaml(absl::string_view yaml, absl::string_view source,
+                           v1::DecisionSpec* spec) {
   return config::ParseYaml(yaml, source, spec);
 }
 
@@ -73,8 +74,8 @@ absl::Status ApplyFlags(const DecisionFlags& flags, v1::DecisionSpec* spec) {
     WB_ASSIGN_OR_RETURN(absl::Duration d, ParseDurationFlag("--ttl", *flags.ttl));
     const int64_t secs = absl::ToInt64Seconds(d);
     if (secs < 1 || secs > std::numeric_limits<uint32_t>::max()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--ttl: must be between 1s and ", std::numeric_limits<uint32_t>::max(), "s"));
+      return absl::InvalidArgumentError(absl::StrCat("--ttl: must be between 1s and ",
+                                                     std::numeric_limits<uint32_t>::max(), "s"));
     }
     spec->set_ttl_seconds(static_cast<uint32_t>(secs));
   }
@@ -82,8 +83,7 @@ absl::Status ApplyFlags(const DecisionFlags& flags, v1::DecisionSpec* spec) {
 }
 
 absl::Status ValidateSpecLocally(const v1::DecisionSpec& spec) {
-  WB_RETURN_IF_ERROR(
-      Required("spec.connector_instance", spec.connector_instance(), "--instance"));
+  WB_RETURN_IF_ERROR(Required("spec.connector_instance", spec.connector_instance(), "--instance"));
   WB_RETURN_IF_ERROR(Required("spec.operation", spec.operation(), "--operation"));
   if (spec.targets_size() == 0) {
     return absl::InvalidArgumentError("spec.targets: at least one target is required (--target)");
@@ -112,7 +112,8 @@ absl::StatusOr<v1::SubmitDecisionRequest> BuildSubmitRequest(const DecisionFlags
   if (!flags.file.empty()) {
     auto text = fs::ReadFile(flags.file, 1 << 20);
     // A missing or unreadable input file is a usage error, not NOT_FOUND.
-    if (!text.ok()) return absl::InvalidArgumentError(absl::StrCat("-f: ", text.status().message()));
+    if (!text.ok())
+      return absl::InvalidArgumentError(absl::StrCat("-f: ", text.status().message()));
     WB_RETURN_IF_ERROR(ParseSpecYaml(*text, flags.file, req.mutable_spec()));
   }
   WB_RETURN_IF_ERROR(ApplyFlags(flags, req.mutable_spec()));

@@ -26,8 +26,8 @@ int ExitCodeForFinalState(v1::DecisionState s) {
 }
 
 absl::StatusOr<WaitResult> WaitForDecision(
-    const std::function<absl::StatusOr<v1::DecisionView>(absl::Duration)>& get,
-    const Clock& clock, const std::function<void(absl::Duration)>& sleep, absl::Duration timeout,
+    const std::function<absl::StatusOr<v1::DecisionView>(absl::Duration)>& get, const Clock& clock,
+    const std::function<void(absl::Duration)>& sleep, absl::Duration timeout,
     absl::Duration rpc_timeout) {
   const absl::Time deadline = clock.Now() + timeout;
   absl::Duration poll = absl::Milliseconds(250);

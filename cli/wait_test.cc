@@ -31,8 +31,7 @@ TEST(WaitTest, PollsUntilTerminal) {
   auto r = WaitForDecision(
       [&](absl::Duration t) -> absl::StatusOr<v1::DecisionView> {
         h.rpc_timeouts.push_back(t);
-        return InState(++calls < 3 ? v1::DECISION_STATE_DISPATCHED
-                                   : v1::DECISION_STATE_VERIFIED);
+        return InState(++calls < 3 ? v1::DECISION_STATE_DISPATCHED : v1::DECISION_STATE_VERIFIED);
       },
       h.clock, h.sleep, absl::Seconds(60), absl::Seconds(10));
   ASSERT_TRUE(r.ok()) << r.status();

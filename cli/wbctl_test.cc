@@ -1,14 +1,14 @@
 // Whole wbctl commands run in-process (RunWbctl) against a fake
 // AdminService over real mTLS, and `pki init` into a temporary directory.
-#include <grpcpp/server.h>
-#include <grpcpp/server_builder.h>
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <google/protobuf/util/json_util.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
 #include <gtest/gtest.h>
-#include <arpa/inet.h>
 #include <netinet/in.h>
-#include <sys/socket.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -124,9 +124,16 @@ class WbctlTest : public ::testing::Test {
 
   std::vector<std::string> Conn() const {
     const auto op = pki_->operator_identity("alice");
-    return {"--address", address_,           "--controlplane-id", pki_->controlplane_id(),
-            "--ca",      op.tls.ca_file(),    "--cert",            op.tls.cert_file(),
-            "--key",     op.tls.key_file()};
+    return {"--address",
+            address_,
+            "--controlplane-id",
+            pki_->controlplane_id(),
+            "--ca",
+            op.tls.ca_file(),
+            "--cert",
+            op.tls.cert_file(),
+            "--key",
+            op.tls.key_file()};
   }
 
   // Runs wbctl; the connection flags follow the command (they fall through).
@@ -201,9 +208,10 @@ TEST_F(WbctlTest, DecisionGetAndList) {
 }
 
 TEST_F(WbctlTest, SubmitFromFlags) {
-  ASSERT_EQ(Run({"decision", "submit", "--instance", "hosts-a", "--operation", "remove_key",
-                 "--target", "deploy", "--target", "backup", "--fingerprint", kFp, "--reason",
-                 "leaked", "--reference", "SEC-1", "--ttl", "30m", "--request-id", "r-1"}),
+  ASSERT_EQ(Run({"decision",      "submit",   "--instance", "hosts-a",      "--operation",
+                 "remove_key",    "--target", "deploy",     "--target",     "backup",
+                 "--fingerprint", kFp,        "--reason",   "leaked",       "--reference",
+                 "SEC-1",         "--ttl",    "30m",        "--request-id", "r-1"}),
             0)
       << err_.str();
   EXPECT_THAT(out_.str(), HasSubstr("d-0001"));
@@ -290,8 +298,8 @@ TEST_F(WbctlTest, SubmitWaitTimesOut) {
   fake_.states = {v1::DECISION_STATE_PENDING_APPROVAL};
   const absl::Time start = clock_.Now();
   EXPECT_EQ(Run({"decision", "submit", "--instance", "hosts-a", "--operation", "remove_key",
-                 "--target", "deploy", "--fingerprint", kFp, "--reason", "x", "--wait",
-                 "--timeout", "5s", "-o", "json"}),
+                 "--target", "deploy", "--fingerprint", kFp, "--reason", "x", "--wait", "--timeout",
+                 "5s", "-o", "json"}),
             1);
   EXPECT_THAT(err_.str(), HasSubstr("still PENDING_APPROVAL"));
   EXPECT_EQ(clock_.Now() - start, absl::Seconds(5));
@@ -346,8 +354,7 @@ TEST_F(WbctlTest, ConfigFileWithRelativePathsEnvAndOverrides) {
                                                     "  key_file: operators/alice/tls.key\n"))
                   .ok());
   // The flag overrides the file's (wrong) address.
-  EXPECT_EQ(Run({"agent", "list", "--config", cfg, "--address", address_}, false), 0)
-      << err_.str();
+  EXPECT_EQ(Run({"agent", "list", "--config", cfg, "--address", address_}, false), 0) << err_.str();
   env_config_ = cfg;
   EXPECT_EQ(Run({"agent", "list", "--address", address_}, false), 0) << err_.str();
 
@@ -493,14 +500,14 @@ TEST(ProductionProfileTest, OpensslIssuedIdentitiesWork) {
   wb::testing::TempDir tmp;
   const std::string d = tmp.path();
   const std::string ca_key = d + "/ca.key", ca_crt = d + "/ca.crt";
-  ASSERT_EQ(Spawn({openssl, "genpkey", "-algorithm", "EC", "-pkeyopt",
-                   "ec_paramgen_curve:P-256", "-out", ca_key}),
+  ASSERT_EQ(Spawn({openssl, "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+                   "-out", ca_key}),
             0);
   ASSERT_EQ(Spawn({openssl, "req", "-x509", "-new", "-sha256", "-key", ca_key, "-days", "1825",
                    "-subj", "/CN=Writeback CA example.org", "-addext",
                    "basicConstraints=critical,CA:TRUE,pathlen:0", "-addext",
-                   "keyUsage=critical,keyCertSign,cRLSign", "-addext",
-                   "subjectKeyIdentifier=hash", "-out", ca_crt}),
+                   "keyUsage=critical,keyCertSign,cRLSign", "-addext", "subjectKeyIdentifier=hash",
+                   "-out", ca_crt}),
             0);
   auto issue = [&](const std::string& id, const std::string& prefix) {
     ASSERT_EQ(Spawn({"/bin/sh", script, id, prefix}), 0) << id;
@@ -519,10 +526,10 @@ TEST(ProductionProfileTest, OpensslIssuedIdentitiesWork) {
                                                       "subjectAltName = URI:",
                                                       id, "\n"))
                     .ok());
-    ASSERT_EQ(Spawn({openssl, "x509", "-req", "-sha256", "-in", prefix + ".csr", "-CA", ca_crt,
-                     "-CAkey", ca_key, "-CAcreateserial", "-days", "90", "-extfile", ext, "-out",
-                     prefix + ".crt"}),
-              0);
+    ASSERT_EQ(
+        Spawn({openssl, "x509", "-req", "-sha256", "-in", prefix + ".csr", "-CA", ca_crt, "-CAkey",
+               ca_key, "-CAcreateserial", "-days", "90", "-extfile", ext, "-out", prefix + ".crt"}),
+        0);
     ExpectIdentity(prefix + ".crt", ca_crt, id);
   };
   issue("spiffe://example.org/controlplane/cp", d + "/cp");

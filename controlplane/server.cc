@@ -1,5 +1,6 @@
 #include "controlplane/server.h"
 
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
@@ -18,6 +19,7 @@
 #include "controlplane/dispatch/dispatcher.h"
 #include "controlplane/dispatch/sessions.h"
 #include "controlplane/dispatch/worker_pool.h"
+#include "controlplane/fleet/operators_view.h"
 #include "controlplane/store/rocksdb_store.h"
 #include "writeback/v1/admin_service.pb.h"
 #include "writeback/v1/agent_service.pb.h"
@@ -107,6 +109,7 @@ absl::StatusOr<ControlPlaneConfig> NormalizeConfig(const ControlPlaneConfig& in)
   if (!(fmt.empty() || fmt == "auto" || fmt == "json" || fmt == "text")) {
     return Invalid("log_format", absl::StrCat("unknown value '", fmt, "' (auto|json|text)"));
   }
+  WB_RETURN_IF_ERROR(OperatorsViewOptionsFromConfig(cfg).status());
   return cfg;
 }
 
@@ -128,6 +131,9 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Create(const Control
                         absl::StrCat("data_dir: ", store.status().message()));
   }
   cp->store_ = std::move(*store);
+  WB_ASSIGN_OR_RETURN(OperatorsViewOptions view_opts, OperatorsViewOptionsFromConfig(cfg));
+  cp->view_ = std::make_unique<OperatorsView>(clock, cp->store_.get(), std::move(view_opts));
+  const crypto::Ed25519PrivateKey view_key = *key;  // re-verification signs tasks too
   cp->sessions_ = std::make_unique<SessionRegistry>();
   cp->pool_ = std::make_unique<WorkerPool>(std::max(1, opts.worker_threads));
   DispatcherOptions d;
@@ -135,14 +141,24 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Create(const Control
   d.default_ttl_seconds = cfg.default_task_ttl_seconds();
   d.heartbeat_interval_seconds = cfg.heartbeat_interval_seconds();
   d.max_in_flight = cfg.max_in_flight_per_agent();
+  d.redelivery_timeout_seconds = opts.redelivery_timeout_seconds;
   d.random_bytes = opts.random_bytes;
-  WB_ASSIGN_OR_RETURN(cp->dispatcher_, Dispatcher::Create(cp->store_.get(), clock, *std::move(key),
-                                                          cp->sessions_.get(), std::move(d)));
+  WB_ASSIGN_OR_RETURN(cp->dispatcher_,
+                      Dispatcher::Create(cp->view_->store(), clock, *std::move(key),
+                                         cp->sessions_.get(), std::move(d)));
   cp->authz_ = std::make_unique<Authorizer>(Authorizer::Default(cfg.trust_domain()));
   cp->admin_ = std::make_unique<AdminServiceImpl>(cp->authz_.get(), cp->dispatcher_.get(),
                                                   cp->store_.get(), cp->sessions_.get());
   cp->agent_service_ = std::make_unique<AgentServiceImpl>(
       cp->authz_.get(), cp->dispatcher_.get(), cp->sessions_.get(), cp->pool_.get(), clock);
+  WB_RETURN_IF_ERROR(
+      cp->view_->Attach(cp->dispatcher_.get(), cp->sessions_.get(), cp->authz_.get(), view_key));
+  cp->admin_->SetView(cp->view_.get());
+  OperatorsView* view = cp->view_.get();
+  cp->agent_service_->SetConnectObserver(
+      [view](const std::string& agent_id, const grpc::AuthContext& peer) {
+        view->OnAgentConnected(agent_id, peer);
+      });
   cp->cfg_ = std::move(cfg);
   return cp;
 }
@@ -150,6 +166,8 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Create(const Control
 ControlPlane::~ControlPlane() { Shutdown(); }
 
 Store& ControlPlane::store() { return *store_; }
+
+int ControlPlane::web_port() const { return view_ ? view_->web_port() : 0; }
 
 int ControlPlane::port() const {
   absl::MutexLock l(&mu_);
@@ -169,7 +187,14 @@ absl::Status ControlPlane::Start() {
   auto creds = tls::MakeServerCredentials(cfg_.tls(), /*require_client_cert=*/false);
   if (!creds.ok()) return creds.status();
 
+  // The dashboard, metrics and health endpoints (if web_listen_address is
+  // set), the fleet ticks and re-verification.
+  WB_RETURN_IF_ERROR(view_->Start());
   grpc::EnableDefaultHealthCheckService(true);
+  // Server reflection lets standard tools list and call the API; it only
+  // describes the schema (the .proto files), every method stays behind the
+  // authorization table (docs/operations.md).
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(cfg_.listen_address(), *creds, &port);
@@ -200,6 +225,7 @@ absl::Status ControlPlane::Start() {
   port_ = port;
   started_ = true;
   sweeper_ = std::thread([this] { SweepLoop(); });
+  view_->SetReady(true);
   const std::string host = cfg_.listen_address().substr(0, cfg_.listen_address().rfind(':'));
   log::Info("listening", {{"address", absl::StrCat(host, ":", port)},
                           {"controlplane_id", controlplane_id_},
@@ -212,6 +238,7 @@ void ControlPlane::SweepLoop() {
   while (!stop_sweep_.WaitForNotificationWithTimeout(opts_.expiry_sweep_interval)) {
     auto n = dispatcher_->SweepExpired();
     if (!n.ok()) log::Error("expiry sweep failed", {{"error", n.status().message()}});
+    sessions_->WakeAll();  // delivery timeouts
   }
 }
 
@@ -223,6 +250,8 @@ void ControlPlane::Shutdown() {
     shut_down_ = true;
     server = std::move(server_);
   }
+  // First: ends watch/tail streams so the server can stop at once.
+  if (view_) view_->Stop();
   if (!stop_sweep_.HasBeenNotified()) stop_sweep_.Notify();
   if (sweeper_.joinable()) sweeper_.join();
   if (sessions_) {

@@ -35,6 +35,7 @@ namespace wb::controlplane {
 
 class AdminServiceImpl;
 class AgentServiceImpl;
+class OperatorsView;
 class Authorizer;
 class Dispatcher;
 class RocksDbStore;
@@ -44,8 +45,11 @@ class WorkerPool;
 
 // Knobs that are not (yet) in the config file.
 struct ControlPlaneOptions {
-  // How often the expiry sweep runs (it uses the injected clock for "now").
+  // How often the expiry sweep runs (it uses the injected clock for "now");
+  // each run also wakes every agent stream to check its delivery timeouts.
   absl::Duration expiry_sweep_interval = absl::Seconds(1);
+  // DispatcherOptions::redelivery_timeout_seconds (0 = only on reconnect).
+  uint32_t redelivery_timeout_seconds = 60;
   // Threads running agent streams' work (store writes included).
   int worker_threads = 4;
   // Random bytes for ids; crypto::RandomBytes if empty.
@@ -88,6 +92,11 @@ class ControlPlane {
   // For tests and in-process tools.
   Dispatcher& dispatcher() { return *dispatcher_; }
   Store& store();
+  // The operators' view: fleet model, event feed, re-verification, web
+  // dashboard and metrics (controlplane/fleet/operators_view.h).
+  OperatorsView& view() { return *view_; }
+  // The web dashboard's port (0 if web_listen_address is empty).
+  int web_port() const;
 
  private:
   ControlPlane() = default;
@@ -105,6 +114,7 @@ class ControlPlane {
   std::unique_ptr<Authorizer> authz_;
   std::unique_ptr<AdminServiceImpl> admin_;
   std::unique_ptr<AgentServiceImpl> agent_service_;
+  std::unique_ptr<OperatorsView> view_;  // after what it points to
 
   mutable absl::Mutex mu_;
   std::unique_ptr<grpc::Server> server_ ABSL_GUARDED_BY(mu_);

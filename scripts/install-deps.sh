@@ -16,6 +16,7 @@ TEST_PKGS=(
   openssh-server openssh-client passwd sudo util-linux iproute2 nftables
   postgresql-15 redis-server slapd ldap-utils
   python3 python3-grpcio openssl procps
+  chromium
 )
 
 want=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}")

@@ -16,8 +16,8 @@ struct Options {
   std::vector<std::string> targets, keep_fingerprints;
   bool wait = false;
   // To tell "given" from "empty" for flags that override the file.
-  CLI::Option *o_instance, *o_operation, *o_targets, *o_fingerprint, *o_comment, *o_keep,
-      *o_reason, *o_reference, *o_ttl;
+  CLI::Option *o_instance, *o_operation, *o_targets, *o_fingerprint, *o_comment, *o_keep, *o_reason,
+      *o_reference, *o_ttl;
 };
 
 template <typename T>
@@ -58,22 +58,21 @@ int Run(const Options& o, Context& ctx) {
             << " for a final state\n";
   AdminClient* c = *client;
   const std::string id = resp->decision_id();
-  auto waited = WaitForDecision(
-      [c, &id](absl::Duration t) { return c->GetDecision(id, t); }, ctx.clock(),
-      [&ctx](absl::Duration d) { ctx.Sleep(d); }, *wait_timeout, *rpc_timeout);
+  auto waited =
+      WaitForDecision([c, &id](absl::Duration t) { return c->GetDecision(id, t); }, ctx.clock(),
+                      [&ctx](absl::Duration d) { ctx.Sleep(d); }, *wait_timeout, *rpc_timeout);
   if (!waited.ok()) return ctx.Fail(waited.status());
   const int printed = ctx.Emit(FormatDecisionView(waited->view, *format, ctx.Now()));
   if (printed != kExitOk) return printed;
   if (!waited->finished) {
-    ctx.err() << "wbctl: decision " << id << " is still "
-              << DecisionStateName(waited->view.state()) << " after "
-              << absl::FormatDuration(*wait_timeout) << "\n";
+    ctx.err() << "wbctl: decision " << id << " is still " << DecisionStateName(waited->view.state())
+              << " after " << absl::FormatDuration(*wait_timeout) << "\n";
     return kExitFailed;
   }
   const int code = ExitCodeForFinalState(waited->view.state());
   if (code != kExitOk) {
-    ctx.err() << "wbctl: decision " << id << " ended "
-              << DecisionStateName(waited->view.state()) << "\n";
+    ctx.err() << "wbctl: decision " << id << " ended " << DecisionStateName(waited->view.state())
+              << "\n";
   }
   return code;
 }

@@ -40,7 +40,8 @@ absl::Status CheckTrustDomain(const std::string& dir, const std::string& trust_d
   auto pem = fs::ReadFile(ca, 1 << 20);
   if (!pem.ok()) return pem.status();
   auto info = crypto::ParseCert(*pem);
-  if (!info.ok()) return absl::InvalidArgumentError(absl::StrCat(ca, ": ", info.status().message()));
+  if (!info.ok())
+    return absl::InvalidArgumentError(absl::StrCat(ca, ": ", info.status().message()));
   absl::string_view cn = info->subject_cn;
   if (absl::ConsumePrefix(&cn, "Writeback CA ") && cn != trust_domain) {
     return absl::InvalidArgumentError(absl::StrCat("--trust-domain: ", dir,
@@ -50,37 +51,38 @@ absl::Status CheckTrustDomain(const std::string& dir, const std::string& trust_d
   return absl::OkStatus();
 }
 
-const char* Status(bool created) { return created ? "created" : "kept   "; }
+const char* CreatedOrKept(bool created) { return created ? "created" : "kept   "; }
 
 std::string JsonToText(const Json& doc) {
   std::string out;
   const auto& ca = doc["ca"];
   absl::StrAppend(&out, "PKI directory: ", doc["dir"].get<std::string>(), "\n",
                   "Trust domain:  ", doc["trust_domain"].get<std::string>(), "\n\n");
-  auto files = [&out](const Json& item, std::initializer_list<std::pair<const char*, const char*>> f) {
+  auto files = [&out](const Json& item,
+                      std::initializer_list<std::pair<const char*, const char*>> f) {
     for (const auto& [key, label] : f) {
       absl::StrAppend(&out, "           ", label, " ", item[key].get<std::string>(), "\n");
     }
   };
-  absl::StrAppend(&out, Status(ca["created"].get<bool>()), "  CA\n");
+  absl::StrAppend(&out, CreatedOrKept(ca["created"].get<bool>()), "  CA\n");
   files(ca, {{"cert_file", "cert      "}, {"key_file", "key       "}});
   const auto& cp = doc["controlplane"];
-  absl::StrAppend(&out, Status(cp["created"].get<bool>()), "  control plane ",
+  absl::StrAppend(&out, CreatedOrKept(cp["created"].get<bool>()), "  control plane ",
                   cp["name"].get<std::string>(), "  ", cp["spiffe_id"].get<std::string>(), "\n");
   files(cp, {{"cert_file", "cert      "}, {"key_file", "key       "}});
   const auto& dk = doc["dispatch_key"];
-  absl::StrAppend(&out, Status(dk["created"].get<bool>()), "  dispatch key (Ed25519)\n");
+  absl::StrAppend(&out, CreatedOrKept(dk["created"].get<bool>()), "  dispatch key (Ed25519)\n");
   files(dk, {{"key_file", "key       "}, {"public_key_file", "public key"}});
   for (const auto& a : doc["agents"]) {
-    absl::StrAppend(&out, Status(a["created"].get<bool>()), "  agent ", a["id"].get<std::string>(),
-                    "  ", a["spiffe_id"].get<std::string>(), "\n");
+    absl::StrAppend(&out, CreatedOrKept(a["created"].get<bool>()), "  agent ",
+                    a["id"].get<std::string>(), "  ", a["spiffe_id"].get<std::string>(), "\n");
     files(a, {{"cert_file", "cert      "},
               {"key_file", "key       "},
               {"result_key_file", "result key"},
               {"result_public_key_file", "result pub"}});
   }
   for (const auto& o : doc["operators"]) {
-    absl::StrAppend(&out, Status(o["created"].get<bool>()), "  operator ",
+    absl::StrAppend(&out, CreatedOrKept(o["created"].get<bool>()), "  operator ",
                     o["name"].get<std::string>(), "  ", o["spiffe_id"].get<std::string>(), "\n");
     files(o, {{"cert_file", "cert      "}, {"key_file", "key       "}});
   }
@@ -138,7 +140,8 @@ int Run(const Options& o, Context& ctx) {
   Json doc;
   doc["dir"] = dir;
   doc["trust_domain"] = o.trust_domain;
-  doc["ca"] = {{"created", !ca_existed}, {"cert_file", p->ca_file()}, {"key_file", dir + "/ca.key"}};
+  doc["ca"] = {
+      {"created", !ca_existed}, {"cert_file", p->ca_file()}, {"key_file", dir + "/ca.key"}};
   const auto cp = p->controlplane();
   doc["controlplane"] = {{"created", !cp_existed},
                          {"name", o.controlplane},
@@ -193,7 +196,8 @@ const bool kRegistered = RegisterCommand({
       app->add_option("--controlplane", o->controlplane, "Name of the control plane identity")
           ->capture_default_str();
       OnePerFlag(app->add_option("--agent", o->agents, "Agent id to issue (repeatable)"));
-      OnePerFlag(app->add_option("--operator", o->operators, "Operator name to issue (repeatable)"));
+      OnePerFlag(
+          app->add_option("--operator", o->operators, "Operator name to issue (repeatable)"));
       return [o](Context& ctx) { return Run(*o, ctx); };
     },
 });

@@ -2,6 +2,8 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include <algorithm>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -52,10 +54,10 @@ std::string ShortId(absl::string_view id) {
 
 std::string FleetStatusTable(const v1::FleetStatusResponse& r, absl::Time now) {
   const auto& s = r.summary();
-  std::string out = absl::StrCat("Agents: ", s.agents(), " (", s.online(), " online, ", s.stale(),
-                                 " stale, ", s.offline(), " offline); tasks: ", s.queue_depth(),
-                                 " queued, ", s.in_flight(), " in flight; unhealthy instances: ",
-                                 s.unhealthy_instances(), "\n");
+  std::string out =
+      absl::StrCat("Agents: ", s.agents(), " (", s.online(), " online, ", s.stale(), " stale, ",
+                   s.offline(), " offline); tasks: ", s.queue_depth(), " queued, ", s.in_flight(),
+                   " in flight; unhealthy instances: ", s.unhealthy_instances(), "\n");
   std::vector<std::string> counts;
   for (int i = v1::DecisionState_MIN + 1; i <= v1::DecisionState_MAX; ++i) {
     if (!v1::DecisionState_IsValid(i)) continue;
@@ -65,8 +67,7 @@ std::string FleetStatusTable(const v1::FleetStatusResponse& r, absl::Time now) {
       counts.push_back(absl::StrCat(it->second, " ", name));
     }
   }
-  absl::StrAppend(&out, "Decisions: ", counts.empty() ? "none" : absl::StrJoin(counts, ", "),
-                  "\n");
+  absl::StrAppend(&out, "Decisions: ", counts.empty() ? "none" : absl::StrJoin(counts, ", "), "\n");
   if (!r.ttv_by_connector().empty()) {
     std::vector<std::string> parts;
     for (const auto& t : r.ttv_by_connector()) {
@@ -102,14 +103,14 @@ std::string AgentShowText(const v1::GetAgentResponse& r, absl::Time now) {
   for (const auto& [k, v] : a.labels()) labels.push_back(absl::StrCat(k, "=", v));
   std::sort(labels.begin(), labels.end());
   line("Labels", labels.empty() ? "-" : Printable(absl::StrJoin(labels, ", ")));
-  line("Connected since", a.connected() ? FormatTimeAndAge(a.connected_since_unix_ms(), now)
-                                        : "not connected");
+  line("Connected since",
+       a.connected() ? FormatTimeAndAge(a.connected_since_unix_ms(), now) : "not connected");
   line("Last seen", absl::StrCat(FormatTimeAndAge(a.last_seen_unix_ms(), now), ", ",
                                  a.missed_heartbeats(), " heartbeat(s) missed"));
   line("First seen", FormatTimeAndAge(a.first_seen_unix_ms(), now));
   line("Certificate", absl::StrCat("expires ", FormatTimeAndAge(a.cert_not_after_unix_ms(), now)));
-  line("Tasks", absl::StrCat(a.queue_depth(), " queued, ", a.in_flight(), " in flight (agent reports ",
-                             a.reported_in_flight(), ")"));
+  line("Tasks", absl::StrCat(a.queue_depth(), " queued, ", a.in_flight(),
+                             " in flight (agent reports ", a.reported_in_flight(), ")"));
   line("Results", absl::StrCat(a.applied(), " applied (", a.verified(), " verified), ", a.failed(),
                                " failed, ", a.refused(), " refused"));
   line("Last verified", FormatTimeAndAge(a.last_verified_at_unix_ms(), now));
@@ -132,9 +133,9 @@ std::string AgentShowText(const v1::GetAgentResponse& r, absl::Time now) {
 
 std::string WatchLine(const v1::WatchDecisionResponse& m, absl::Time now) {
   const auto& d = m.decision();
-  std::string line = absl::StrCat(FormatTime(absl::ToUnixMillis(now)), "  ",
-                                  Printable(d.statement().decision_id()), "  ",
-                                  DecisionStateName(d.state()));
+  std::string line =
+      absl::StrCat(FormatTime(absl::ToUnixMillis(now)), "  ",
+                   Printable(d.statement().decision_id()), "  ", DecisionStateName(d.state()));
   if (m.tasks_total() > 1) {
     absl::StrAppend(&line, "  tasks ", m.tasks_done(), "/", m.tasks_total(), " done");
   }
@@ -142,7 +143,8 @@ std::string WatchLine(const v1::WatchDecisionResponse& m, absl::Time now) {
     const auto& e = m.event();
     absl::StrAppend(&line, "  [", EventKindName(e.kind()));
     if (!e.target().empty()) absl::StrAppend(&line, " ", Printable(e.target()));
-    if (e.outcome() != v1::OUTCOME_UNSPECIFIED) absl::StrAppend(&line, " ", OutcomeName(e.outcome()));
+    if (e.outcome() != v1::OUTCOME_UNSPECIFIED)
+      absl::StrAppend(&line, " ", OutcomeName(e.outcome()));
     absl::StrAppend(&line, "]");
   }
   if (!d.state_detail().empty()) absl::StrAppend(&line, "  ", Printable(d.state_detail()));
@@ -150,8 +152,8 @@ std::string WatchLine(const v1::WatchDecisionResponse& m, absl::Time now) {
 }
 
 std::string EventLine(const v1::Event& e) {
-  std::string line = absl::StrCat(FormatTime(e.at_unix_ms()), "  #", e.seq(), "  ",
-                                  EventKindName(e.kind()));
+  std::string line =
+      absl::StrCat(FormatTime(e.at_unix_ms()), "  #", e.seq(), "  ", EventKindName(e.kind()));
   if (!e.decision_id().empty()) absl::StrAppend(&line, "  decision=", Printable(e.decision_id()));
   if (!e.task_id().empty()) absl::StrAppend(&line, "  task=", Printable(e.task_id()));
   if (!e.agent_id().empty()) absl::StrAppend(&line, "  agent=", Printable(ShortId(e.agent_id())));
@@ -163,7 +165,8 @@ std::string EventLine(const v1::Event& e) {
   } else if (e.agent_state() != v1::AGENT_STATE_UNSPECIFIED) {
     absl::StrAppend(&line, "  state=", AgentStateName(e.agent_state()));
   }
-  if (e.outcome() != v1::OUTCOME_UNSPECIFIED) absl::StrAppend(&line, "  outcome=", OutcomeName(e.outcome()));
+  if (e.outcome() != v1::OUTCOME_UNSPECIFIED)
+    absl::StrAppend(&line, "  outcome=", OutcomeName(e.outcome()));
   if (e.reject_reason() != v1::REJECT_REASON_UNSPECIFIED) {
     absl::StrAppend(&line, "  reason=", RejectReasonName(e.reject_reason()));
   }
@@ -174,12 +177,12 @@ std::string EventLine(const v1::Event& e) {
 std::string ReverifyText(const v1::ReverifyDecisionResponse& r) {
   if (!r.remediation_decision_id().empty()) {
     return absl::StrCat("Decision ", Printable(r.decision_id()), " (", DecisionStateName(r.state()),
-                        ") re-issued as decision ", Printable(r.remediation_decision_id()),
-                        "\n");
+                        ") re-issued as decision ", Printable(r.remediation_decision_id()), "\n");
   }
   return absl::StrCat("Decision ", Printable(r.decision_id()), " (", DecisionStateName(r.state()),
-                      "): ", r.task_ids_size(), " verify-only task(s) sent: ",
-                      Printable(absl::StrJoin(r.task_ids(), ", ")), "\n");
+                      "): ", r.task_ids_size(),
+                      " verify-only task(s) sent: ", Printable(absl::StrJoin(r.task_ids(), ", ")),
+                      "\n");
 }
 
 absl::StatusOr<std::string> StreamDocument(const google::protobuf::Message& msg,
@@ -198,8 +201,8 @@ absl::StatusOr<std::string> StreamDocument(const google::protobuf::Message& msg,
   return out + "\n";
 }
 
-absl::StatusOr<std::string> FormatFleetStatus(const v1::FleetStatusResponse& r,
-                                              OutputFormat format, absl::Time now) {
+absl::StatusOr<std::string> FormatFleetStatus(const v1::FleetStatusResponse& r, OutputFormat format,
+                                              absl::Time now) {
   if (format == OutputFormat::kTable) return FleetStatusTable(r, now);
   return RenderMessage(r, format);
 }
@@ -222,11 +225,20 @@ absl::StatusOr<int64_t> ParseSince(absl::string_view value, absl::Time now) {
     if (absl::SimpleAtoi(value.substr(0, value.size() - 1), &n) && n >= 0) {
       absl::Duration d;
       switch (unit) {
-        case 's': d = absl::Seconds(n); break;
-        case 'm': d = absl::Minutes(n); break;
-        case 'h': d = absl::Hours(n); break;
-        case 'd': d = absl::Hours(24 * n); break;
-        default: d = absl::InfiniteDuration();
+        case 's':
+          d = absl::Seconds(n);
+          break;
+        case 'm':
+          d = absl::Minutes(n);
+          break;
+        case 'h':
+          d = absl::Hours(n);
+          break;
+        case 'd':
+          d = absl::Hours(24 * n);
+          break;
+        default:
+          d = absl::InfiniteDuration();
       }
       if (d != absl::InfiniteDuration()) return absl::ToUnixMillis(now - d);
     }

@@ -45,6 +45,7 @@ DecisionView MakeDecisionView(const DecisionRecord& d, const std::vector<TaskRec
     *tv->mutable_applied() = r.applied();
     *tv->mutable_verification() = r.verification();
   }
+  AddTimeline(d, tasks, &v);
   return v;
 }
 
@@ -78,6 +79,20 @@ grpc::Status AdminServiceImpl::SubmitDecision(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
+grpc::Status AdminServiceImpl::CancelDecision(grpc::ServerContext* ctx,
+                                              const writeback::v1::CancelDecisionRequest* req,
+                                              writeback::v1::CancelDecisionResponse* resp) {
+  auto caller = authz_->Check(kCancelDecisionMethod, *ctx);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  auto r = dispatcher_->Cancel(caller->ToString(), req->decision_id());
+  if (!r.ok()) return ToGrpcStatus(r.status());
+  resp->set_decision_id(req->decision_id());
+  resp->set_state(r->state);
+  resp->set_state_detail(r->state_detail);
+  resp->set_tasks_canceled(static_cast<uint32_t>(r->tasks_canceled));
+  return grpc::Status::OK;
+}
+
 grpc::Status AdminServiceImpl::GetDecision(grpc::ServerContext* ctx,
                                            const writeback::v1::GetDecisionRequest* req,
                                            DecisionView* resp) {
@@ -91,6 +106,9 @@ grpc::Status AdminServiceImpl::GetDecision(grpc::ServerContext* ctx,
   auto tasks = LoadTasks(*d);
   if (!tasks.ok()) return ToGrpcStatus(tasks.status());
   *resp = MakeDecisionView(*d, *tasks, /*with_evidence=*/true);
+  if (auto s = AddReverifications(*store_, *d, /*with_evidence=*/true, resp); !s.ok()) {
+    return ToGrpcStatus(s);
+  }
   return grpc::Status::OK;
 }
 
@@ -111,6 +129,7 @@ grpc::Status AdminServiceImpl::ListDecisions(grpc::ServerContext* ctx,
   if (!list.ok()) return ToGrpcStatus(list.status());
   size_t bytes = 0;
   for (const DecisionRecord& d : *list) {
+    if (req->since_unix_ms() > 0 && d.submitted_at_unix_ms() < req->since_unix_ms()) continue;
     auto tasks = LoadTasks(d);
     if (!tasks.ok()) return ToGrpcStatus(tasks.status());
     DecisionView v = MakeDecisionView(d, *tasks, /*with_evidence=*/false);
@@ -139,6 +158,44 @@ grpc::Status AdminServiceImpl::ListAgents(grpc::ServerContext* ctx,
     v->set_result_key_id(a.result_key_id());
   }
   return grpc::Status::OK;
+}
+
+// ---- The operators' view (controlplane/fleet/operators_view.h) ----
+
+namespace {
+grpc::Status NoView() {
+  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "the operators' view is not enabled");
+}
+}  // namespace
+
+grpc::Status AdminServiceImpl::FleetStatus(grpc::ServerContext* ctx,
+                                           const writeback::v1::FleetStatusRequest* req,
+                                           writeback::v1::FleetStatusResponse* resp) {
+  return view_ == nullptr ? NoView() : view_->FleetStatus(ctx, req, resp);
+}
+
+grpc::Status AdminServiceImpl::GetAgent(grpc::ServerContext* ctx,
+                                        const writeback::v1::GetAgentRequest* req,
+                                        writeback::v1::GetAgentResponse* resp) {
+  return view_ == nullptr ? NoView() : view_->GetAgent(ctx, req, resp);
+}
+
+grpc::Status AdminServiceImpl::WatchDecision(
+    grpc::ServerContext* ctx, const writeback::v1::WatchDecisionRequest* req,
+    grpc::ServerWriter<writeback::v1::WatchDecisionResponse>* writer) {
+  return view_ == nullptr ? NoView() : view_->WatchDecision(ctx, req, writer);
+}
+
+grpc::Status AdminServiceImpl::ReverifyDecision(grpc::ServerContext* ctx,
+                                                const writeback::v1::ReverifyDecisionRequest* req,
+                                                writeback::v1::ReverifyDecisionResponse* resp) {
+  return view_ == nullptr ? NoView() : view_->ReverifyDecision(ctx, req, resp);
+}
+
+grpc::Status AdminServiceImpl::TailEvents(
+    grpc::ServerContext* ctx, const writeback::v1::TailEventsRequest* req,
+    grpc::ServerWriter<writeback::v1::TailEventsResponse>* writer) {
+  return view_ == nullptr ? NoView() : view_->TailEvents(ctx, req, writer);
 }
 
 }  // namespace wb::controlplane

@@ -11,6 +11,11 @@
 //                  evidence (plan/applied/verification); use GetDecision.
 //   ListAgents     every known agent, connected or not.
 //
+// Writes:
+//   SubmitDecision validated in full, durable before the reply.
+//   CancelDecision withdraws tasks without a result (Dispatcher::Cancel):
+//                  NOT_FOUND, FAILED_PRECONDITION if already finished.
+//
 // Thread-safe; the pointers given to the constructor must outlive it.
 #pragma once
 
@@ -19,6 +24,7 @@
 #include "controlplane/api/authz.h"
 #include "controlplane/dispatch/dispatcher.h"
 #include "controlplane/dispatch/sessions.h"
+#include "controlplane/fleet/admin_view.h"
 #include "controlplane/store/store.h"
 #include "writeback/v1/admin_service.grpc.pb.h"
 
@@ -47,8 +53,28 @@ class AdminServiceImpl final : public writeback::v1::AdminService::Service {
   grpc::Status ListDecisions(grpc::ServerContext* ctx,
                              const writeback::v1::ListDecisionsRequest* req,
                              writeback::v1::ListDecisionsResponse* resp) override;
+  grpc::Status CancelDecision(grpc::ServerContext* ctx,
+                              const writeback::v1::CancelDecisionRequest* req,
+                              writeback::v1::CancelDecisionResponse* resp) override;
   grpc::Status ListAgents(grpc::ServerContext* ctx, const writeback::v1::ListAgentsRequest* req,
                           writeback::v1::ListAgentsResponse* resp) override;
+
+  // The operators' view (controlplane/fleet): these methods are delegated
+  // to `view` (UNIMPLEMENTED until it is set). Set once, before serving;
+  // not owned, must outlive the service.
+  void SetView(AdminView* view) { view_ = view; }
+  grpc::Status FleetStatus(grpc::ServerContext* ctx, const writeback::v1::FleetStatusRequest* req,
+                           writeback::v1::FleetStatusResponse* resp) override;
+  grpc::Status GetAgent(grpc::ServerContext* ctx, const writeback::v1::GetAgentRequest* req,
+                        writeback::v1::GetAgentResponse* resp) override;
+  grpc::Status WatchDecision(
+      grpc::ServerContext* ctx, const writeback::v1::WatchDecisionRequest* req,
+      grpc::ServerWriter<writeback::v1::WatchDecisionResponse>* writer) override;
+  grpc::Status ReverifyDecision(grpc::ServerContext* ctx,
+                                const writeback::v1::ReverifyDecisionRequest* req,
+                                writeback::v1::ReverifyDecisionResponse* resp) override;
+  grpc::Status TailEvents(grpc::ServerContext* ctx, const writeback::v1::TailEventsRequest* req,
+                          grpc::ServerWriter<writeback::v1::TailEventsResponse>* writer) override;
 
  private:
   absl::StatusOr<std::vector<writeback::v1::TaskRecord>> LoadTasks(
@@ -58,6 +84,7 @@ class AdminServiceImpl final : public writeback::v1::AdminService::Service {
   Dispatcher* const dispatcher_;
   Store* const store_;
   const SessionRegistry* const sessions_;
+  AdminView* view_ = nullptr;
 };
 
 }  // namespace wb::controlplane

@@ -1,0 +1,77 @@
+#include <algorithm>
+
+#include "controlplane/fleet/admin_view.h"
+#include "controlplane/reverify/reverifier.h"
+
+namespace wb::controlplane {
+
+using writeback::v1::DecisionRecord;
+using writeback::v1::DecisionView;
+using writeback::v1::TaskRecord;
+
+void AddTimeline(const DecisionRecord& d, const std::vector<TaskRecord>& tasks, DecisionView* v) {
+  auto* tl = v->mutable_timeline();
+  tl->set_submitted_at_unix_ms(d.submitted_at_unix_ms());
+  int64_t approved = 0;
+  for (const auto& a : d.approvals()) approved = std::max(approved, a.signed_at_unix_ms());
+  tl->set_approved_at_unix_ms(approved);
+  tl->set_dispatched_at_unix_ms(d.dispatched_at_unix_ms());
+  int64_t delivered = 0, applied = 0;
+  for (const TaskRecord& t : tasks) {
+    if (t.delivered_at_unix_ms() > 0 && (delivered == 0 || t.delivered_at_unix_ms() < delivered)) {
+      delivered = t.delivered_at_unix_ms();
+    }
+    if (t.has_result()) {
+      const auto o = t.result().outcome();
+      if (o == writeback::v1::OUTCOME_VERIFIED || o == writeback::v1::OUTCOME_UNVERIFIED ||
+          o == writeback::v1::OUTCOME_ALREADY_COMPLIANT) {
+        applied = std::max(applied, t.finished_at_unix_ms());
+      }
+    }
+  }
+  tl->set_delivered_at_unix_ms(delivered);
+  tl->set_applied_at_unix_ms(applied);
+  // finished_at is set when the decision left its open states; a DRIFTED
+  // decision was VERIFIED then.
+  const bool verified = d.state() == writeback::v1::DECISION_STATE_VERIFIED ||
+                        d.state() == writeback::v1::DECISION_STATE_DRIFTED;
+  if (verified && d.finished_at_unix_ms() > 0) {
+    tl->set_verified_at_unix_ms(d.finished_at_unix_ms());
+    if (d.submitted_at_unix_ms() > 0) {
+      tl->set_time_to_verified_ms(d.finished_at_unix_ms() - d.submitted_at_unix_ms());
+    }
+  }
+  tl->set_finished_at_unix_ms(d.finished_at_unix_ms());
+  tl->set_last_reverify_at_unix_ms(d.last_reverify_at_unix_ms());
+  v->set_drifted_at_unix_ms(d.drifted_at_unix_ms());
+  v->set_remediated_by(d.remediated_by());
+  v->set_remediates(RemediatesFromReason(d.parsed().reason()));
+}
+
+absl::Status AddReverifications(Store& store, const DecisionRecord& d, bool with_evidence,
+                                DecisionView* v) {
+  for (const std::string& id : d.reverify_task_ids()) {
+    auto t = store.GetTask(id);
+    if (!t.ok()) {
+      if (t.status().code() == absl::StatusCode::kNotFound) continue;
+      return t.status();
+    }
+    auto* tv = v->add_reverifications();
+    tv->set_task_id(t->task_id());
+    if (static_cast<int>(t->target_index()) < d.parsed().targets_size()) {
+      tv->set_target(d.parsed().targets(static_cast<int>(t->target_index())).object());
+    }
+    tv->set_agent_id(t->agent_id());
+    tv->set_state(t->state());
+    tv->set_delivery_attempts(t->delivery_attempts());
+    tv->set_finished_at_unix_ms(t->finished_at_unix_ms());
+    if (!t->has_result()) continue;
+    tv->set_outcome(t->result().outcome());
+    tv->set_reject_reason(t->result().reject_reason());
+    tv->set_message(t->result().message());
+    if (with_evidence) *tv->mutable_verification() = t->result().verification();
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace wb::controlplane

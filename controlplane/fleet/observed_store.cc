@@ -1,0 +1,101 @@
+#include "controlplane/fleet/observed_store.h"
+
+#include "absl/time/clock.h"
+#include "controlplane/metrics/metrics.h"
+
+namespace wb::controlplane {
+
+using writeback::v1::AgentRecord;
+using writeback::v1::DecisionRecord;
+using writeback::v1::TaskRecord;
+
+namespace {
+
+// Times one write with the monotonic clock (latency, not "now": not the
+// injected clock).
+class WriteTimer {
+ public:
+  WriteTimer(Metrics* m, absl::string_view op) : m_(m), op_(op), start_(absl::Now()) {}
+  void Done(bool ok) {
+    if (m_ != nullptr) m_->ObserveStoreWrite(op_, absl::Now() - start_, ok);
+  }
+
+ private:
+  Metrics* m_;
+  absl::string_view op_;
+  absl::Time start_;
+};
+
+}  // namespace
+
+ObservedStore::ObservedStore(Store* inner, StoreObserver* observer, Metrics* metrics)
+    : inner_(inner), observer_(observer), metrics_(metrics) {}
+
+absl::Status ObservedStore::CreateDecision(const DecisionRecord& decision,
+                                           const std::vector<TaskRecord>& tasks,
+                                           absl::string_view request_id) {
+  WriteTimer t(metrics_, "create_decision");
+  absl::Status s = inner_->CreateDecision(decision, tasks, request_id);
+  t.Done(s.ok());
+  if (s.ok() && observer_ != nullptr) observer_->OnDecisionCreated(decision, tasks);
+  return s;
+}
+
+absl::Status ObservedStore::SaveProgress(const DecisionRecord& decision, bool decision_changed,
+                                         const std::vector<TaskRecord>& tasks) {
+  WriteTimer t(metrics_, "save_progress");
+  absl::Status s = inner_->SaveProgress(decision, decision_changed, tasks);
+  t.Done(s.ok());
+  if (s.ok() && observer_ != nullptr) observer_->OnProgress(decision, decision_changed, tasks);
+  return s;
+}
+
+absl::Status ObservedStore::PutAgent(const AgentRecord& agent) {
+  WriteTimer t(metrics_, "put_agent");
+  absl::Status s = inner_->PutAgent(agent);
+  t.Done(s.ok());
+  if (s.ok() && observer_ != nullptr) observer_->OnAgentPut(agent);
+  return s;
+}
+
+absl::StatusOr<uint64_t> ObservedStore::NextDecisionVersion() {
+  return inner_->NextDecisionVersion();
+}
+
+absl::StatusOr<DecisionRecord> ObservedStore::GetDecision(absl::string_view decision_id) {
+  return inner_->GetDecision(decision_id);
+}
+
+absl::StatusOr<TaskRecord> ObservedStore::GetTask(absl::string_view task_id) {
+  return inner_->GetTask(task_id);
+}
+
+absl::StatusOr<AgentRecord> ObservedStore::GetAgent(absl::string_view agent_id) {
+  return inner_->GetAgent(agent_id);
+}
+
+absl::StatusOr<std::string> ObservedStore::FindDecisionByRequestId(absl::string_view request_id) {
+  return inner_->FindDecisionByRequestId(request_id);
+}
+
+absl::StatusOr<std::vector<AgentRecord>> ObservedStore::ListAgents() {
+  return inner_->ListAgents();
+}
+
+absl::StatusOr<std::vector<DecisionRecord>> ObservedStore::ListDecisions(
+    size_t limit, writeback::v1::DecisionState state) {
+  return inner_->ListDecisions(limit, state);
+}
+
+absl::StatusOr<std::vector<std::string>> ObservedStore::PeekOutbox(
+    absl::string_view agent_id, size_t limit,
+    const std::function<bool(absl::string_view task_id)>& skip) {
+  return inner_->PeekOutbox(agent_id, limit, skip);
+}
+
+absl::StatusOr<std::vector<std::string>> ObservedStore::ExpiredDecisions(int64_t now_unix_ms,
+                                                                         size_t limit) {
+  return inner_->ExpiredDecisions(now_unix_ms, limit);
+}
+
+}  // namespace wb::controlplane

@@ -1,0 +1,513 @@
+#include "controlplane/reverify/reverifier.h"
+
+#include <algorithm>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/envelope/envelope.h"
+#include "common/logging/logging.h"
+#include "common/status/macros.h"
+#include "controlplane/metrics/metrics.h"
+
+namespace wb::controlplane {
+
+using writeback::v1::DecisionRecord;
+using writeback::v1::DecisionState;
+using writeback::v1::TaskRecord;
+
+namespace {
+
+// A round is not issued when the statement expires sooner than this: the
+// agent would refuse the tasks before it could run them.
+constexpr int64_t kMinWindowMs = 10'000;
+constexpr size_t kMaxDetailTargets = 5;
+
+bool Reverifiable(DecisionState s) {
+  return s == writeback::v1::DECISION_STATE_VERIFIED || s == writeback::v1::DECISION_STATE_DRIFTED;
+}
+
+// Cuts `s` to at most `max` bytes without splitting a UTF-8 sequence.
+std::string CutUtf8(std::string s, size_t max) {
+  if (s.size() <= max) return s;
+  size_t n = max;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  s.resize(n);
+  return s;
+}
+
+std::string FirstLine(absl::string_view s) {
+  const size_t nl = s.find('\n');
+  return std::string(nl == absl::string_view::npos ? s : s.substr(0, nl));
+}
+
+}  // namespace
+
+absl::StatusOr<ReverifyOptions> ReverifyOptionsFromConfig(const writeback::v1::ReverifyConfig& c) {
+  ReverifyOptions o;
+  constexpr uint32_t kMax = 365u * 24 * 3600;
+  if (c.default_interval_seconds() > kMax) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("reverify.default_interval_seconds: at most ", kMax, " (a year)"));
+  }
+  o.default_interval = absl::Seconds(c.default_interval_seconds());
+  for (const auto& [key, secs] : c.interval_seconds()) {
+    const std::string field = absl::StrCat("reverify.interval_seconds[", key, "]");
+    if (key.empty() || key.size() > 128 || absl::StrContains(key, ' ') ||
+        std::count(key.begin(), key.end(), '/') > 1 || key.front() == '/' || key.back() == '/') {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ": key must be \"<connector type>/<operation>\" or \"<operation>\""));
+    }
+    if (secs > kMax) {
+      return absl::InvalidArgumentError(absl::StrCat(field, ": at most ", kMax, " seconds"));
+    }
+    o.intervals[key] = absl::Seconds(secs);
+  }
+  if (c.task_ttl_seconds() != 0 && (c.task_ttl_seconds() < 10 || c.task_ttl_seconds() > 86400)) {
+    return absl::InvalidArgumentError(
+        "reverify.task_ttl_seconds: must be between 10 and 86400 (0 means 600)");
+  }
+  if (c.task_ttl_seconds() != 0) o.task_ttl = absl::Seconds(c.task_ttl_seconds());
+  if (c.max_per_sweep() > 100000) {
+    return absl::InvalidArgumentError("reverify.max_per_sweep: at most 100000 (0 means 100)");
+  }
+  if (c.max_per_sweep() != 0) o.max_per_sweep = c.max_per_sweep();
+  if (c.sweep_interval_seconds() > 3600) {
+    return absl::InvalidArgumentError("reverify.sweep_interval_seconds: at most 3600 (0 means 1)");
+  }
+  return o;
+}
+
+std::string RemediatesFromReason(absl::string_view reason) {
+  if (!absl::StartsWith(reason, kRemediationReasonPrefix)) return "";
+  absl::string_view rest = reason.substr(sizeof(kRemediationReasonPrefix) - 1);
+  const size_t colon = rest.find(':');
+  return std::string(colon == absl::string_view::npos ? rest : rest.substr(0, colon));
+}
+
+Reverifier::Reverifier(Store* store, const Clock* clock, crypto::Ed25519PrivateKey dispatch_key,
+                       Dispatcher* dispatcher, SessionRegistry* sessions, Tracker* tracker,
+                       EventBus* bus, Metrics* metrics, ReverifyOptions opts)
+    : store_(store),
+      clock_(clock),
+      key_(std::move(dispatch_key)),
+      dispatcher_(dispatcher),
+      sessions_(sessions),
+      tracker_(tracker),
+      bus_(bus),
+      metrics_(metrics),
+      opts_([&] {
+        if (!opts.random_bytes) opts.random_bytes = [](size_t n) { return crypto::RandomBytes(n); };
+        return std::move(opts);
+      }()) {}
+
+absl::Duration Reverifier::IntervalFor(absl::string_view type, absl::string_view op) const {
+  if (auto it = opts_.intervals.find(absl::StrCat(type, "/", op)); it != opts_.intervals.end()) {
+    return it->second;
+  }
+  if (auto it = opts_.intervals.find(std::string(op)); it != opts_.intervals.end()) {
+    return it->second;
+  }
+  return opts_.default_interval;
+}
+
+absl::Duration Reverifier::IntervalOf(const DecisionRecord& d) const {
+  return IntervalFor(tracker_->InstanceType(d.parsed().connector_instance()),
+                     d.parsed().operation());
+}
+
+std::optional<absl::Time> Reverifier::NextDue(absl::string_view decision_id) const {
+  absl::MutexLock l(&mu_);
+  auto it = due_.find(decision_id);
+  if (it == due_.end()) return std::nullopt;
+  return it->second;
+}
+
+void Reverifier::Schedule(const std::string& id, absl::Time due) {
+  absl::MutexLock l(&mu_);
+  auto it = due_.find(id);
+  if (it != due_.end()) queue_.erase({it->second, id});
+  due_[id] = due;
+  queue_.insert({due, id});
+}
+
+void Reverifier::Unschedule(const std::string& id) {
+  absl::MutexLock l(&mu_);
+  auto it = due_.find(id);
+  if (it == due_.end()) return;
+  queue_.erase({it->second, id});
+  due_.erase(it);
+}
+
+std::string Reverifier::NewTaskId() {
+  return absl::StrCat("t-", crypto::HexEncode(opts_.random_bytes(12)));
+}
+
+absl::Status Reverifier::Start(size_t max_decisions) {
+  tracker_->SetReverifyListener([this](const TaskRecord& t) {
+    absl::MutexLock l(&mu_);
+    results_.insert(t.decision_id());
+  });
+  bus_->AddListener([this](const writeback::v1::Event& e) {
+    if (e.kind() == writeback::v1::EVENT_KIND_DECISION_STATE &&
+        e.decision_state() == writeback::v1::DECISION_STATE_VERIFIED) {
+      absl::MutexLock l(&mu_);
+      newly_verified_.push_back(e.decision_id());
+    }
+  });
+  for (DecisionState s :
+       {writeback::v1::DECISION_STATE_VERIFIED, writeback::v1::DECISION_STATE_DRIFTED}) {
+    WB_ASSIGN_OR_RETURN(std::vector<DecisionRecord> list, store_->ListDecisions(max_decisions, s));
+    for (const DecisionRecord& d : list) {
+      const absl::Duration every = IntervalOf(d);
+      if (every <= absl::ZeroDuration()) continue;
+      const int64_t base = std::max(d.last_reverify_at_unix_ms(), d.finished_at_unix_ms());
+      Schedule(d.parsed().decision_id(), absl::FromUnixMillis(base) + every);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<size_t> Reverifier::Sweep() {
+  std::vector<std::string> verified;
+  std::vector<std::string> results;
+  {
+    absl::MutexLock l(&mu_);
+    verified.swap(newly_verified_);
+    results.assign(results_.begin(), results_.end());
+    results_.clear();
+  }
+  const absl::Time now = clock_->Now();
+  for (const std::string& id : verified) {
+    {
+      absl::MutexLock l(&mu_);
+      if (due_.contains(id)) continue;  // a drift that resolved: keep its slot
+    }
+    auto d = store_->GetDecision(id);
+    if (!d.ok()) continue;
+    const absl::Duration every = IntervalOf(*d);
+    if (every > absl::ZeroDuration()) Schedule(id, now + every);
+  }
+  {
+    absl::MutexLock w(&write_mu_);
+    for (const std::string& id : results) {
+      if (absl::Status s = Evaluate(id); !s.ok()) {
+        log::Error("re-verification result not evaluated",
+                   {{"decision_id", id}, {"error", s.message()}});
+      }
+    }
+  }
+
+  std::vector<std::string> due;
+  {
+    absl::MutexLock l(&mu_);
+    for (auto it = queue_.begin(); it != queue_.end() && it->first <= now; ++it) {
+      if (due.size() >= opts_.max_per_sweep) break;
+      due.push_back(it->second);
+    }
+  }
+  size_t issued = 0;
+  for (const std::string& id : due) {
+    absl::StatusOr<IssueResult> r;
+    writeback::v1::ReverifyDecisionResponse resp;
+    {
+      absl::MutexLock w(&write_mu_);
+      r = Issue(id, &resp);
+    }
+    if (!r.ok()) {
+      log::Warn("re-verification not issued",
+                {{"decision_id", id}, {"error", r.status().message()}});
+    }
+    auto d = store_->GetDecision(id);
+    const absl::Duration every = d.ok() ? IntervalOf(*d) : absl::ZeroDuration();
+    if (r.ok() && (*r == IssueResult::kEnded || *r == IssueResult::kNotEligible)) {
+      Unschedule(id);
+    } else if (every > absl::ZeroDuration()) {
+      Schedule(id, now + every);
+    } else {
+      Unschedule(id);
+    }
+    if (r.ok() && *r == IssueResult::kIssued) ++issued;
+  }
+  return issued;
+}
+
+absl::StatusOr<Reverifier::IssueResult> Reverifier::Issue(
+    absl::string_view decision_id, writeback::v1::ReverifyDecisionResponse* resp) {
+  WB_ASSIGN_OR_RETURN(DecisionRecord d, store_->GetDecision(decision_id));
+  const auto& st = d.parsed();
+  resp->set_decision_id(st.decision_id());
+  resp->set_state(d.state());
+  if (!Reverifiable(d.state())) return IssueResult::kNotEligible;
+  const int64_t now_ms = clock_->NowUnixMs();
+  if (st.expires_at_unix_ms() - now_ms < kMinWindowMs) {
+    log::Info("re-verification ended: the decision's statement expired",
+              {{"decision_id", st.decision_id()},
+               {"expires_at_unix_ms", absl::StrCat(st.expires_at_unix_ms())}});
+    return IssueResult::kEnded;
+  }
+  for (const std::string& id : d.reverify_task_ids()) {
+    auto t = store_->GetTask(id);
+    if (t.ok() && IsOpenTaskState(t->state())) return IssueResult::kInProgress;
+  }
+  // The agent serving the instance now (it may have moved).
+  std::string agent_id;
+  for (const auto& a : dispatcher_->Agents()) {
+    for (const auto& inst : a.instances()) {
+      if (inst.name() == st.connector_instance()) agent_id = a.agent_id();
+    }
+  }
+  if (agent_id.empty()) {
+    return absl::UnavailableError(
+        absl::StrCat("no agent serves instance '", st.connector_instance(), "'"));
+  }
+  const int64_t expires =
+      std::min(st.expires_at_unix_ms(), now_ms + absl::ToInt64Milliseconds(opts_.task_ttl));
+  std::vector<TaskRecord> tasks;
+  for (int i = 0; i < st.targets_size(); ++i) {
+    writeback::v1::Task t;
+    t.set_task_id(NewTaskId());
+    t.set_audience(agent_id);
+    t.set_statement(d.statement());
+    *t.mutable_approvals() = d.approvals();
+    t.set_target_index(static_cast<uint32_t>(i));
+    t.set_connector_instance(st.connector_instance());
+    t.set_operation(st.operation());
+    *t.mutable_target() = st.targets(i);
+    t.set_decision_version(st.version());
+    t.set_issued_at_unix_ms(now_ms);
+    t.set_not_before_unix_ms(now_ms);
+    t.set_expires_at_unix_ms(expires);
+    t.set_dispatch_key_id(key_.key_id());
+    t.set_verify_only(true);
+    TaskRecord rec;
+    rec.set_task_id(t.task_id());
+    rec.set_decision_id(st.decision_id());
+    rec.set_target_index(static_cast<uint32_t>(i));
+    rec.set_agent_id(agent_id);
+    rec.set_state(writeback::v1::TASK_STATE_QUEUED);
+    rec.set_queued_at_unix_ms(now_ms);
+    rec.set_verify_only(true);
+    *rec.mutable_signed_task() =
+        envelope::Sign(writeback::v1::PAYLOAD_TYPE_TASK, t.SerializeAsString(), key_);
+    tasks.push_back(std::move(rec));
+  }
+  d.clear_reverify_task_ids();
+  for (const TaskRecord& t : tasks) {
+    d.add_reverify_task_ids(t.task_id());
+    resp->add_task_ids(t.task_id());
+  }
+  d.set_last_reverify_at_unix_ms(now_ms);
+  WB_RETURN_IF_ERROR(store_->SaveProgress(d, true, tasks));
+  sessions_->Wake(agent_id);
+  if (metrics_ != nullptr) metrics_->ObserveReverifyIssued(tasks.size());
+  writeback::v1::Event e;
+  e.set_kind(writeback::v1::EVENT_KIND_REVERIFY_ISSUED);
+  e.set_decision_id(st.decision_id());
+  e.set_agent_id(agent_id);
+  e.set_decision_state(d.state());
+  e.set_detail(absl::StrCat(tasks.size(), " verify-only task(s) sent"));
+  bus_->Publish(std::move(e));
+  log::Info("re-verification issued", {{"decision_id", st.decision_id()},
+                                       {"agent_id", agent_id},
+                                       {"tasks", absl::StrCat(tasks.size())}});
+  return IssueResult::kIssued;
+}
+
+absl::Status Reverifier::Evaluate(absl::string_view decision_id) {
+  WB_ASSIGN_OR_RETURN(DecisionRecord d, store_->GetDecision(decision_id));
+  if (!Reverifiable(d.state())) return absl::OkStatus();
+  const auto& st = d.parsed();
+  std::vector<std::string> drifted;  // "target (detail)"
+  std::vector<std::string> drifted_targets;
+  // A target a newer decision acted on (the agent refuses the older
+  // decision's tasks for it: ROLLBACK) is watched by that decision now.
+  size_t ok = 0, open = 0, superseded = 0;
+  for (const std::string& id : d.reverify_task_ids()) {
+    WB_ASSIGN_OR_RETURN(TaskRecord t, store_->GetTask(id));
+    if (IsOpenTaskState(t.state())) {
+      ++open;
+      continue;
+    }
+    if (!t.has_result()) continue;  // expired: inconclusive
+    const std::string target = static_cast<int>(t.target_index()) < st.targets_size()
+                                   ? st.targets(static_cast<int>(t.target_index())).object()
+                                   : "";
+    switch (t.result().outcome()) {
+      case writeback::v1::OUTCOME_VERIFIED:
+      case writeback::v1::OUTCOME_ALREADY_COMPLIANT:
+        ++ok;
+        break;
+      case writeback::v1::OUTCOME_FAILED: {
+        drifted_targets.push_back(target);
+        std::string why = FirstLine(t.result().verification().detail());
+        if (why.empty()) why = FirstLine(t.result().message());
+        drifted.push_back(why.empty() ? target : absl::StrCat(target, " (", why, ")"));
+        break;
+      }
+      case writeback::v1::OUTCOME_REJECTED:
+        if (t.result().reject_reason() == writeback::v1::REJECT_REASON_ROLLBACK) ++superseded;
+        break;  // other refusals: inconclusive
+      default:
+        break;  // UNVERIFIED: inconclusive
+    }
+  }
+  const int64_t now_ms = clock_->NowUnixMs();
+  const size_t n = static_cast<size_t>(st.targets_size());
+  if (!drifted.empty()) {
+    std::vector<std::string> shown(drifted.begin(),
+                                   drifted.begin() + std::min(drifted.size(), kMaxDetailTargets));
+    std::string detail =
+        absl::StrCat(drifted.size(), " of ", n, " target(s) drifted: ", absl::StrJoin(shown, "; "),
+                     drifted.size() > shown.size() ? "; ..." : "");
+    detail = CutUtf8(std::move(detail), 1024);
+    const bool newly = d.state() != writeback::v1::DECISION_STATE_DRIFTED;
+    if (!newly && d.state_detail() == detail) return absl::OkStatus();
+    d.set_state(writeback::v1::DECISION_STATE_DRIFTED);
+    d.set_state_detail(detail);
+    if (newly) {
+      d.set_drifted_at_unix_ms(now_ms);
+      d.clear_remediated_by();
+    }
+    WB_RETURN_IF_ERROR(store_->SaveProgress(d, true, {}));
+    if (newly) {
+      if (metrics_ != nullptr) metrics_->ObserveDriftDetected();
+      writeback::v1::Event e;
+      e.set_kind(writeback::v1::EVENT_KIND_DRIFT_DETECTED);
+      e.set_decision_id(st.decision_id());
+      e.set_decision_state(d.state());
+      e.set_target(absl::StrJoin(drifted_targets, ","));
+      e.set_detail(detail);
+      bus_->Publish(std::move(e));
+      log::Warn("drift detected", {{"decision_id", st.decision_id()},
+                                   {"connector_instance", st.connector_instance()},
+                                   {"targets", absl::StrJoin(drifted_targets, ",")}});
+    }
+    return absl::OkStatus();
+  }
+  if (n > 0 && superseded == n) {
+    Unschedule(st.decision_id());
+    log::Info("re-verification handed over to newer decisions",
+              {{"decision_id", st.decision_id()}});
+  }
+  if (d.state() == writeback::v1::DECISION_STATE_DRIFTED && open == 0 && ok + superseded == n &&
+      n > 0) {
+    d.set_state(writeback::v1::DECISION_STATE_VERIFIED);
+    d.set_state_detail(
+        superseded == 0
+            ? absl::StrCat("drift resolved: ", n == 1 ? "the target" : "every target",
+                           " verified again")
+            : absl::StrCat("drift resolved: ", ok, " target(s) verified again, ", superseded,
+                           " re-issued by a newer decision",
+                           d.remediated_by().empty() ? "" : " (" + d.remediated_by() + ")"));
+    WB_RETURN_IF_ERROR(store_->SaveProgress(d, true, {}));
+    writeback::v1::Event e;
+    e.set_kind(writeback::v1::EVENT_KIND_DRIFT_RESOLVED);
+    e.set_decision_id(st.decision_id());
+    e.set_decision_state(d.state());
+    e.set_detail(d.state_detail());
+    bus_->Publish(std::move(e));
+    log::Info("drift resolved", {{"decision_id", st.decision_id()}});
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<writeback::v1::ReverifyDecisionResponse> Reverifier::ReverifyNow(
+    absl::string_view decision_id) {
+  if (decision_id.empty()) return absl::InvalidArgumentError("decision_id: required");
+  writeback::v1::ReverifyDecisionResponse resp;
+  absl::StatusOr<IssueResult> r;
+  {
+    absl::MutexLock w(&write_mu_);
+    r = Issue(decision_id, &resp);
+  }
+  if (!r.ok()) return r.status();
+  switch (*r) {
+    case IssueResult::kIssued:
+      break;
+    case IssueResult::kInProgress:
+      return absl::FailedPreconditionError(
+          absl::StrCat("decision ", decision_id,
+                       ": a re-verification is still waiting for its agent; try again when it "
+                       "finished (decision watch shows it)"));
+    case IssueResult::kEnded:
+      return absl::FailedPreconditionError(
+          absl::StrCat("decision ", decision_id,
+                       ": its statement expired, so agents refuse its tasks; submit a new "
+                       "decision to check this target again"));
+    case IssueResult::kNotEligible:
+      return absl::FailedPreconditionError(absl::StrCat(
+          "decision ", decision_id, " is ", writeback::v1::DecisionState_Name(resp.state()),
+          "; only VERIFIED or DRIFTED decisions are re-verified"));
+  }
+  if (auto d = store_->GetDecision(decision_id); d.ok()) {
+    const absl::Duration every = IntervalOf(*d);
+    if (every > absl::ZeroDuration()) Schedule(std::string(decision_id), clock_->Now() + every);
+  }
+  return resp;
+}
+
+absl::StatusOr<writeback::v1::ReverifyDecisionResponse> Reverifier::Remediate(
+    absl::string_view requester, absl::string_view decision_id) {
+  if (decision_id.empty()) return absl::InvalidArgumentError("decision_id: required");
+  WB_ASSIGN_OR_RETURN(DecisionRecord d, store_->GetDecision(decision_id));
+  const auto& st = d.parsed();
+  if (d.state() != writeback::v1::DECISION_STATE_DRIFTED) {
+    return absl::FailedPreconditionError(absl::StrCat("decision ", decision_id, " is ",
+                                                      writeback::v1::DecisionState_Name(d.state()),
+                                                      "; only DRIFTED decisions are re-issued"));
+  }
+  std::vector<std::string> targets;
+  for (const std::string& id : d.reverify_task_ids()) {
+    auto t = store_->GetTask(id);
+    if (!t.ok() || !t->has_result() || t->result().outcome() != writeback::v1::OUTCOME_FAILED) {
+      continue;
+    }
+    if (static_cast<int>(t->target_index()) < st.targets_size()) {
+      targets.push_back(st.targets(static_cast<int>(t->target_index())).object());
+    }
+  }
+  if (targets.empty()) {
+    for (const auto& t : st.targets()) targets.push_back(t.object());
+  }
+  writeback::v1::SubmitDecisionRequest req;
+  auto* spec = req.mutable_spec();
+  spec->set_connector_instance(st.connector_instance());
+  spec->set_operation(st.operation());
+  *spec->mutable_params() = st.params();
+  for (const auto& t : targets) spec->add_targets()->set_object(t);
+  spec->set_reason(
+      CutUtf8(absl::StrCat(kRemediationReasonPrefix, st.decision_id(), ": ", st.reason()),
+              kMaxReasonBytes));
+  spec->set_reference(st.reference());
+  // One re-issue per drift: repeating the command finds the first one.
+  req.set_request_id(absl::StrCat("remediate/", st.decision_id(), "/", d.drifted_at_unix_ms()));
+  WB_ASSIGN_OR_RETURN(writeback::v1::SubmitDecisionResponse sub,
+                      dispatcher_->Submit(requester, req));
+  {
+    absl::MutexLock w(&write_mu_);
+    WB_ASSIGN_OR_RETURN(DecisionRecord cur, store_->GetDecision(decision_id));
+    if (cur.remediated_by() != sub.decision_id()) {
+      cur.set_remediated_by(sub.decision_id());
+      WB_RETURN_IF_ERROR(store_->SaveProgress(cur, true, {}));
+      if (metrics_ != nullptr) metrics_->ObserveRemediationIssued();
+      writeback::v1::Event e;
+      e.set_kind(writeback::v1::EVENT_KIND_REMEDIATION_ISSUED);
+      e.set_decision_id(st.decision_id());
+      e.set_decision_state(cur.state());
+      e.set_target(absl::StrJoin(targets, ","));
+      e.set_detail(absl::StrCat("re-issued as decision ", sub.decision_id(), " by ", requester));
+      bus_->Publish(std::move(e));
+      log::Info("drift remediation issued", {{"decision_id", st.decision_id()},
+                                             {"remediation_decision_id", sub.decision_id()},
+                                             {"requester", requester}});
+    }
+  }
+  writeback::v1::ReverifyDecisionResponse resp;
+  resp.set_decision_id(st.decision_id());
+  resp.set_remediation_decision_id(sub.decision_id());
+  resp.set_state(d.state());
+  return resp;
+}
+
+}  // namespace wb::controlplane
