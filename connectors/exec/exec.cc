@@ -13,10 +13,13 @@
 #include "absl/strings/str_split.h"
 #include "common/actions/actions.h"
 #include "common/status/macros.h"
+#include "connectors/util/connector_util.h"
 #include "nlohmann/json.hpp"
 
 namespace wb::connectors {
 namespace {
+
+using util::CheckDeadline;
 
 using json = nlohmann::json;
 
@@ -35,13 +38,6 @@ constexpr absl::string_view kDefaultPath =
 
 absl::Status Invalid(absl::string_view field, absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", why));
-}
-
-absl::Status CheckDeadline(const CallContext& ctx) {
-  if (ctx.clock->Now() > ctx.deadline) {
-    return absl::DeadlineExceededError("deadline passed before the call started");
-  }
-  return absl::OkStatus();
 }
 
 absl::Status ValidateAction(const Action& action) {

@@ -17,9 +17,12 @@
 #include "common/fs/fs.h"
 #include "common/status/macros.h"
 #include "connectors/ldap/escape.h"
+#include "connectors/util/connector_util.h"
 
 namespace wb::connectors {
 namespace {
+
+using util::CheckDeadline;
 
 using ldapc::Entry;
 using ldapc::Mod;
@@ -30,78 +33,6 @@ constexpr absl::string_view kStateMagic = "ldap/v1";
 
 absl::Status Invalid(absl::string_view field, absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", why));
-}
-
-absl::Status CheckDeadline(const CallContext& ctx) {
-  if (ctx.clock->Now() > ctx.deadline) {
-    return absl::DeadlineExceededError("deadline passed before the call started");
-  }
-  return absl::OkStatus();
-}
-
-// Text from the target made safe for evidence, errors and logs: valid UTF-8
-// passes, control bytes, backslashes and bytes that are not valid UTF-8
-// become \xNN; long values are cut.
-std::string Printable(absl::string_view s, size_t max = 160) {
-  std::string out;
-  size_t i = 0;
-  while (i < s.size() && out.size() < max) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    size_t n = 0;
-    if (c >= 0xc2 && c <= 0xdf) n = 1;
-    if (c >= 0xe0 && c <= 0xef) n = 2;
-    if (c >= 0xf0 && c <= 0xf4) n = 3;
-    bool valid = n > 0;
-    for (size_t k = 1; valid && k <= n; ++k) {
-      if (i + k >= s.size() || (static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) valid = false;
-    }
-    if (valid && n == 2) {
-      const unsigned char c1 = static_cast<unsigned char>(s[i + 1]);
-      if ((c == 0xe0 && c1 < 0xa0) || (c == 0xed && c1 >= 0xa0)) valid = false;
-    }
-    if (valid && n == 3) {
-      const unsigned char c1 = static_cast<unsigned char>(s[i + 1]);
-      if ((c == 0xf0 && c1 < 0x90) || (c == 0xf4 && c1 >= 0x90)) valid = false;
-    }
-    if (valid) {
-      out.append(s.data() + i, n + 1);
-      i += n + 1;
-    } else if (c < 0x20 || c >= 0x7f || c == '\\') {
-      absl::StrAppend(&out, "\\x", absl::Hex(c, absl::kZeroPad2));
-      ++i;
-    } else {
-      out.push_back(static_cast<char>(c));
-      ++i;
-    }
-  }
-  if (i < s.size()) absl::StrAppend(&out, "...(", s.size(), " bytes)");
-  return out;
-}
-
-absl::StatusOr<std::string> ReadSecret(const std::string& path, absl::string_view field) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0) {
-    return absl::FailedPreconditionError(absl::StrCat(field, ": cannot read ", path, ": ",
-                                                      absl::ErrnoToStatus(errno, "").message()));
-  }
-  if ((st.st_mode & 0007) != 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(field, ": ", path, " is accessible to others; make it 0600 or 0640"));
-  }
-  auto content = fs::ReadFile(path, 4096);
-  if (!content.ok()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(field, ": cannot read ", path, ": ", content.status().message()));
-  }
-  std::string s = std::move(*content);
-  if (!s.empty() && s.back() == '\n') s.pop_back();
-  if (!s.empty() && s.back() == '\r') s.pop_back();
-  if (s.empty()) return absl::FailedPreconditionError(absl::StrCat(field, ": ", path, " is empty"));
-  if (s.find('\n') != std::string::npos || s.find('\0') != std::string::npos) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(field, ": ", path, " must hold exactly one line"));
-  }
-  return s;
 }
 
 absl::Status ValidateDn(absl::string_view field, const std::string& dn, bool allow_empty) {
@@ -173,19 +104,19 @@ Observation EntryObservation(const CallContext& ctx, const writeback::v1::LdapCo
                              const Observed& o) {
   Observation ob;
   ob.set_check("read_entry");
-  ob.set_subject(Printable(o.dn, 500));
+  ob.set_subject(util::PrintableUtf8(o.dn, 500));
   ob.set_observed_at_unix_ms(ctx.clock->NowUnixMs());
   auto& f = *ob.mutable_facts();
   f["exists"] = o.exists ? "true" : "false";
   if (o.exists) {
-    f[cfg.lock_attribute()] = Printable(absl::StrJoin(o.lock_values, " "));
+    f[cfg.lock_attribute()] = util::PrintableUtf8(absl::StrJoin(o.lock_values, " "));
     f["userPassword_values"] = absl::StrCat(o.passwords.size());
     f["userPassword_sha256"] = PasswordDigest(o.passwords);
-    if (!o.policy_dn.empty()) f["pwdPolicySubentry"] = Printable(o.policy_dn, 500);
+    if (!o.policy_dn.empty()) f["pwdPolicySubentry"] = util::PrintableUtf8(o.policy_dn, 500);
     ob.set_detail(absl::StrCat(
         "entry present; ", cfg.lock_attribute(), ": ",
-        o.lock_values.empty() ? "(none)" : Printable(absl::StrJoin(o.lock_values, " ")), "; ",
-        o.passwords.size(), " userPassword value(s)"));
+        o.lock_values.empty() ? "(none)" : util::PrintableUtf8(absl::StrJoin(o.lock_values, " ")),
+        "; ", o.passwords.size(), " userPassword value(s)"));
   } else {
     ob.set_detail("no such entry (noSuchObject)");
   }
@@ -195,10 +126,11 @@ Observation EntryObservation(const CallContext& ctx, const writeback::v1::LdapCo
 Observation GroupsObservation(const CallContext& ctx, const Observed& o) {
   Observation ob;
   ob.set_check("group_membership");
-  ob.set_subject(Printable(o.dn, 500));
+  ob.set_subject(util::PrintableUtf8(o.dn, 500));
   ob.set_observed_at_unix_ms(ctx.clock->NowUnixMs());
   std::vector<std::string> d;
-  for (const auto& r : o.refs) d.push_back(absl::StrCat(Printable(r.dn, 300), " (", r.attr, ")"));
+  for (const auto& r : o.refs)
+    d.push_back(absl::StrCat(util::PrintableUtf8(r.dn, 300), " (", r.attr, ")"));
   (*ob.mutable_facts())["groups"] = absl::StrCat(o.refs.size());
   (*ob.mutable_facts())["listed_in"] = absl::StrJoin(d, "; ");
   if (!o.missing_groups.empty()) {
@@ -304,7 +236,7 @@ std::string LdapConnector::DnOf(absl::string_view object) const {
 absl::Status LdapConnector::Authorize(const Action& action) const {
   WB_RETURN_IF_ERROR(actions::ValidateAction(kType, action.operation, action.params));
   WB_RETURN_IF_ERROR(actions::ValidateTargetObject(kType, action.object, "target"));
-  const std::string who = Printable(action.object);
+  const std::string who = util::PrintableUtf8(action.object);
   const auto& prot = cfg_.protected_objects();
   if (std::find(prot.begin(), prot.end(), action.object) != prot.end()) {
     return absl::PermissionDeniedError(absl::StrCat("target: ", who, " is protected"));
@@ -330,7 +262,7 @@ absl::Duration LdapConnector::Timeout(const CallContext& ctx) const {
 
 absl::StatusOr<std::unique_ptr<ldapc::Session>> LdapConnector::Connect(
     const CallContext& ctx) const {
-  WB_ASSIGN_OR_RETURN(std::string pw, ReadSecret(cfg_.password_file(), "password_file"));
+  WB_ASSIGN_OR_RETURN(std::string pw, util::ReadSecretLine(cfg_.password_file(), "password_file"));
   WB_ASSIGN_OR_RETURN(auto s, ldapc::Session::Open(cfg_.uri(), tls_, Timeout(ctx)));
   WB_RETURN_IF_ERROR(s->Bind(cfg_.bind_dn(), pw));
   return s;
@@ -355,8 +287,8 @@ absl::StatusOr<Observed> Observe(ldapc::Session& s, const writeback::v1::LdapCon
     const auto& names = entry->Values(cfg.user_rdn_attribute());
     if (std::find(names.begin(), names.end(), a.object) == names.end()) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "object: the directory resolves '", Printable(a.object, 80), "' to ",
-          Printable(entry->dn, 300), ", whose ", cfg.user_rdn_attribute(),
+          "object: the directory resolves '", util::PrintableUtf8(a.object, 80), "' to ",
+          util::PrintableUtf8(entry->dn, 300), ", whose ", cfg.user_rdn_attribute(),
           " is not exactly that value (LDAP matching ignores case and spacing); refusing to act "
           "on a look-alike"));
     }
@@ -378,7 +310,7 @@ absl::StatusOr<Observed> Observe(ldapc::Session& s, const writeback::v1::LdapCon
       if (ge.has_value()) {
         groups.push_back(std::move(*ge));
       } else {
-        o.missing_groups.push_back(Printable(gdn, 300));
+        o.missing_groups.push_back(util::PrintableUtf8(gdn, 300));
       }
     }
   } else {
@@ -412,11 +344,11 @@ absl::StatusOr<Needed> Evaluate(const writeback::v1::LdapConfig& cfg, const Acti
                                 const Observed& o) {
   Needed n;
   const std::string& op = a.operation;
-  const std::string dn = Printable(o.dn, 300);
+  const std::string dn = util::PrintableUtf8(o.dn, 300);
   if (UsesGroups(a)) {
     for (const auto& r : o.refs) {
       n.changes.push_back(
-          absl::StrCat("delete ", r.attr, " ", dn, " from group ", Printable(r.dn, 300)));
+          absl::StrCat("delete ", r.attr, " ", dn, " from group ", util::PrintableUtf8(r.dn, 300)));
     }
   }
   if (op == "lock" && o.exists &&
@@ -464,10 +396,10 @@ absl::StatusOr<writeback::v1::Plan> LdapConnector::PlanChange(const CallContext&
   plan.set_state(EncodeState(action, Digest(action, o)));
   plan.set_no_change(n.done);
   for (const auto& c : n.changes) plan.add_changes(c);
-  plan.set_summary(n.done ? absl::StrCat(action.operation, " of ", Printable(dn, 300),
+  plan.set_summary(n.done ? absl::StrCat(action.operation, " of ", util::PrintableUtf8(dn, 300),
                                          o.exists ? ": already in effect" : ": no such entry")
-                          : absl::StrCat(action.operation, " of ", Printable(dn, 300), ": ",
-                                         n.changes.size(), " change(s)"));
+                          : absl::StrCat(action.operation, " of ", util::PrintableUtf8(dn, 300),
+                                         ": ", n.changes.size(), " change(s)"));
   return plan;
 }
 
@@ -486,7 +418,7 @@ absl::StatusOr<writeback::v1::ApplyResult> LdapConnector::Apply(const CallContex
   }
   WB_ASSIGN_OR_RETURN(auto s, Connect(ctx));
   const std::string dn = DnOf(action.object);
-  const std::string pdn = Printable(dn, 300);
+  const std::string pdn = util::PrintableUtf8(dn, 300);
   WB_ASSIGN_OR_RETURN(const Observed o, Observe(*s, cfg_, action, dn));
   if (Digest(action, o) != state[3]) {
     return absl::FailedPreconditionError(absl::StrCat(pdn, " changed since plan"));
@@ -501,21 +433,21 @@ absl::StatusOr<writeback::v1::ApplyResult> LdapConnector::Apply(const CallContex
       if (!st.ok() && s->rc() == LDAP_OBJECT_CLASS_VIOLATION && r.values == 1) {
         if (cfg_.empty_group_placeholder_dn().empty()) {
           return absl::FailedPreconditionError(absl::StrCat(
-              "group ", Printable(r.dn, 300), " would lose its last ", r.attr,
+              "group ", util::PrintableUtf8(r.dn, 300), " would lose its last ", r.attr,
               " (its schema needs one); set empty_group_placeholder_dn or remove the group"));
         }
         // One modify: the schema is checked after both changes.
         st = s->Modify(r.dn, {Mod{Mod::kAdd, r.attr, {cfg_.empty_group_placeholder_dn()}},
                               Mod{Mod::kDelete, r.attr, {r.value}}});
         if (st.ok()) {
-          result.add_changes(absl::StrCat("added placeholder ",
-                                          Printable(cfg_.empty_group_placeholder_dn(), 300), " to ",
-                                          Printable(r.dn, 300)));
+          result.add_changes(absl::StrCat(
+              "added placeholder ", util::PrintableUtf8(cfg_.empty_group_placeholder_dn(), 300),
+              " to ", util::PrintableUtf8(r.dn, 300)));
         }
       }
       if (!st.ok()) return st;
-      result.add_changes(
-          absl::StrCat("deleted ", r.attr, " ", pdn, " from group ", Printable(r.dn, 300)));
+      result.add_changes(absl::StrCat("deleted ", r.attr, " ", pdn, " from group ",
+                                      util::PrintableUtf8(r.dn, 300)));
     }
   }
   if (op == "lock" && o.exists) {
@@ -548,7 +480,7 @@ absl::StatusOr<writeback::v1::Verification> LdapConnector::Verify(const CallCont
   WB_RETURN_IF_ERROR(Authorize(action));
   WB_ASSIGN_OR_RETURN(auto s, Connect(ctx));
   const std::string dn = DnOf(action.object);
-  const std::string pdn = Printable(dn, 300);
+  const std::string pdn = util::PrintableUtf8(dn, 300);
   const std::string& op = action.operation;
   WB_ASSIGN_OR_RETURN(const Observed o, Observe(*s, cfg_, action, dn));
   writeback::v1::Verification v;
@@ -581,7 +513,7 @@ absl::StatusOr<writeback::v1::Verification> LdapConnector::Verify(const CallCont
         if (!policy.empty()) {
           Observation ob;
           ob.set_check("read_policy");
-          ob.set_subject(Printable(policy, 300));
+          ob.set_subject(util::PrintableUtf8(policy, 300));
           ob.set_observed_at_unix_ms(ctx.clock->NowUnixMs());
           auto pe = s->Read(policy, {"pwdLockout"});
           if (!pe.ok() || !pe->has_value()) {
@@ -669,7 +601,7 @@ absl::StatusOr<writeback::v1::Verification> LdapConnector::Verify(const CallCont
       Observation ob;
       ob.set_check("bind_probe");
       ob.set_subject(pdn);
-      auto pw = ReadSecret(probe.password_file(), "probes.password_file");
+      auto pw = util::ReadSecretLine(probe.password_file(), "probes.password_file");
       if (!pw.ok()) {
         (*ob.mutable_facts())["attempted"] = "false";
         ob.set_detail(absl::StrCat("not attempted: ", pw.status().message()));

@@ -16,10 +16,13 @@
 #include "common/crypto/crypto.h"
 #include "common/status/macros.h"
 #include "connectors/probes/subprocess.h"
+#include "connectors/util/connector_util.h"
 #include "nlohmann/json.hpp"
 
 namespace wb::connectors {
 namespace {
+
+using util::CheckDeadline;
 
 using posix::AccountFiles;
 using posix::AccountView;
@@ -36,13 +39,6 @@ constexpr absl::string_view kExpireDay = "1";
 
 absl::Status Invalid(absl::string_view field, absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", why));
-}
-
-absl::Status CheckDeadline(const CallContext& ctx) {
-  if (ctx.clock->Now() > ctx.deadline) {
-    return absl::DeadlineExceededError("deadline passed before the call started");
-  }
-  return absl::OkStatus();
 }
 
 std::string JsonString(const nlohmann::json& j, const char* key) {

@@ -17,9 +17,12 @@
 #include "common/crypto/crypto.h"
 #include "common/fs/fs.h"
 #include "common/status/macros.h"
+#include "connectors/util/connector_util.h"
 
 namespace wb::connectors {
 namespace {
+
+using util::CheckDeadline;
 
 using writeback::v1::Observation;
 using writeback::v1::PostgresParams;
@@ -29,81 +32,6 @@ constexpr absl::string_view kStateMagic = "pg/v1";
 
 absl::Status Invalid(absl::string_view field, absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", why));
-}
-
-absl::Status CheckDeadline(const CallContext& ctx) {
-  if (ctx.clock->Now() > ctx.deadline) {
-    return absl::DeadlineExceededError("deadline passed before the call started");
-  }
-  return absl::OkStatus();
-}
-
-// Text from the target made safe for evidence, errors and logs: valid UTF-8
-// passes, control bytes, backslashes and bytes that are not valid UTF-8
-// become \xNN; long values are cut.
-std::string Printable(absl::string_view s, size_t max = 160) {
-  std::string out;
-  size_t i = 0;
-  while (i < s.size() && out.size() < max) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    size_t n = 0;
-    if (c >= 0xc2 && c <= 0xdf) n = 1;
-    if (c >= 0xe0 && c <= 0xef) n = 2;
-    if (c >= 0xf0 && c <= 0xf4) n = 3;
-    bool valid = n > 0;
-    for (size_t k = 1; valid && k <= n; ++k) {
-      if (i + k >= s.size() || (static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) valid = false;
-    }
-    if (valid && n == 2) {
-      const unsigned char c1 = static_cast<unsigned char>(s[i + 1]);
-      if ((c == 0xe0 && c1 < 0xa0) || (c == 0xed && c1 >= 0xa0)) valid = false;
-    }
-    if (valid && n == 3) {
-      const unsigned char c1 = static_cast<unsigned char>(s[i + 1]);
-      if ((c == 0xf0 && c1 < 0x90) || (c == 0xf4 && c1 >= 0x90)) valid = false;
-    }
-    if (valid) {
-      out.append(s.data() + i, n + 1);
-      i += n + 1;
-    } else if (c < 0x20 || c >= 0x7f || c == '\\') {
-      absl::StrAppend(&out, "\\x", absl::Hex(c, absl::kZeroPad2));
-      ++i;
-    } else {
-      out.push_back(static_cast<char>(c));
-      ++i;
-    }
-  }
-  if (i < s.size()) absl::StrAppend(&out, "...(", s.size(), " bytes)");
-  return out;
-}
-
-// One line from a secret file (the final newline dropped). Refuses a file
-// that everybody may read.
-absl::StatusOr<std::string> ReadSecret(const std::string& path, absl::string_view field) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0) {
-    return absl::FailedPreconditionError(absl::StrCat(field, ": cannot read ", path, ": ",
-                                                      absl::ErrnoToStatus(errno, "").message()));
-  }
-  if ((st.st_mode & 0007) != 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(field, ": ", path, " is accessible to others (mode ",
-                     absl::Hex(st.st_mode & 0777), "); make it 0600 or 0640"));
-  }
-  auto content = fs::ReadFile(path, 4096);
-  if (!content.ok()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(field, ": cannot read ", path, ": ", content.status().message()));
-  }
-  std::string s = std::move(*content);
-  if (!s.empty() && s.back() == '\n') s.pop_back();
-  if (!s.empty() && s.back() == '\r') s.pop_back();
-  if (s.empty()) return absl::FailedPreconditionError(absl::StrCat(field, ": ", path, " is empty"));
-  if (s.find('\n') != std::string::npos || s.find('\0') != std::string::npos) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(field, ": ", path, " must hold exactly one line"));
-  }
-  return s;
 }
 
 bool IsLoopbackOrSocket(const std::string& host) {
@@ -216,9 +144,9 @@ struct Grant {
   std::string relkind;  // r p v m f S, or "n" for the schema
   std::string privilege;
   std::string Describe(const std::string& schema) const {
-    if (relkind == "n") return absl::StrCat(privilege, " on schema ", Printable(schema));
-    return absl::StrCat(privilege, " on ", relkind == "S" ? "sequence " : "", Printable(schema),
-                        ".", Printable(relname));
+    if (relkind == "n") return absl::StrCat(privilege, " on schema ", util::PrintableUtf8(schema));
+    return absl::StrCat(privilege, " on ", relkind == "S" ? "sequence " : "",
+                        util::PrintableUtf8(schema), ".", util::PrintableUtf8(relname));
   }
 };
 
@@ -233,7 +161,7 @@ absl::StatusOr<std::string> SchemaOid(pg::Session& s, const std::string& schema)
                                          {schema}));
   if (rows.empty()) {
     return absl::NotFoundError(
-        absl::StrCat("schema '", Printable(schema), "' does not exist in this database"));
+        absl::StrCat("schema '", util::PrintableUtf8(schema), "' does not exist in this database"));
   }
   return Str(rows[0][0]);
 }
@@ -296,7 +224,7 @@ absl::StatusOr<std::vector<Grant>> ReadEffective(pg::Session& s, const std::stri
 Observation RoleObservation(const CallContext& ctx, const std::string& role, const RoleState& st) {
   Observation o;
   o.set_check("pg_roles");
-  o.set_subject(Printable(role));
+  o.set_subject(util::PrintableUtf8(role));
   o.set_observed_at_unix_ms(ctx.clock->NowUnixMs());
   auto& f = *o.mutable_facts();
   f["exists"] = st.exists ? "true" : "false";
@@ -307,11 +235,11 @@ Observation RoleObservation(const CallContext& ctx, const std::string& role, con
     f["rolvaliduntil"] = st.valid_until;
     f["password_expired"] = st.expired ? "true" : "false";
     f["password_sha256"] = st.password_readable ? st.password_sha256 : "unreadable";
-    o.set_detail(absl::StrCat("role ", Printable(role), " (oid ", st.oid, "): ",
+    o.set_detail(absl::StrCat("role ", util::PrintableUtf8(role), " (oid ", st.oid, "): ",
                               st.can_login ? "LOGIN" : "NOLOGIN", st.super ? ", SUPERUSER" : "",
                               ", valid until ", st.valid_until, st.expired ? " (expired)" : ""));
   } else {
-    o.set_detail(absl::StrCat("no role named ", Printable(role), " in pg_roles"));
+    o.set_detail(absl::StrCat("no role named ", util::PrintableUtf8(role), " in pg_roles"));
   }
   return o;
 }
@@ -320,7 +248,7 @@ Observation SessionsObservation(const CallContext& ctx, const std::string& role,
                                 const std::vector<std::string>& pids) {
   Observation o;
   o.set_check("pg_stat_activity");
-  o.set_subject(Printable(role));
+  o.set_subject(util::PrintableUtf8(role));
   o.set_observed_at_unix_ms(ctx.clock->NowUnixMs());
   (*o.mutable_facts())["sessions"] = absl::StrCat(pids.size());
   (*o.mutable_facts())["pids"] = absl::StrJoin(pids, ",");
@@ -334,7 +262,8 @@ Observation GrantsObservation(const CallContext& ctx, absl::string_view check,
                               const std::vector<Grant>& grants) {
   Observation o;
   o.set_check(std::string(check));
-  o.set_subject(absl::StrCat(Printable(role), " on schema ", Printable(schema)));
+  o.set_subject(
+      absl::StrCat(util::PrintableUtf8(role), " on schema ", util::PrintableUtf8(schema)));
   o.set_observed_at_unix_ms(ctx.clock->NowUnixMs());
   (*o.mutable_facts())["count"] = absl::StrCat(grants.size());
   std::vector<std::string> d;
@@ -404,7 +333,7 @@ bool RoleEffectDone(const Action& a, const RoleState& st) {
 
 absl::Status CheckPreconditions(const Action& a, const RoleState& st) {
   const PostgresParams& p = a.params.postgres();
-  const std::string who = Printable(a.object);
+  const std::string who = util::PrintableUtf8(a.object);
   if (!p.expected_password_sha256().empty()) {
     if (!st.exists) {
       return absl::FailedPreconditionError(absl::StrCat("role ", who, " does not exist"));
@@ -452,11 +381,12 @@ absl::StatusOr<std::vector<std::string>> TerminateSessions(pg::Session& s, const
     auto r = s.Query("SELECT pg_catalog.pg_terminate_backend($1::int, 5000)", {pid});
     if (!r.ok()) {
       return absl::Status(r.status().code(),
-                          absl::StrCat("terminate backend ", pid, " of role ", Printable(role),
-                                       ": ", r.status().message()));
+                          absl::StrCat("terminate backend ", pid, " of role ",
+                                       util::PrintableUtf8(role), ": ", r.status().message()));
     }
     if (!r->empty() && Truthy((*r)[0][0])) {
-      changes.push_back(absl::StrCat("terminated backend ", pid, " of role ", Printable(role)));
+      changes.push_back(
+          absl::StrCat("terminated backend ", pid, " of role ", util::PrintableUtf8(role)));
     }
   }
   return changes;
@@ -492,7 +422,8 @@ absl::StatusOr<std::unique_ptr<Connector>> PostgresConnector::Create(
   }
   for (const auto* path : {&c.password_file(), &c.sslrootcert(), &c.sslcert(), &c.sslkey()}) {
     if (!path->empty() && (*path)[0] != '/') {
-      return Invalid(where, absl::StrCat("'", Printable(*path), "' must be an absolute path"));
+      return Invalid(where,
+                     absl::StrCat("'", util::PrintableUtf8(*path), "' must be an absolute path"));
     }
   }
   if (c.connect_timeout_seconds() == 0) c.set_connect_timeout_seconds(10);
@@ -517,7 +448,7 @@ absl::StatusOr<std::unique_ptr<Connector>> PostgresConnector::Create(
 absl::Status PostgresConnector::Authorize(const Action& action) const {
   WB_RETURN_IF_ERROR(actions::ValidateAction(kType, action.operation, action.params));
   WB_RETURN_IF_ERROR(actions::ValidateTargetObject(kType, action.object, "target"));
-  const std::string who = Printable(action.object);
+  const std::string who = util::PrintableUtf8(action.object);
   if (action.object == cfg_.user()) {
     return absl::PermissionDeniedError(
         absl::StrCat("target: role ", who, " is the connector's own role"));
@@ -559,7 +490,7 @@ absl::StatusOr<pg::ConnParams> PostgresConnector::ConnectionParams(
   if (!cfg_.sslcert().empty()) p.push_back({"sslcert", cfg_.sslcert()});
   if (!cfg_.sslkey().empty()) p.push_back({"sslkey", cfg_.sslkey()});
   if (!password_file.empty()) {
-    WB_ASSIGN_OR_RETURN(std::string pw, ReadSecret(password_file, "password_file"));
+    WB_ASSIGN_OR_RETURN(std::string pw, util::ReadSecretLine(password_file, "password_file"));
     p.push_back({"password", std::move(pw)});
   }
   return p;
@@ -587,7 +518,7 @@ absl::StatusOr<writeback::v1::Plan> PostgresConnector::PlanChange(const CallCont
   WB_RETURN_IF_ERROR(Authorize(action));
   WB_ASSIGN_OR_RETURN(auto s, Connect(ctx));
   const std::string& role = action.object;
-  const std::string who = Printable(role);
+  const std::string who = util::PrintableUtf8(role);
   WB_ASSIGN_OR_RETURN(const RoleState st, ReadRole(*s, role));
   WB_ASSIGN_OR_RETURN(const auto pids, ReadSessions(*s, st.oid));
 
@@ -637,7 +568,8 @@ absl::StatusOr<writeback::v1::Plan> PostgresConnector::PlanChange(const CallCont
         if (end_sessions) changes.push_back(terminate);
         const std::string& to = action.params.postgres().reassign_owned_to();
         if (!to.empty()) {
-          changes.push_back(absl::StrCat("REASSIGN OWNED BY ", who, " TO ", Printable(to)));
+          changes.push_back(
+              absl::StrCat("REASSIGN OWNED BY ", who, " TO ", util::PrintableUtf8(to)));
         }
         changes.push_back(absl::StrCat("DROP OWNED BY ", who));
         changes.push_back(absl::StrCat("DROP ROLE ", who));
@@ -670,7 +602,7 @@ absl::StatusOr<writeback::v1::ApplyResult> PostgresConnector::Apply(
   }
   WB_ASSIGN_OR_RETURN(auto s, Connect(ctx));
   const std::string& role = action.object;
-  const std::string who = Printable(role);
+  const std::string who = util::PrintableUtf8(role);
   const std::string& op = action.operation;
   writeback::v1::ApplyResult result;
 
@@ -697,9 +629,9 @@ absl::StatusOr<writeback::v1::ApplyResult> PostgresConnector::Apply(
     auto ss = ReadDirectGrants(*s, schema, st.oid, privs);
     if (!ss.ok()) return fail(ss.status());
     if (GrantsDigest(*ss) != state[4]) {
-      return fail(
-          absl::FailedPreconditionError(absl::StrCat("the privileges of role ", who, " on schema ",
-                                                     Printable(schema), " changed since plan")));
+      return fail(absl::FailedPreconditionError(
+          absl::StrCat("the privileges of role ", who, " on schema ", util::PrintableUtf8(schema),
+                       " changed since plan")));
     }
     auto qschema = s->Quote(schema);
     if (!qschema.ok()) return fail(qschema.status());
@@ -784,7 +716,7 @@ absl::StatusOr<writeback::v1::ApplyResult> PostgresConnector::Apply(
     if (auto r = s->Exec(absl::StrCat("DROP ROLE ", qrole)); !r.ok()) return fail(r);
     WB_RETURN_IF_ERROR(s->Exec("COMMIT"));
     if (!to.empty()) {
-      result.add_changes(absl::StrCat("REASSIGN OWNED BY ", who, " TO ", Printable(to)));
+      result.add_changes(absl::StrCat("REASSIGN OWNED BY ", who, " TO ", util::PrintableUtf8(to)));
     }
     result.add_changes(absl::StrCat("DROP OWNED BY ", who));
     result.add_changes(absl::StrCat("DROP ROLE ", who));
@@ -798,7 +730,7 @@ absl::StatusOr<writeback::v1::Verification> PostgresConnector::Verify(const Call
   WB_RETURN_IF_ERROR(Authorize(action));
   WB_ASSIGN_OR_RETURN(auto s, Connect(ctx));
   const std::string& role = action.object;
-  const std::string who = Printable(role);
+  const std::string who = util::PrintableUtf8(role);
   const std::string& op = action.operation;
   WB_ASSIGN_OR_RETURN(const RoleState st, ReadRole(*s, role));
   WB_ASSIGN_OR_RETURN(const auto pids, ReadSessions(*s, st.oid));
@@ -824,7 +756,7 @@ absl::StatusOr<writeback::v1::Verification> PostgresConnector::Verify(const Call
       if (left.empty()) {
         proved.push_back(absl::StrCat(
             "has_*_privilege: the role holds none of the revoked privileges on schema ",
-            Printable(schema), " or its relations and sequences, by any route"));
+            util::PrintableUtf8(schema), " or its relations and sequences, by any route"));
       } else {
         failures.push_back(absl::StrCat(
             "has_*_privilege: the role still holds ", left.size(),
@@ -894,14 +826,14 @@ absl::StatusOr<writeback::v1::Verification> PostgresConnector::Verify(const Call
           failures.push_back("login_probe: the old credential still logs in");
         } else if (a.password_requested) {
           o.set_detail(absl::StrCat("refused after the server asked for the password: ",
-                                    Printable(a.message, 300)));
+                                    util::PrintableUtf8(a.message, 300)));
           proved.push_back(
               "login_probe: the old credential is refused (on its own this would not say why: "
               "wrong password, expired, NOLOGIN and missing role look alike; the catalog "
               "observation above says which)");
         } else {
           o.set_detail(absl::StrCat("inconclusive, the server never asked for a password: ",
-                                    Printable(a.message, 300)));
+                                    util::PrintableUtf8(a.message, 300)));
         }
       }
       o.set_observed_at_unix_ms(ctx.clock->NowUnixMs());

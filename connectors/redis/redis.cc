@@ -16,9 +16,12 @@
 #include "common/crypto/crypto.h"
 #include "common/fs/fs.h"
 #include "common/status/macros.h"
+#include "connectors/util/connector_util.h"
 
 namespace wb::connectors {
 namespace {
+
+using util::CheckDeadline;
 
 using resp::Value;
 using writeback::v1::Observation;
@@ -28,78 +31,6 @@ constexpr absl::string_view kStateMagic = "redis/v1";
 
 absl::Status Invalid(absl::string_view field, absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", why));
-}
-
-absl::Status CheckDeadline(const CallContext& ctx) {
-  if (ctx.clock->Now() > ctx.deadline) {
-    return absl::DeadlineExceededError("deadline passed before the call started");
-  }
-  return absl::OkStatus();
-}
-
-// Text from the target made safe for evidence, errors and logs: valid UTF-8
-// passes, control bytes, backslashes and bytes that are not valid UTF-8
-// become \xNN; long values are cut.
-std::string Printable(absl::string_view s, size_t max = 160) {
-  std::string out;
-  size_t i = 0;
-  while (i < s.size() && out.size() < max) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    size_t n = 0;
-    if (c >= 0xc2 && c <= 0xdf) n = 1;
-    if (c >= 0xe0 && c <= 0xef) n = 2;
-    if (c >= 0xf0 && c <= 0xf4) n = 3;
-    bool valid = n > 0;
-    for (size_t k = 1; valid && k <= n; ++k) {
-      if (i + k >= s.size() || (static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) valid = false;
-    }
-    if (valid && n == 2) {
-      const unsigned char c1 = static_cast<unsigned char>(s[i + 1]);
-      if ((c == 0xe0 && c1 < 0xa0) || (c == 0xed && c1 >= 0xa0)) valid = false;
-    }
-    if (valid && n == 3) {
-      const unsigned char c1 = static_cast<unsigned char>(s[i + 1]);
-      if ((c == 0xf0 && c1 < 0x90) || (c == 0xf4 && c1 >= 0x90)) valid = false;
-    }
-    if (valid) {
-      out.append(s.data() + i, n + 1);
-      i += n + 1;
-    } else if (c < 0x20 || c >= 0x7f || c == '\\') {
-      absl::StrAppend(&out, "\\x", absl::Hex(c, absl::kZeroPad2));
-      ++i;
-    } else {
-      out.push_back(static_cast<char>(c));
-      ++i;
-    }
-  }
-  if (i < s.size()) absl::StrAppend(&out, "...(", s.size(), " bytes)");
-  return out;
-}
-
-absl::StatusOr<std::string> ReadSecret(const std::string& path, absl::string_view field) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0) {
-    return absl::FailedPreconditionError(absl::StrCat(field, ": cannot read ", path, ": ",
-                                                      absl::ErrnoToStatus(errno, "").message()));
-  }
-  if ((st.st_mode & 0007) != 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(field, ": ", path, " is accessible to others; make it 0600 or 0640"));
-  }
-  auto content = fs::ReadFile(path, 4096);
-  if (!content.ok()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(field, ": cannot read ", path, ": ", content.status().message()));
-  }
-  std::string s = std::move(*content);
-  if (!s.empty() && s.back() == '\n') s.pop_back();
-  if (!s.empty() && s.back() == '\r') s.pop_back();
-  if (s.empty()) return absl::FailedPreconditionError(absl::StrCat(field, ": ", path, " is empty"));
-  if (s.find('\n') != std::string::npos || s.find('\0') != std::string::npos) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(field, ": ", path, " must hold exactly one line"));
-  }
-  return s;
 }
 
 bool IsLoopback(const std::string& host) {
@@ -219,7 +150,7 @@ absl::StatusOr<CommandInfo> GetCommandInfo(resp::Session& s, const std::string& 
   if (v.type != Value::kArray || v.elements.empty() || v.elements[0].type != Value::kArray ||
       v.elements[0].elements.size() < 2) {
     return absl::FailedPreconditionError(
-        absl::StrCat("the server knows no command '", Printable(name), "'"));
+        absl::StrCat("the server knows no command '", util::PrintableUtf8(name), "'"));
   }
   const Value& info = v.elements[0];
   CommandInfo ci;
@@ -267,7 +198,7 @@ absl::StatusOr<bool> MayRun(resp::Session& s, const std::string& user, const std
   WB_ASSIGN_OR_RETURN(Value v, s.Command(argv));
   if (v.is_error()) {
     return absl::FailedPreconditionError(
-        absl::StrCat("ACL DRYRUN ", Printable(command), ": ", v.str));
+        absl::StrCat("ACL DRYRUN ", util::PrintableUtf8(command), ": ", v.str));
   }
   if (v.is_ok()) return true;
   return !absl::StrContains(v.str, "no permissions to run the");
@@ -300,7 +231,7 @@ bool IsCatchAll(const std::string& p) { return p == "~*" || p == "%R~*" || p == 
 Observation UserObservation(const CallContext& ctx, const std::string& user, const UserState& u) {
   Observation o;
   o.set_check("acl_getuser");
-  o.set_subject(Printable(user));
+  o.set_subject(util::PrintableUtf8(user));
   o.set_observed_at_unix_ms(ctx.clock->NowUnixMs());
   auto& f = *o.mutable_facts();
   f["exists"] = u.exists ? "true" : "false";
@@ -308,15 +239,15 @@ Observation UserObservation(const CallContext& ctx, const std::string& user, con
     f["flags"] = absl::StrJoin(u.flags, " ");
     f["passwords"] = absl::StrCat(u.passwords.size());
     f["password_set_sha256"] = crypto::HexEncode(crypto::Sha256(absl::StrJoin(u.passwords, "\n")));
-    f["commands"] = Printable(u.commands, 2000);
-    f["keys"] = Printable(absl::StrJoin(u.keys, " "), 2000);
+    f["commands"] = util::PrintableUtf8(u.commands, 2000);
+    f["keys"] = util::PrintableUtf8(absl::StrJoin(u.keys, " "), 2000);
     f["selectors"] = absl::StrCat(u.selectors.size());
-    o.set_detail(absl::StrCat("user ", Printable(user), ": flags [", absl::StrJoin(u.flags, " "),
-                              "], ", u.passwords.size(), " password(s), commands '",
-                              Printable(u.commands, 300), "', keys '",
-                              Printable(absl::StrJoin(u.keys, " "), 300), "'"));
+    o.set_detail(absl::StrCat(
+        "user ", util::PrintableUtf8(user), ": flags [", absl::StrJoin(u.flags, " "), "], ",
+        u.passwords.size(), " password(s), commands '", util::PrintableUtf8(u.commands, 300),
+        "', keys '", util::PrintableUtf8(absl::StrJoin(u.keys, " "), 300), "'"));
   } else {
-    o.set_detail(absl::StrCat("ACL GETUSER: no user ", Printable(user)));
+    o.set_detail(absl::StrCat("ACL GETUSER: no user ", util::PrintableUtf8(user)));
   }
   return o;
 }
@@ -325,7 +256,7 @@ Observation ConnectionsObservation(const CallContext& ctx, const std::string& us
                                    const std::vector<std::string>& ids) {
   Observation o;
   o.set_check("client_list");
-  o.set_subject(Printable(user));
+  o.set_subject(util::PrintableUtf8(user));
   o.set_observed_at_unix_ms(ctx.clock->NowUnixMs());
   (*o.mutable_facts())["connections"] = absl::StrCat(ids.size());
   (*o.mutable_facts())["ids"] = absl::StrJoin(ids, ",");
@@ -371,7 +302,7 @@ absl::StatusOr<Needed> Evaluate(resp::Session& s, const Action& a, const UserSta
   Needed n;
   const auto& p = a.params.redis();
   const std::string& op = a.operation;
-  const std::string who = Printable(a.object);
+  const std::string who = util::PrintableUtf8(a.object);
   if (op == "kill_connections") {
     n.done = true;
     return n;
@@ -431,9 +362,9 @@ absl::StatusOr<Needed> Evaluate(resp::Session& s, const Action& a, const UserSta
     if (!n.keys_present.empty()) {
       n.rules.push_back("resetkeys");
       for (auto& k : keep) n.rules.push_back(k);
-      n.describe.push_back(absl::StrCat("remove key pattern(s) ",
-                                        Printable(absl::StrJoin(n.keys_present, " "), 500),
-                                        " of user ", who));
+      n.describe.push_back(absl::StrCat(
+          "remove key pattern(s) ", util::PrintableUtf8(absl::StrJoin(n.keys_present, " "), 500),
+          " of user ", who));
     }
     n.done = n.rules.empty();
   } else if (op == "delete_user") {
@@ -505,7 +436,7 @@ absl::StatusOr<std::unique_ptr<Connector>> RedisConnector::Create(
 absl::Status RedisConnector::Authorize(const Action& action) const {
   WB_RETURN_IF_ERROR(actions::ValidateAction(kType, action.operation, action.params));
   WB_RETURN_IF_ERROR(actions::ValidateTargetObject(kType, action.object, "target"));
-  const std::string who = Printable(action.object);
+  const std::string who = util::PrintableUtf8(action.object);
   if (action.object == cfg_.user()) {
     return absl::PermissionDeniedError(
         absl::StrCat("target: user ", who, " is the connector's own user"));
@@ -533,12 +464,12 @@ absl::Duration RedisConnector::Timeout(const CallContext& ctx) const {
 
 absl::StatusOr<std::unique_ptr<resp::Session>> RedisConnector::Connect(
     const CallContext& ctx) const {
-  WB_ASSIGN_OR_RETURN(std::string pw, ReadSecret(cfg_.password_file(), "password_file"));
+  WB_ASSIGN_OR_RETURN(std::string pw, util::ReadSecretLine(cfg_.password_file(), "password_file"));
   WB_ASSIGN_OR_RETURN(auto s, resp::Session::Open(host_, port_, Timeout(ctx)));
   WB_ASSIGN_OR_RETURN(Value v, s->Command({"AUTH", cfg_.user(), pw}));
   if (!v.is_ok()) {
     return absl::PermissionDeniedError(
-        absl::StrCat("AUTH as ", Printable(cfg_.user()), ": ", v.str));
+        absl::StrCat("AUTH as ", util::PrintableUtf8(cfg_.user()), ": ", v.str));
   }
   return s;
 }
@@ -549,7 +480,7 @@ absl::StatusOr<writeback::v1::Plan> RedisConnector::PlanChange(const CallContext
   WB_RETURN_IF_ERROR(Authorize(action));
   WB_ASSIGN_OR_RETURN(auto s, Connect(ctx));
   const std::string& user = action.object;
-  const std::string who = Printable(user);
+  const std::string who = util::PrintableUtf8(user);
   WB_ASSIGN_OR_RETURN(const UserState u, ReadUser(*s, user));
   WB_ASSIGN_OR_RETURN(const auto conns, ReadConnections(*s, user));
   WB_ASSIGN_OR_RETURN(const Needed n, Evaluate(*s, action, u));
@@ -593,7 +524,7 @@ absl::StatusOr<writeback::v1::ApplyResult> RedisConnector::Apply(const CallConte
   }
   WB_ASSIGN_OR_RETURN(auto s, Connect(ctx));
   const std::string& user = action.object;
-  const std::string who = Printable(user);
+  const std::string who = util::PrintableUtf8(user);
   WB_ASSIGN_OR_RETURN(const UserState u, ReadUser(*s, user));
   if (action.operation != "kill_connections" && u.Digest() != state[3]) {
     return absl::FailedPreconditionError(
@@ -648,7 +579,7 @@ absl::StatusOr<writeback::v1::Verification> RedisConnector::Verify(const CallCon
   WB_RETURN_IF_ERROR(Authorize(action));
   WB_ASSIGN_OR_RETURN(auto s, Connect(ctx));
   const std::string& user = action.object;
-  const std::string who = Printable(user);
+  const std::string who = util::PrintableUtf8(user);
   const std::string& op = action.operation;
   const auto& p = action.params.redis();
   WB_ASSIGN_OR_RETURN(const UserState u, ReadUser(*s, user));
@@ -722,7 +653,7 @@ absl::StatusOr<writeback::v1::Verification> RedisConnector::Verify(const CallCon
     if (!removed.empty()) {
       if (!present.empty()) {
         failures.push_back(absl::StrCat("ACL GETUSER: key pattern(s) still present: ",
-                                        Printable(absl::StrJoin(present, " "), 500)));
+                                        util::PrintableUtf8(absl::StrJoin(present, " "), 500)));
       } else if (!broader.empty()) {
         failures.push_back(absl::StrCat("ACL GETUSER: a catch-all pattern still grants every key: ",
                                         absl::StrJoin(broader, " ")));
@@ -749,7 +680,7 @@ absl::StatusOr<writeback::v1::Verification> RedisConnector::Verify(const CallCon
       Observation o;
       o.set_check("auth_probe");
       o.set_subject(who);
-      auto pw = ReadSecret(probe.password_file(), "probes.password_file");
+      auto pw = util::ReadSecretLine(probe.password_file(), "probes.password_file");
       if (!pw.ok()) {
         (*o.mutable_facts())["attempted"] = "false";
         o.set_detail(absl::StrCat("not attempted: ", pw.status().message()));
@@ -769,7 +700,7 @@ absl::StatusOr<writeback::v1::Verification> RedisConnector::Verify(const CallCon
             failures.push_back("auth_probe: the old credential still authenticates");
           } else {
             (*o.mutable_facts())["accepted"] = "false";
-            o.set_detail(absl::StrCat("refused: ", Printable(r->str, 200)));
+            o.set_detail(absl::StrCat("refused: ", util::PrintableUtf8(r->str, 200)));
             proved.push_back(
                 "auth_probe: AUTH with the old credential is refused (WRONGPASS alone would not "
                 "say why; ACL GETUSER above does)");

@@ -14,10 +14,13 @@
 #include "common/status/macros.h"
 #include "connectors/probes/subprocess.h"
 #include "connectors/secret_file/formats.h"
+#include "connectors/util/connector_util.h"
 #include "nlohmann/json.hpp"
 
 namespace wb::connectors {
 namespace {
+
+using util::CheckDeadline;
 
 constexpr absl::string_view kType = "secret_file";
 constexpr absl::string_view kStateMagic = "secret_file/v1";
@@ -26,13 +29,6 @@ constexpr size_t kHardMaxBytes = 64 << 20;
 
 absl::Status Invalid(absl::string_view field, absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", why));
-}
-
-absl::Status CheckDeadline(const CallContext& ctx) {
-  if (ctx.clock->Now() > ctx.deadline) {
-    return absl::DeadlineExceededError("deadline passed before the call started");
-  }
-  return absl::OkStatus();
 }
 
 std::string JsonString(const nlohmann::json& j, const char* key) {

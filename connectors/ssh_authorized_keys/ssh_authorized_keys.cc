@@ -17,9 +17,12 @@
 #include "common/status/macros.h"
 #include "connectors/probes/subprocess.h"
 #include "connectors/ssh_authorized_keys/authorized_keys.h"
+#include "connectors/util/connector_util.h"
 
 namespace wb::connectors {
 namespace {
+
+using util::CheckDeadline;
 
 constexpr absl::string_view kType = "ssh_authorized_keys";
 constexpr absl::string_view kUserPlaceholder = "{user}";
@@ -28,13 +31,6 @@ constexpr absl::string_view kAbsent = "absent";
 
 absl::Status Invalid(absl::string_view field, absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", why));
-}
-
-absl::Status CheckDeadline(const CallContext& ctx) {
-  if (ctx.clock->Now() > ctx.deadline) {
-    return absl::DeadlineExceededError("deadline passed before the call started");
-  }
-  return absl::OkStatus();
 }
 
 absl::Status ValidateOperation(const Action& action) {

@@ -18,11 +18,14 @@
 #include "common/status/macros.h"
 #include "connectors/probes/subprocess.h"
 #include "connectors/sudoers/sudoers_file.h"
+#include "connectors/util/connector_util.h"
 #include "connectors/util/safe_file.h"
 #include "nlohmann/json.hpp"
 
 namespace wb::connectors {
 namespace {
+
+using util::CheckDeadline;
 
 constexpr absl::string_view kType = "sudoers";
 constexpr absl::string_view kStateMagic = "sudoers/v1";
@@ -33,13 +36,6 @@ constexpr size_t kMaxRollbackBytes = 256 << 10;
 
 absl::Status Invalid(absl::string_view field, absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", why));
-}
-
-absl::Status CheckDeadline(const CallContext& ctx) {
-  if (ctx.clock->Now() > ctx.deadline) {
-    return absl::DeadlineExceededError("deadline passed before the call started");
-  }
-  return absl::OkStatus();
 }
 
 absl::Duration ToolTime(const CallContext& ctx) {

@@ -14,10 +14,13 @@
 #include "common/actions/actions.h"
 #include "common/crypto/crypto.h"
 #include "common/status/macros.h"
+#include "connectors/util/connector_util.h"
 #include "connectors/vault/vault_path.h"
 
 namespace wb::connectors {
 namespace {
+
+using util::CheckDeadline;
 
 using json = nlohmann::json;
 using vault::EncodePath;
@@ -30,13 +33,6 @@ constexpr size_t kRulesInEvidence = 4096;
 
 absl::Status Invalid(absl::string_view field, absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", why));
-}
-
-absl::Status CheckDeadline(const CallContext& ctx) {
-  if (ctx.clock->Now() > ctx.deadline) {
-    return absl::DeadlineExceededError("deadline passed before the call started");
-  }
-  return absl::OkStatus();
 }
 
 // The validated, resolved action.
