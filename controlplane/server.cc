@@ -96,6 +96,8 @@ absl::StatusOr<ControlPlaneConfig> NormalizeConfig(const ControlPlaneConfig& in)
       CheckRange("heartbeat_interval_seconds", cfg.heartbeat_interval_seconds(), 1, 3600, 10));
   WB_RETURN_IF_ERROR(
       CheckRange("max_in_flight_per_agent", cfg.max_in_flight_per_agent(), 1, 10000, 64));
+  WB_RETURN_IF_ERROR(
+      CheckRange("delivery_timeout_seconds", cfg.delivery_timeout_seconds(), 5, 86400, 60));
   if (cfg.default_task_ttl_seconds() == 0) cfg.set_default_task_ttl_seconds(3600);
   if (cfg.heartbeat_interval_seconds() == 0) cfg.set_heartbeat_interval_seconds(10);
   if (cfg.max_in_flight_per_agent() == 0) cfg.set_max_in_flight_per_agent(64);
@@ -141,7 +143,10 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Create(const Control
   d.default_ttl_seconds = cfg.default_task_ttl_seconds();
   d.heartbeat_interval_seconds = cfg.heartbeat_interval_seconds();
   d.max_in_flight = cfg.max_in_flight_per_agent();
-  d.redelivery_timeout_seconds = opts.redelivery_timeout_seconds;
+  // The config file's value, else the embedding program's (default 60 s).
+  d.redelivery_timeout_seconds = cfg.delivery_timeout_seconds() != 0
+                                     ? cfg.delivery_timeout_seconds()
+                                     : opts.redelivery_timeout_seconds;
   d.random_bytes = opts.random_bytes;
   WB_ASSIGN_OR_RETURN(cp->dispatcher_,
                       Dispatcher::Create(cp->view_->store(), clock, *std::move(key),

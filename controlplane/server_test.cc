@@ -84,6 +84,8 @@ TEST_F(ConfigTest, EveryBadFieldIsNamed) {
               HasSubstr("heartbeat_interval_seconds"));
   EXPECT_THAT(ErrorOf([](auto& c) { c.set_max_in_flight_per_agent(20000); }),
               HasSubstr("max_in_flight_per_agent"));
+  EXPECT_THAT(ErrorOf([](auto& c) { c.set_delivery_timeout_seconds(2); }),
+              HasSubstr("delivery_timeout_seconds"));
   EXPECT_THAT(ErrorOf([](auto& c) { c.set_log_level("loud"); }), HasSubstr("log_level"));
   EXPECT_THAT(ErrorOf([](auto& c) { c.set_log_format("xml"); }), HasSubstr("log_format"));
 }
@@ -132,6 +134,7 @@ TEST_F(ConfigTest, ExampleConfigLoadsAndValidates) {
   EXPECT_FALSE(c.tls().cert_file().empty());
   EXPECT_EQ(c.default_task_ttl_seconds(), 3600u);
   EXPECT_EQ(c.max_in_flight_per_agent(), 64u);
+  EXPECT_EQ(c.delivery_timeout_seconds(), 60u);
   // Apart from the paths of this machine, every value is valid.
   c.set_trust_domain("writeback.test");
   *c.mutable_tls() = cfg_.tls();
