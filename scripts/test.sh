@@ -2,17 +2,21 @@
 # Installs what is missing, builds everything and runs the whole test suite.
 #   scripts/test.sh            the suite CI runs
 #   scripts/test.sh -R REGEX   only matching tests (passed to ctest)
-# Env: WB_BUILD_DIR, WB_TEST_JOBS (ctest parallelism, default 2).
+# Env: WB_BUILD_DIR (default: build-check), WB_BUILD_TYPE (default: Check,
+#      -O1 without debug info: half the compile time of RelWithDebInfo),
+#      WB_TEST_JOBS (ctest parallelism, default 2).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 start=$(date +%s)
 
+export WB_BUILD_DIR="${WB_BUILD_DIR:-$root/build-check}"
+export WB_BUILD_TYPE="${WB_BUILD_TYPE:-Check}"
 bash scripts/install-deps.sh
 bash scripts/build.sh
-build="${WB_BUILD_DIR:-$root/build}"
+echo "== built in $(( $(date +%s) - start )) s"
 
 echo "== ctest"
-cd "$build"
+cd "$WB_BUILD_DIR"
 ctest --output-on-failure --timeout 600 -j "${WB_TEST_JOBS:-2}" "$@"
 echo "== total $(( $(date +%s) - start )) s"
