@@ -13,6 +13,11 @@
 //               by digest; task state from the outcome; decision recomputed;
 //               ONE synced store write, then the caller acks.
 //   Sweep       open tasks past their expiry -> EXPIRED.
+//   Cancel      an operator withdraws the tasks without a result -> CANCELED.
+//   Supersede   a newer decision for the same target -> older QUEUED tasks
+//               SUPERSEDED.
+// (Sweep, Cancel and Supersede — tasks leaving the outbox without a result —
+// are in withdraw.cc; the rest in dispatcher.cc.)
 //
 // Concurrency: every read-modify-write of a decision and its tasks runs under
 // that decision's lock (striped), so results, acks and the expiry sweep never

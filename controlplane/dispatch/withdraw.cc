@@ -1,0 +1,175 @@
+// Tasks that leave an agent's outbox without a result (docs/delivery.md):
+// superseded by a newer decision for the same target, canceled by an
+// operator, or expired (the sweep). Part of Dispatcher (dispatcher.h); the
+// submit, hello and result paths are in dispatcher.cc.
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/logging/logging.h"
+#include "common/status/macros.h"
+#include "controlplane/dispatch/dispatcher.h"
+
+namespace wb::controlplane {
+
+using writeback::v1::DecisionRecord;
+using writeback::v1::DecisionStatement;
+using writeback::v1::TaskRecord;
+using writeback::v1::TaskState;
+
+namespace {
+
+// Decisions handled per store scan of the expiry sweep.
+constexpr size_t kSweepBatch = 256;
+
+absl::Status Invalid(absl::string_view field, absl::string_view why) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", why));
+}
+
+}  // namespace
+
+absl::StatusOr<size_t> Dispatcher::SupersedeOlder(const std::string& agent_id,
+                                                  const DecisionStatement& newer) {
+  absl::flat_hash_set<std::string> objects;
+  for (const auto& t : newer.targets()) objects.insert(t.object());
+  // Candidates: QUEUED tasks of older decisions in the same agent's outbox
+  // for the same instance and object.
+  std::vector<std::string> ids;
+  WB_RETURN_IF_ERROR(store_
+                         ->PeekOutbox(agent_id, 1,
+                                      [&](absl::string_view id) {
+                                        ids.emplace_back(id);
+                                        return true;  // collect all, return none
+                                      })
+                         .status());
+  absl::flat_hash_map<std::string, std::vector<std::string>> by_decision;
+  for (const std::string& id : ids) {
+    auto t = store_->GetTask(id);
+    if (!t.ok()) continue;
+    if (t->decision_id() == newer.decision_id() || t->verify_only() ||
+        t->state() != writeback::v1::TASK_STATE_QUEUED) {
+      continue;
+    }
+    writeback::v1::Task task;
+    if (!task.ParseFromString(t->signed_task().payload())) continue;
+    if (task.connector_instance() != newer.connector_instance() ||
+        task.decision_version() >= newer.version() || !objects.contains(task.target().object())) {
+      continue;
+    }
+    by_decision[t->decision_id()].push_back(id);
+  }
+  size_t superseded = 0;
+  const int64_t now_ms = clock_->NowUnixMs();
+  for (const auto& [decision_id, task_ids] : by_decision) {
+    absl::MutexLock l(&DecisionLock(decision_id));
+    WB_ASSIGN_OR_RETURN(DecisionRecord d, store_->GetDecision(decision_id));
+    std::vector<TaskRecord> changed;
+    for (const std::string& id : task_ids) {
+      WB_ASSIGN_OR_RETURN(TaskRecord t, store_->GetTask(id));
+      if (t.state() != writeback::v1::TASK_STATE_QUEUED) continue;  // moved on meanwhile
+      t.set_state(writeback::v1::TASK_STATE_SUPERSEDED);
+      t.set_finished_at_unix_ms(now_ms);
+      changed.push_back(std::move(t));
+    }
+    if (changed.empty()) continue;
+    WB_ASSIGN_OR_RETURN(bool decision_changed, Recompute(&d, changed, now_ms));
+    WB_RETURN_IF_ERROR(store_->SaveProgress(d, decision_changed, changed));
+    superseded += changed.size();
+    for (const TaskRecord& t : changed) {
+      log::Info("task superseded", {{"task_id", t.task_id()},
+                                    {"decision_id", decision_id},
+                                    {"by_decision_id", newer.decision_id()}});
+    }
+  }
+  return superseded;
+}
+
+absl::StatusOr<CancelOutcome> Dispatcher::Cancel(absl::string_view requester,
+                                                 absl::string_view decision_id) {
+  if (decision_id.empty()) return Invalid("decision_id", "required");
+  absl::MutexLock l(&DecisionLock(decision_id));
+  WB_ASSIGN_OR_RETURN(DecisionRecord d, store_->GetDecision(decision_id));
+  if (!IsOpenDecisionState(d.state())) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("decision ", decision_id, " is already finished (",
+                     writeback::v1::DecisionState_Name(d.state()), "): nothing to cancel"));
+  }
+  const int64_t now_ms = clock_->NowUnixMs();
+  std::vector<TaskRecord> changed;
+  absl::flat_hash_set<std::string> agents;
+  for (const std::string& tid : d.task_ids()) {
+    WB_ASSIGN_OR_RETURN(TaskRecord t, store_->GetTask(tid));
+    if (!IsOpenTaskState(t.state())) continue;
+    t.set_state(writeback::v1::TASK_STATE_CANCELED);
+    t.set_finished_at_unix_ms(now_ms);
+    agents.insert(t.agent_id());
+    changed.push_back(std::move(t));
+  }
+  bool decision_changed = false;
+  if (d.task_ids_size() == 0) {  // not dispatched yet (awaiting approval)
+    d.set_state(writeback::v1::DECISION_STATE_CANCELED);
+    d.set_state_detail("canceled before dispatch");
+    d.set_finished_at_unix_ms(now_ms);
+    decision_changed = true;
+  } else {
+    WB_ASSIGN_OR_RETURN(decision_changed, Recompute(&d, changed, now_ms));
+  }
+  WB_RETURN_IF_ERROR(store_->SaveProgress(d, decision_changed, changed));
+  log::Info("decision canceled", {{"decision_id", decision_id},
+                                  {"requester", requester},
+                                  {"tasks_canceled", absl::StrCat(changed.size())},
+                                  {"state", writeback::v1::DecisionState_Name(d.state())}});
+  for (const std::string& a : agents) sessions_->Wake(a);
+  CancelOutcome out;
+  out.tasks_canceled = changed.size();
+  out.state = d.state();
+  out.state_detail = d.state_detail();
+  return out;
+}
+
+absl::StatusOr<size_t> Dispatcher::SweepExpired() {
+  const int64_t now_ms = clock_->NowUnixMs();
+  size_t expired_tasks = 0;
+  absl::flat_hash_set<std::string> seen;
+  absl::flat_hash_set<std::string> agents_to_wake;
+  while (true) {
+    WB_ASSIGN_OR_RETURN(std::vector<std::string> ids,
+                        store_->ExpiredDecisions(now_ms, kSweepBatch));
+    size_t fresh = 0;
+    for (const std::string& id : ids) {
+      if (!seen.insert(id).second) continue;
+      ++fresh;
+      absl::MutexLock l(&DecisionLock(id));
+      WB_ASSIGN_OR_RETURN(DecisionRecord d, store_->GetDecision(id));
+      if (!IsOpenDecisionState(d.state())) {
+        // Finished but still indexed: rewriting it drops the index entry.
+        WB_RETURN_IF_ERROR(store_->SaveProgress(d, true, {}));
+        continue;
+      }
+      std::vector<TaskRecord> changed;
+      for (const std::string& tid : d.task_ids()) {
+        WB_ASSIGN_OR_RETURN(TaskRecord t, store_->GetTask(tid));
+        if (!IsOpenTaskState(t.state())) continue;
+        t.set_state(writeback::v1::TASK_STATE_EXPIRED);
+        t.set_finished_at_unix_ms(now_ms);
+        changed.push_back(std::move(t));
+      }
+      WB_ASSIGN_OR_RETURN(bool decision_changed, Recompute(&d, changed, now_ms));
+      WB_RETURN_IF_ERROR(store_->SaveProgress(d, decision_changed, changed));
+      expired_tasks += changed.size();
+      for (const TaskRecord& t : changed) {
+        agents_to_wake.insert(t.agent_id());
+        log::Info("task expired",
+                  {{"task_id", t.task_id()}, {"decision_id", id}, {"agent_id", t.agent_id()}});
+      }
+      log::Info("decision expired", {{"decision_id", id},
+                                     {"state", writeback::v1::DecisionState_Name(d.state())},
+                                     {"detail", d.state_detail()}});
+    }
+    if (fresh == 0 || ids.size() < kSweepBatch) break;
+  }
+  for (const std::string& a : agents_to_wake) sessions_->Wake(a);
+  return expired_tasks;
+}
+
+}  // namespace wb::controlplane
