@@ -3,7 +3,7 @@
 #   installs missing Debian packages, builds, makes a development PKI, starts a
 #   control plane (embedded RocksDB) and an agent that serves a sandboxed
 #   authorized_keys file, submits a decision that revokes one key, and prints
-#   the verified result and the agent list.
+#   the verified result and the fleet (wbctl fleet status, dashboard address).
 #
 #   scripts/quickstart.sh          run, show, stop everything it started
 #   scripts/quickstart.sh --keep   leave the control plane and agent running
@@ -68,6 +68,9 @@ tls:
   ca_file: $qs/pki/ca.crt
   cert_file: $qs/pki/controlplane/cp.crt
   key_file: $qs/pki/controlplane/cp.key
+# Read-only dashboard, /metrics, /healthz on loopback (docs/operations.md).
+web_listen_address: 127.0.0.1:0
+web_port_file: $qs/web.port
 YAML
 
 say "Starting the control plane"
@@ -129,17 +132,26 @@ if ssh-keygen -lf "$home/authorized_keys" | grep -q "$leaked_fp"; then
 fi
 echo "the leaked key is gone; the other key, its comment line and options are untouched"
 
-say "Agents"
-"$WBCTL" agent list
+say "The fleet"
+"$WBCTL" fleet status
+web_port=$(cat "$qs/web.port" 2>/dev/null || true)
+if [ -n "$web_port" ]; then
+  echo
+  echo "dashboard: http://127.0.0.1:$web_port/  (metrics: /metrics, health: /healthz)"
+fi
 
 if [ "$keep" -eq 1 ]; then
   cat <<MSG
 
 Writeback is still running. Explore it with:
   export WBCTL_CONFIG=$qs/wbctl.yaml
+  $WBCTL fleet status
   $WBCTL agent list
   $WBCTL decision list
   $WBCTL decision get <ID>            # the id printed above
+  $WBCTL decision watch <ID>
+  $WBCTL events tail
+Dashboard: http://127.0.0.1:${web_port:-?}/
   $WBCTL decision submit --instance demo-ssh --operation exclusive_set --target deploy \\
       --keep-fingerprint "$(ssh-keygen -lf "$qs/kept_key.pub" | awk '{print $2}')" --reason "only the ops key" --wait
 Logs: $qs/controlplane.log  $qs/agent.log
