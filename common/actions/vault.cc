@@ -9,67 +9,16 @@
 #include "absl/strings/str_split.h"
 #include "common/actions/actions.h"
 #include "common/actions/spec.h"
+#include "common/actions/vault_names.h"
 
 namespace wb::actions {
 namespace {
 
-constexpr size_t kMaxPathBytes = 1024;
 constexpr size_t kMaxPolicyBytes = 64 * 1024;
 constexpr int kMaxVersions = 100;
 
 absl::Status Invalid(absl::string_view field, absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", why));
-}
-
-// A Vault path: '/'-separated components of printable ASCII, none empty, none
-// "." or "..".
-absl::Status ValidateVaultPath(absl::string_view field, absl::string_view path) {
-  if (path.empty()) return Invalid(field, "must not be empty");
-  if (path.size() > kMaxPathBytes) {
-    return Invalid(field, absl::StrCat("longer than ", kMaxPathBytes, " bytes"));
-  }
-  for (unsigned char c : path) {
-    if (c < 0x20 || c > 0x7e) {
-      return Invalid(field, "may contain only printable ASCII characters");
-    }
-  }
-  for (absl::string_view comp : absl::StrSplit(path, '/')) {
-    if (comp.empty()) {
-      return Invalid(field, "must not contain an empty component (leading, trailing or '//')");
-    }
-    if (comp == "." || comp == "..") {
-      return Invalid(field, "must not contain '.' or '..' components");
-    }
-  }
-  return absl::OkStatus();
-}
-
-// AppRole role names: [A-Za-z0-9][A-Za-z0-9_.@-]{0,127}, not "." or "..".
-absl::Status ValidateRoleName(absl::string_view field, absl::string_view name) {
-  if (name.empty()) return Invalid(field, "must not be empty");
-  if (name.size() > 128) return Invalid(field, "longer than 128 characters");
-  if (!absl::ascii_isalnum(name[0])) {
-    return Invalid(field, "must start with a letter or a digit");
-  }
-  for (char c : name) {
-    if (!(absl::ascii_isalnum(c) || c == '_' || c == '.' || c == '@' || c == '-')) {
-      return Invalid(field, "may contain only letters, digits, '_', '.', '@' and '-'");
-    }
-  }
-  return absl::OkStatus();
-}
-
-// Token and secret-id accessors: [A-Za-z0-9._-]{1,128}, not "." or "..".
-absl::Status ValidateAccessor(absl::string_view field, absl::string_view a) {
-  if (a.empty()) return Invalid(field, "must not be empty");
-  if (a.size() > 128) return Invalid(field, "longer than 128 characters");
-  if (a == "." || a == "..") return Invalid(field, "must not be '.' or '..'");
-  for (char c : a) {
-    if (!(absl::ascii_isalnum(c) || c == '.' || c == '_' || c == '-')) {
-      return Invalid(field, "may contain only letters, digits, '.', '_' and '-'");
-    }
-  }
-  return absl::OkStatus();
 }
 
 // An ACL policy document (HCL or JSON): text with newlines and tabs, no other
@@ -101,9 +50,9 @@ absl::Status ValidateVault(absl::string_view op, const writeback::v1::ActionPara
   const auto& p = params.vault();
   // mount
   if (IsKvOperation(op)) {
-    WB_RETURN_IF_ERROR(ValidateVaultPath(f + "mount", p.mount()));
+    WB_RETURN_IF_ERROR(vault::ValidatePath(f + "mount", p.mount()));
   } else if (op == "approle_destroy_secret_id") {
-    if (!p.mount().empty()) WB_RETURN_IF_ERROR(ValidateVaultPath(f + "mount", p.mount()));
+    if (!p.mount().empty()) WB_RETURN_IF_ERROR(vault::ValidatePath(f + "mount", p.mount()));
   } else if (!p.mount().empty()) {
     return Invalid(f + "mount", absl::StrCat("not used by ", op));
   }
@@ -124,7 +73,7 @@ absl::Status ValidateVault(absl::string_view op, const writeback::v1::ActionPara
   }
   // role
   if (op == "approle_destroy_secret_id") {
-    WB_RETURN_IF_ERROR(ValidateRoleName(f + "role", p.role()));
+    WB_RETURN_IF_ERROR(vault::ValidateRoleName(f + "role", p.role()));
   } else if (!p.role().empty()) {
     return Invalid(f + "role", absl::StrCat("not used by ", op));
   }
@@ -136,7 +85,7 @@ absl::Status ValidateVault(absl::string_view op, const writeback::v1::ActionPara
   }
   // token_accessor
   if (op == "kv_destroy_and_revoke_token") {
-    WB_RETURN_IF_ERROR(ValidateAccessor(f + "token_accessor", p.token_accessor()));
+    WB_RETURN_IF_ERROR(vault::ValidateAccessor(f + "token_accessor", p.token_accessor()));
   } else if (!p.token_accessor().empty()) {
     return Invalid(f + "token_accessor", absl::StrCat("not used by ", op));
   }
@@ -153,7 +102,7 @@ const ConnectorSpec& VaultSpec() {
        "policy_replace"},
       ValidateVault,
       [](absl::string_view object, absl::string_view field) {
-        return ValidateVaultPath(field, object);
+        return vault::ValidatePath(field, object);
       },
   };
   return *spec;

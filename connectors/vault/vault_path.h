@@ -16,16 +16,14 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/actions/vault_names.h"
 
 namespace wb::connectors::vault {
 
-// A '/'-separated Vault path (mount, secret path, lease id or prefix).
-absl::Status ValidatePath(absl::string_view field, absl::string_view path);
-// Token and secret-id accessors: [A-Za-z0-9._-]{1,128}, not "." or "..".
-absl::Status ValidateAccessor(absl::string_view field, absl::string_view accessor);
-// ACL policy names: [a-z0-9][a-z0-9_.-]{0,127}; "root" is refused (Vault
-// cannot change it, and nothing should try).
-absl::Status ValidatePolicyName(absl::string_view field, absl::string_view name);
+// The grammars are the control plane's too (common/actions/vault_names.h).
+using actions::vault::ValidateAccessor;
+using actions::vault::ValidatePath;
+using actions::vault::ValidatePolicyName;
 // X-Vault-Namespace values: a path as above, or empty.
 absl::Status ValidateNamespace(absl::string_view field, absl::string_view ns);
 
