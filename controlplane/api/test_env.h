@@ -15,6 +15,7 @@
 #include "common/testing/temp_dir.h"
 #include "common/tls/tls.h"
 #include "controlplane/server.h"
+#include "gtest/gtest.h"
 #include "writeback/v1/admin_service.grpc.pb.h"
 #include "writeback/v1/agent_service.grpc.pb.h"
 
