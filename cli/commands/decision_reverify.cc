@@ -1,4 +1,6 @@
-// wbctl decision reverify ID
+// wbctl decision reverify ID   (verify-only tasks now)
+// wbctl decision remediate ID  (re-issue a DRIFTED decision's drifted targets)
+// One RPC, ReverifyDecision, with or without `remediate`.
 #include <memory>
 
 #include "cli/commands/view_client.h"
@@ -7,7 +9,7 @@
 namespace wb::cli {
 namespace {
 
-int Run(const std::string& id, Context& ctx) {
+int Run(const std::string& id, bool remediate, Context& ctx) {
   auto format = ctx.format();
   if (!format.ok()) return ctx.Fail(format.status());
   auto timeout = ctx.Timeout(absl::Seconds(10));
@@ -18,23 +20,30 @@ int Run(const std::string& id, Context& ctx) {
   SetDeadline(&call, *timeout);
   writeback::v1::ReverifyDecisionRequest req;
   req.set_decision_id(id);
-  req.set_remediate(false);
+  req.set_remediate(remediate);
   writeback::v1::ReverifyDecisionResponse resp;
   if (auto s = c->Check(c->stub->ReverifyDecision(&call, req, &resp)); !s.ok()) return ctx.Fail(s);
   if (*format == OutputFormat::kTable) return ctx.Emit(ReverifyText(resp));
   return ctx.Emit(RenderMessage(resp, *format));
 }
 
-const bool kRegistered = RegisterCommand({
-    .path = {"decision", "reverify"},
-    .description = "Re-verify a VERIFIED or DRIFTED decision now (verify-only tasks)",
-    .group_description = "Submit and inspect decisions",
-    .setup = [](CLI::App* app) -> Action {
-      auto id = std::make_shared<std::string>();
-      app->add_option("id", *id, "Decision id")->required();
-      return [id](Context& ctx) { return Run(*id, ctx); };
-    },
-});
+CommandDef ReverifyCommand(std::string name, std::string description, bool remediate) {
+  return CommandDef{
+      .path = {"decision", std::move(name)},
+      .description = std::move(description),
+      .group_description = "Submit and inspect decisions",
+      .setup = [remediate](CLI::App* app) -> Action {
+        auto id = std::make_shared<std::string>();
+        app->add_option("id", *id, "Decision id")->required();
+        return [id, remediate](Context& ctx) { return Run(*id, remediate, ctx); };
+      },
+  };
+}
+
+const bool kReverifyRegistered = RegisterCommand(ReverifyCommand(
+    "reverify", "Re-verify a VERIFIED or DRIFTED decision now (verify-only tasks)", false));
+const bool kRemediateRegistered = RegisterCommand(ReverifyCommand(
+    "remediate", "Re-issue the drifted targets of a DRIFTED decision as a new decision", true));
 
 }  // namespace
 }  // namespace wb::cli
