@@ -141,11 +141,6 @@ Observation GroupsObservation(const CallContext& ctx, const Observed& o) {
   return ob;
 }
 
-std::string EncodeState(const Action& a, const std::string& digest) {
-  return absl::StrCat(kStateMagic, "\n", a.operation, "\n",
-                      crypto::HexEncode(crypto::Sha256(a.object)), "\n", digest);
-}
-
 bool EndsAccess(absl::string_view op) {
   return op == "lock" || op == "replace_password" || op == "remove_password" ||
          op == "delete_entry";
@@ -393,7 +388,7 @@ absl::StatusOr<writeback::v1::Plan> LdapConnector::PlanChange(const CallContext&
   writeback::v1::Plan plan;
   *plan.add_before() = EntryObservation(ctx, cfg_, o);
   if (UsesGroups(action)) *plan.add_before() = GroupsObservation(ctx, o);
-  plan.set_state(EncodeState(action, Digest(action, o)));
+  plan.set_state(util::EncodePlanState(kStateMagic, action, {Digest(action, o)}));
   plan.set_no_change(n.done);
   for (const auto& c : n.changes) plan.add_changes(c);
   plan.set_summary(n.done ? absl::StrCat(action.operation, " of ", util::PrintableUtf8(dn, 300),
@@ -408,19 +403,13 @@ absl::StatusOr<writeback::v1::ApplyResult> LdapConnector::Apply(const CallContex
                                                                 const writeback::v1::Plan& plan) {
   WB_RETURN_IF_ERROR(CheckDeadline(ctx));
   WB_RETURN_IF_ERROR(Authorize(action));
-  std::vector<absl::string_view> state = absl::StrSplit(plan.state(), '\n');
-  if (state.size() != 4 || state[0] != kStateMagic) {
-    return Invalid("plan.state", "not a plan made by an ldap connector");
-  }
-  if (state[1] != action.operation ||
-      state[2] != crypto::HexEncode(crypto::Sha256(action.object))) {
-    return Invalid("plan.state", "the plan is for another operation or object");
-  }
+  WB_ASSIGN_OR_RETURN(const std::vector<std::string> state,
+                      util::DecodePlanState(kStateMagic, kType, action, plan.state(), 1));
   WB_ASSIGN_OR_RETURN(auto s, Connect(ctx));
   const std::string dn = DnOf(action.object);
   const std::string pdn = util::PrintableUtf8(dn, 300);
   WB_ASSIGN_OR_RETURN(const Observed o, Observe(*s, cfg_, action, dn));
-  if (Digest(action, o) != state[3]) {
+  if (Digest(action, o) != state[0]) {
     return absl::FailedPreconditionError(absl::StrCat(pdn, " changed since plan"));
   }
   WB_ASSIGN_OR_RETURN(const Needed n, Evaluate(cfg_, action, o));

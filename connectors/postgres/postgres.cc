@@ -101,9 +101,7 @@ std::string GrantsDigest(const SchemaState& ss) {
 }
 
 std::string EncodeState(const Action& action, const RoleState& role, const std::string& digest) {
-  return absl::StrCat(kStateMagic, "\n", action.operation, "\n",
-                      crypto::HexEncode(crypto::Sha256(action.object)), "\n", role.oid, "\n",
-                      digest);
+  return util::EncodePlanState(kStateMagic, action, {role.oid, digest});
 }
 
 bool IsRoleOp(absl::string_view op) {
@@ -400,14 +398,8 @@ absl::StatusOr<writeback::v1::ApplyResult> PostgresConnector::Apply(
     const CallContext& ctx, const Action& action, const writeback::v1::Plan& plan) {
   WB_RETURN_IF_ERROR(CheckDeadline(ctx));
   WB_RETURN_IF_ERROR(Authorize(action));
-  std::vector<absl::string_view> state = absl::StrSplit(plan.state(), '\n');
-  if (state.size() != 5 || state[0] != kStateMagic) {
-    return Invalid("plan.state", "not a plan made by a postgres connector");
-  }
-  if (state[1] != action.operation ||
-      state[2] != crypto::HexEncode(crypto::Sha256(action.object))) {
-    return Invalid("plan.state", "the plan is for another operation or role");
-  }
+  WB_ASSIGN_OR_RETURN(const std::vector<std::string> state,
+                      util::DecodePlanState(kStateMagic, kType, action, plan.state(), 2));
   WB_ASSIGN_OR_RETURN(auto s, Connect(ctx));
   const std::string& role = action.object;
   const std::string who = util::PrintableUtf8(role);
@@ -422,9 +414,9 @@ absl::StatusOr<writeback::v1::ApplyResult> PostgresConnector::Apply(
   auto role_or = ReadRole(*s, role);
   if (!role_or.ok()) return fail(role_or.status());
   const RoleState st = *role_or;
-  if (st.oid != state[3]) {
+  if (st.oid != state[0]) {
     return fail(absl::FailedPreconditionError(
-        absl::StrCat("role ", who, " changed since plan (oid ", state[3].empty() ? "-" : state[3],
+        absl::StrCat("role ", who, " changed since plan (oid ", state[0].empty() ? "-" : state[0],
                      " then, ", st.oid.empty() ? "absent" : st.oid, " now)")));
   }
   auto quoted_role = s->Quote(role);
@@ -436,7 +428,7 @@ absl::StatusOr<writeback::v1::ApplyResult> PostgresConnector::Apply(
     const std::string& schema = action.params.postgres().schema();
     auto ss = ReadDirectGrants(*s, schema, st.oid, privs);
     if (!ss.ok()) return fail(ss.status());
-    if (GrantsDigest(*ss) != state[4]) {
+    if (GrantsDigest(*ss) != state[1]) {
       return fail(absl::FailedPreconditionError(
           absl::StrCat("the privileges of role ", who, " on schema ", util::PrintableUtf8(schema),
                        " changed since plan")));
@@ -476,7 +468,7 @@ absl::StatusOr<writeback::v1::ApplyResult> PostgresConnector::Apply(
   }
 
   // Role operations: the catalog state must be the planned one.
-  if (RoleDigest(st) != state[4]) {
+  if (RoleDigest(st) != state[1]) {
     return fail(absl::FailedPreconditionError(
         absl::StrCat("role ", who, " changed since plan (login, validity or password)")));
   }

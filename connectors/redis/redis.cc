@@ -265,11 +265,6 @@ Observation ConnectionsObservation(const CallContext& ctx, const std::string& us
   return o;
 }
 
-std::string EncodeState(const Action& a, const std::string& digest) {
-  return absl::StrCat(kStateMagic, "\n", a.operation, "\n",
-                      crypto::HexEncode(crypto::Sha256(a.object)), "\n", digest);
-}
-
 bool KillsConnections(const Action& a) {
   if (a.operation == "kill_connections" || a.operation == "delete_user") return true;
   return (a.operation == "disable_user" || a.operation == "reset_passwords" ||
@@ -488,7 +483,8 @@ absl::StatusOr<writeback::v1::Plan> RedisConnector::PlanChange(const CallContext
   writeback::v1::Plan plan;
   *plan.add_before() = UserObservation(ctx, user, u);
   *plan.add_before() = ConnectionsObservation(ctx, user, conns);
-  plan.set_state(EncodeState(action, action.operation == "kill_connections" ? "-" : u.Digest()));
+  plan.set_state(util::EncodePlanState(
+      kStateMagic, action, {action.operation == "kill_connections" ? "-" : u.Digest()}));
   std::vector<std::string> changes;
   if (!n.done) changes = n.describe;
   if (KillsConnections(action) && !conns.empty()) {
@@ -514,19 +510,13 @@ absl::StatusOr<writeback::v1::ApplyResult> RedisConnector::Apply(const CallConte
                                                                  const writeback::v1::Plan& plan) {
   WB_RETURN_IF_ERROR(CheckDeadline(ctx));
   WB_RETURN_IF_ERROR(Authorize(action));
-  std::vector<absl::string_view> state = absl::StrSplit(plan.state(), '\n');
-  if (state.size() != 4 || state[0] != kStateMagic) {
-    return Invalid("plan.state", "not a plan made by a redis connector");
-  }
-  if (state[1] != action.operation ||
-      state[2] != crypto::HexEncode(crypto::Sha256(action.object))) {
-    return Invalid("plan.state", "the plan is for another operation or user");
-  }
+  WB_ASSIGN_OR_RETURN(const std::vector<std::string> state,
+                      util::DecodePlanState(kStateMagic, kType, action, plan.state(), 1));
   WB_ASSIGN_OR_RETURN(auto s, Connect(ctx));
   const std::string& user = action.object;
   const std::string who = util::PrintableUtf8(user);
   WB_ASSIGN_OR_RETURN(const UserState u, ReadUser(*s, user));
-  if (action.operation != "kill_connections" && u.Digest() != state[3]) {
+  if (action.operation != "kill_connections" && u.Digest() != state[0]) {
     return absl::FailedPreconditionError(
         absl::StrCat("user ", who, " changed since plan (ACL GETUSER differs)"));
   }

@@ -6,6 +6,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "common/crypto/crypto.h"
 #include "common/fs/fs.h"
 
 namespace wb::connectors::util {
@@ -78,6 +81,29 @@ absl::StatusOr<std::string> ReadSecretLine(const std::string& path, absl::string
         absl::StrCat(field, ": ", path, " must hold exactly one line"));
   }
   return s;
+}
+
+std::string EncodePlanState(absl::string_view magic, const Action& action,
+                            const std::vector<std::string>& fields) {
+  return absl::StrCat(magic, "\n", action.operation, "\n",
+                      crypto::HexEncode(crypto::Sha256(action.object)), "\n",
+                      absl::StrJoin(fields, "\n"));
+}
+
+absl::StatusOr<std::vector<std::string>> DecodePlanState(absl::string_view magic,
+                                                         absl::string_view connector,
+                                                         const Action& action,
+                                                         absl::string_view state, size_t fields) {
+  std::vector<std::string> parts = absl::StrSplit(state, '\n');
+  if (parts.size() != 3 + fields || parts[0] != magic) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("plan.state: not a plan made by a ", connector, " connector"));
+  }
+  if (parts[1] != action.operation ||
+      parts[2] != crypto::HexEncode(crypto::Sha256(action.object))) {
+    return absl::InvalidArgumentError("plan.state: the plan is for another operation or object");
+  }
+  return std::vector<std::string>(parts.begin() + 3, parts.end());
 }
 
 }  // namespace wb::connectors::util

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -31,5 +32,18 @@ std::string PrintableUtf8(absl::string_view s, size_t max = 160);
 // read, is accessible to others (mode & 0007), is empty or holds more than
 // one line. The content never appears in a message.
 absl::StatusOr<std::string> ReadSecretLine(const std::string& path, absl::string_view field);
+
+// A plan's state for connectors that bind a plan to its operation and
+// object and to what plan observed: "<magic>\n<operation>\n<hex SHA-256 of
+// the object>\n<field>...". The fields must not contain '\n'.
+std::string EncodePlanState(absl::string_view magic, const Action& action,
+                            const std::vector<std::string>& fields);
+// The fields of a state made by EncodePlanState with `magic` for this very
+// action; INVALID_ARGUMENT naming plan.state otherwise ("not a plan made by
+// a <connector> connector", "the plan is for another operation or object").
+absl::StatusOr<std::vector<std::string>> DecodePlanState(absl::string_view magic,
+                                                         absl::string_view connector,
+                                                         const Action& action,
+                                                         absl::string_view state, size_t fields);
 
 }  // namespace wb::connectors::util
