@@ -8,6 +8,9 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${WB_BUILD_DIR:-$root/build}"
 export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/ccache}"
 export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-5G}"
+# Paths under the checkout are hashed relative to the build directory, so
+# another checkout (a git worktree) reuses the same cache entries.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$root}"
 if [ ! -f "$build/build.ninja" ]; then
   # shellcheck disable=SC2086
   cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE="${WB_BUILD_TYPE:-RelWithDebInfo}" \
