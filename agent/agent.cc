@@ -14,6 +14,7 @@
 #include "common/logging/logging.h"
 #include "common/status/macros.h"
 #include "common/tls/tls.h"
+#include "common/trust/policy.h"
 
 #ifndef WB_VERSION
 #define WB_VERSION "0.0.0-dev"
@@ -63,6 +64,16 @@ absl::Status CheckIdentity(absl::string_view field, const std::string& id,
                                           tls::IdentityClassName(want), "/<name>"));
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<writeback::v1::SignedEnvelope> LoadSignedPolicy(const std::string& path) {
+  WB_ASSIGN_OR_RETURN(std::string bytes, fs::ReadFile(path, 1 << 20));
+  writeback::v1::SignedEnvelope env;
+  if (!env.ParseFromString(bytes)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", path, "' is not a signed trust policy (write it with wbctl trust sign)"));
+  }
+  return env;
 }
 
 }  // namespace
@@ -138,8 +149,29 @@ absl::Status Agent::CheckConfig(const AgentConfig& cfg, const connectors::Regist
   if (auto k = crypto::Ed25519PrivateKey::LoadFile(cfg.result_key_file()); !k.ok()) {
     return InField("result_key_file", k.status());
   }
-  if (cfg.dispatch_public_key_files_size() == 0) {
-    return FieldError("dispatch_public_key_files", "at least one dispatch public key is required");
+  if (!cfg.trust_root_public_key_file().empty()) {
+    auto root = crypto::Ed25519PublicKey::LoadFile(cfg.trust_root_public_key_file());
+    if (!root.ok()) return InField("trust_root_public_key_file", root.status());
+    if (cfg.dispatch_public_key_files_size() > 0) {
+      return FieldError("dispatch_public_key_files",
+                        "must be empty when trust_root_public_key_file is set (dispatch keys "
+                        "come from the signed trust policy)");
+    }
+    if (!cfg.trust_policy_file().empty()) {
+      auto env = LoadSignedPolicy(cfg.trust_policy_file());
+      if (!env.ok()) return InField("trust_policy_file", env.status());
+      auto v = trust::VerifyPolicy(*env, *root, 1, absl::Now());
+      if (!v.ok()) return InField("trust_policy_file", v.status());
+    }
+  } else {
+    if (!cfg.trust_policy_file().empty()) {
+      return FieldError("trust_policy_file", "requires trust_root_public_key_file");
+    }
+    if (cfg.dispatch_public_key_files_size() == 0) {
+      return FieldError("dispatch_public_key_files",
+                        "at least one dispatch public key is required (or pin a trust root "
+                        "with trust_root_public_key_file)");
+    }
   }
   for (int i = 0; i < cfg.dispatch_public_key_files_size(); ++i) {
     const std::string f = absl::StrCat("dispatch_public_key_files[", i, "]");
@@ -194,9 +226,10 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(const AgentConfig& cfg,
   a->agent_id_ = cfg.agent_id();
   WB_ASSIGN_OR_RETURN(a->result_key_, crypto::Ed25519PrivateKey::LoadFile(cfg.result_key_file()));
   Executor::Options eo;
+  envelope::Keyring pinned;
   for (const auto& path : cfg.dispatch_public_key_files()) {
     WB_ASSIGN_OR_RETURN(auto key, crypto::Ed25519PublicKey::LoadFile(path));
-    eo.dispatch_keys.Add(key);
+    pinned.Add(key);
   }
   for (const auto& [k, v] : cfg.labels()) a->labels_[k] = v;
 
@@ -220,6 +253,24 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(const AgentConfig& cfg,
   auto journal = Journal::Open(cfg.data_dir() + "/journal");
   if (!journal.ok()) return InField("data_dir", journal.status());
   a->journal_ = std::move(*journal);
+  if (cfg.trust_root_public_key_file().empty()) {
+    a->trust_ = std::make_unique<AgentTrust>(std::move(pinned));
+    log::Warn("no trust root pinned: tasks need no approvals (development only)",
+              {{"agent_id", cfg.agent_id()}});
+  } else {
+    WB_ASSIGN_OR_RETURN(auto root,
+                        crypto::Ed25519PublicKey::LoadFile(cfg.trust_root_public_key_file()));
+    std::optional<writeback::v1::SignedEnvelope> bootstrap;
+    if (!cfg.trust_policy_file().empty()) {
+      WB_ASSIGN_OR_RETURN(bootstrap, LoadSignedPolicy(cfg.trust_policy_file()));
+    }
+    WB_ASSIGN_OR_RETURN(auto id, tls::ParseSpiffeId(cfg.agent_id()));
+    auto t =
+        AgentTrust::WithRoot(std::move(root), id.trust_domain, a->journal_.get(), clock, bootstrap);
+    if (!t.ok()) return InField("trust_root_public_key_file", t.status());
+    a->trust_ = std::move(*t);
+  }
+  eo.trust = a->trust_.get();
 
   eo.agent_id = cfg.agent_id();
   eo.result_key = a->result_key_;
@@ -320,6 +371,11 @@ writeback::v1::Heartbeat Agent::MakeHeartbeat() {
 
 std::vector<AgentMessage> Agent::OnConnected(const writeback::v1::Welcome& welcome) {
   executor_->SetMaxInFlight(welcome.max_in_flight());
+  if (welcome.has_trust_policy()) OnTrustPolicy(welcome.trust_policy());
+  if (!trust_->ready()) {
+    log::Warn("no trust policy yet: every task is refused until the control plane sends one",
+              {{"agent_id", agent_id_}});
+  }
   std::vector<AgentMessage> out;
   auto outbox = journal_->Outbox();
   if (!outbox.ok()) {
@@ -338,6 +394,21 @@ std::vector<AgentMessage> Agent::OnConnected(const writeback::v1::Welcome& welco
 }
 
 void Agent::OnTask(const writeback::v1::SignedEnvelope& task) { executor_->Submit(task); }
+
+void Agent::OnTrustPolicy(const writeback::v1::SignedEnvelope& policy) {
+  if (!trust_->root_pinned()) {
+    log::Debug("trust policy ignored: no trust root pinned", {});
+    return;
+  }
+  auto taken = trust_->Offer(policy);
+  if (!taken.ok()) {
+    log::Warn("trust policy refused", {{"error", taken.status().ToString()}});
+  }
+}
+
+std::string Agent::trust_state() const { return trust_->Describe(); }
+
+bool Agent::trust_ready() const { return trust_->ready(); }
 
 void Agent::OnResultAck(const writeback::v1::ResultAck& ack) {
   if (!ack.accepted()) {

@@ -19,6 +19,7 @@
 #include "agent/executor/executor.h"
 #include "agent/journal/journal.h"
 #include "agent/link/link.h"
+#include "agent/trust/agent_trust.h"
 #include "common/clock/clock.h"
 #include "common/crypto/crypto.h"
 #include "connectors/connector.h"
@@ -62,6 +63,11 @@ class Agent final : private Link::Handler, private Executor::Sink {
   const std::string& result_key_id() const { return result_key_.key_id(); }
   // Results not yet acknowledged by the control plane (journal outbox).
   absl::StatusOr<size_t> unacknowledged_results() const;
+  // What the agent trusts, e.g. "trust policy v3" (agent/trust).
+  std::string trust_state() const;
+  // False while a root-pinned agent holds no trust policy (it refuses
+  // every task then): NOT READY.
+  bool trust_ready() const;
   // Connection attempts so far (for tests and diagnostics).
   int connect_attempts() const { return link_->attempts(); }
 
@@ -77,6 +83,7 @@ class Agent final : private Link::Handler, private Executor::Sink {
       const writeback::v1::Welcome& welcome) override;
   void OnTask(const writeback::v1::SignedEnvelope& task) override;
   void OnResultAck(const writeback::v1::ResultAck& ack) override;
+  void OnTrustPolicy(const writeback::v1::SignedEnvelope& policy) override;
   void OnDisconnected(const absl::Status& why) override;
   // Executor::Sink
   void OnTaskAck(const std::string& task_id) override;
@@ -94,6 +101,7 @@ class Agent final : private Link::Handler, private Executor::Sink {
   };
   std::vector<InstanceEntry> instances_;
   std::unique_ptr<Journal> journal_;
+  std::unique_ptr<AgentTrust> trust_;  // after journal_, which it uses
   std::unique_ptr<Executor> executor_;
   std::unique_ptr<Link> link_;
 

@@ -5,8 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/actions/actions.h"
 #include "common/crypto/crypto.h"
-#include "google/protobuf/message.h"
-#include "google/protobuf/unknown_field_set.h"
+#include "common/trust/approvals.h"
 
 namespace wb::agent {
 namespace {
@@ -32,12 +31,15 @@ int64_t UnixMs(absl::Time t) { return absl::ToUnixMillis(t); }
 
 // Stage 1-3: signature, parsing, audience. Returns false when `c` is decided.
 bool CheckAuthentic(const SignedEnvelope& env, const CheckContext& ctx, TaskCheck& c) {
-  if (ctx.dispatch_keys == nullptr) {
-    Reject(c, writeback::v1::REJECT_REASON_UNKNOWN_KEY, "no dispatch keys configured");
+  const envelope::Keyring* keys =
+      ctx.policy != nullptr ? &ctx.policy->dispatch_keys : ctx.dispatch_keys;
+  if (keys == nullptr || (ctx.require_policy && ctx.policy == nullptr)) {
+    Reject(c, writeback::v1::REJECT_REASON_UNKNOWN_KEY,
+           ctx.require_policy ? "no trust policy received yet: no dispatch key is trusted"
+                              : "no dispatch keys configured");
     return false;
   }
-  if (absl::Status s = envelope::Verify(env, writeback::v1::PAYLOAD_TYPE_TASK, *ctx.dispatch_keys);
-      !s.ok()) {
+  if (absl::Status s = envelope::Verify(env, writeback::v1::PAYLOAD_TYPE_TASK, *keys); !s.ok()) {
     // Best effort, for the report only: never trusted, never journaled.
     Task claimed;
     if (claimed.ParseFromString(env.payload())) c.claimed_task_id = claimed.task_id();
@@ -193,42 +195,13 @@ bool CheckParams(TaskCheck& c) {
 
 }  // namespace
 
-bool HasUnknownFields(const google::protobuf::Message& msg) {
-  const google::protobuf::Reflection* r = msg.GetReflection();
-  if (!r->GetUnknownFields(msg).empty()) return true;
-  std::vector<const google::protobuf::FieldDescriptor*> fields;
-  r->ListFields(msg, &fields);
-  for (const auto* f : fields) {
-    if (f->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE) continue;
-    if (f->is_repeated()) {
-      for (int i = 0; i < r->FieldSize(msg, f); ++i) {
-        if (HasUnknownFields(r->GetRepeatedMessage(msg, f, i))) return true;
-      }
-    } else if (HasUnknownFields(r->GetMessage(msg, f))) {
-      return true;
-    }
-  }
-  return false;
-}
-
-std::optional<std::string> CheckApprovals(const Task& task, const ApprovalPolicy& policy) {
-  if (policy.threshold == 0) return std::nullopt;
-  // Provisional format until the trust-policy issue: an approval is an
-  // Ed25519 signature by a known approver key over the envelope signing
-  // input of PAYLOAD_TYPE_DECISION_APPROVAL for SHA-256(statement bytes).
-  const std::string digest = crypto::Sha256(task.statement());
-  std::set<std::string> valid_keys;
-  for (const auto& a : task.approvals()) {
-    const crypto::Ed25519PublicKey* key = policy.approver_keys.Find(a.approver_key_id());
-    if (key == nullptr || a.statement_digest() != digest) continue;
-    if (key->Verify(envelope::SigningInput(writeback::v1::PAYLOAD_TYPE_DECISION_APPROVAL, digest),
-                    a.signature())) {
-      valid_keys.insert(a.approver_key_id());
-    }
-  }
-  if (valid_keys.size() >= policy.threshold) return std::nullopt;
-  return absl::StrCat("approvals: ", valid_keys.size(), " valid from distinct keys, ",
-                      policy.threshold, " required");
+std::optional<std::string> CheckApprovals(const Task& task, const DecisionStatement& statement,
+                                          absl::string_view connector_type,
+                                          const trust::VerifiedPolicy& policy) {
+  trust::ApprovalCount count =
+      trust::CountApprovals(policy, connector_type, task.statement(), statement, task.approvals());
+  if (count.satisfied()) return std::nullopt;
+  return absl::StrCat(count.Explain(), " under trust policy v", policy.version());
 }
 
 void CheckRollback(const TaskHistory& history, TaskCheck& c) {
@@ -273,9 +246,12 @@ TaskCheck CheckTask(const SignedEnvelope& env, const CheckContext& ctx,
   }
   if (!CheckMatchesStatement(ctx, c)) return c;
   if (!CheckAllowed(ctx, c)) return c;
-  if (auto why = CheckApprovals(c.task, ctx.approvals); why.has_value()) {
-    Reject(c, writeback::v1::REJECT_REASON_INSUFFICIENT_APPROVALS, *why);
-    return c;
+  if (ctx.policy != nullptr) {
+    if (auto why = CheckApprovals(c.task, c.statement, c.connector_type, *ctx.policy);
+        why.has_value()) {
+      Reject(c, writeback::v1::REJECT_REASON_INSUFFICIENT_APPROVALS, *why);
+      return c;
+    }
   }
   if (!CheckTime(ctx, c)) return c;
   if (!CheckParams(c)) return c;

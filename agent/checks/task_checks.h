@@ -15,7 +15,10 @@
 //   5. task's instance, operation, target object and decision_version equal
 //      the statement's (TARGET_MISMATCH)
 //   6. instance and operation in the local allowlist (NOT_ALLOWED)
-//   7. approvals (CheckApprovals hook; threshold 0 until the trust policy)
+//   7. approvals under the trust policy (common/trust/approvals.h:
+//      distinct approvers in the current policy, this exact statement
+//      digest, not the requester; threshold of the action class). No check
+//      without a policy (pinned mode, development only)
 //   8. time window with skew (NOT_YET_VALID, EXPIRED)
 //   9. params and target object valid for the instance's connector type
 //      (INVALID_PARAMS)
@@ -27,6 +30,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -35,6 +39,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/envelope/envelope.h"
+#include "common/trust/policy.h"
 #include "writeback/v1/decision.pb.h"
 #include "writeback/v1/envelope.pb.h"
 
@@ -46,19 +51,17 @@ struct InstancePolicy {
   std::set<std::string> operations;  // allowed operations; empty = none
 };
 
-// Approval requirements. Filled by the trust-policy issue; for now the
-// threshold is 0 and no approver keys are known.
-struct ApprovalPolicy {
-  uint32_t threshold = 0;
-  envelope::Keyring approver_keys;
-};
-
 struct CheckContext {
-  std::string agent_id;                                          // own SPIFFE ID
-  const envelope::Keyring* dispatch_keys = nullptr;              // not owned; required
+  std::string agent_id;  // own SPIFFE ID
+  // Pinned mode: the dispatch keys (not owned). Ignored when `policy` is
+  // set: the policy's dispatch keys are used instead.
+  const envelope::Keyring* dispatch_keys = nullptr;
+  // The trust policy in force (root mode), or null.
+  std::shared_ptr<const trust::VerifiedPolicy> policy;
+  // Root mode: without a policy every task is refused (UNKNOWN_KEY).
+  bool require_policy = false;
   std::map<std::string, InstancePolicy, std::less<>> instances;  // by instance name
   absl::Duration max_skew = absl::Seconds(60);
-  ApprovalPolicy approvals;
   absl::Time now;  // fixed once by the caller
 };
 
@@ -121,14 +124,13 @@ TaskCheck CheckTask(const writeback::v1::SignedEnvelope& env, const CheckContext
 // accepted `check` into a ROLLBACK rejection or kError if needed.
 void CheckRollback(const TaskHistory& history, TaskCheck& check);
 
-// The approvals hook (check 7): nullopt if the task's approvals satisfy
-// `policy`, else the rejection message. With threshold 0 every task passes;
-// with a threshold > 0 each approval must be a valid signature by a distinct
-// key of policy.approver_keys over SHA-256(statement bytes).
+// Check 7 alone: nullopt if the task's approvals satisfy `policy` for the
+// task's action class (of `connector_type`), else the rejection message.
 std::optional<std::string> CheckApprovals(const writeback::v1::Task& task,
-                                          const ApprovalPolicy& policy);
+                                          const writeback::v1::DecisionStatement& statement,
+                                          absl::string_view connector_type,
+                                          const trust::VerifiedPolicy& policy);
 
-// True if `msg` or any message inside it carries unknown fields.
-bool HasUnknownFields(const google::protobuf::Message& msg);
+using envelope::HasUnknownFields;
 
 }  // namespace wb::agent

@@ -7,6 +7,8 @@
 #include "agent/testing/task_factory.h"
 #include "common/crypto/crypto.h"
 #include "common/envelope/envelope.h"
+#include "common/trust/approvals.h"
+#include "common/trust/testing.h"
 
 namespace wb::agent {
 namespace {
@@ -309,27 +311,65 @@ TEST_F(TaskChecksTest, HistoryErrorIsNeitherAcceptNorReject) {
   EXPECT_EQ(CheckTask(MakeSignedTask(spec(), key_), ctx_, nullptr).verdict, Verdict::kAccept);
 }
 
-TEST_F(TaskChecksTest, ApprovalThresholdIsEnforcedByTheHook) {
-  auto approver = crypto::Ed25519PrivateKey::Generate();
-  ctx_.approvals.threshold = 1;
-  ctx_.approvals.approver_keys.Add(approver.public_key());
-  TaskSpec s = spec();
-  ExpectReject(MakeSignedTask(s, key_), writeback::v1::REJECT_REASON_INSUFFICIENT_APPROVALS);
+// Root mode: dispatch keys, approvers and thresholds come from the policy.
+class PolicyChecksTest : public TaskChecksTest {
+ protected:
+  PolicyChecksTest() {
+    policy_keys_.dispatch = key_;
+    auto p = trust::testing::MakePolicy(policy_keys_, "writeback.test", 1);
+    auto v = trust::VerifyPolicy(*trust::SignPolicy(p, policy_keys_.root),
+                                 policy_keys_.root.public_key(), 1, spec().now);
+    EXPECT_TRUE(v.ok()) << v.status();
+    policy_ = std::make_shared<const trust::VerifiedPolicy>(*std::move(v));
+    ctx_.dispatch_keys = nullptr;
+    ctx_.policy = policy_;
+    ctx_.require_policy = true;
+  }
 
-  std::string statement = MakeStatement(s).SerializeAsString();
-  auto t = MakeTaskFor(s, statement, key_.key_id());
-  const std::string digest = crypto::Sha256(statement);
-  auto* a = t.add_approvals();
-  a->set_approver_key_id(approver.key_id());
-  a->set_statement_digest(digest);
-  a->set_signature(
-      approver.Sign(envelope::SigningInput(writeback::v1::PAYLOAD_TYPE_DECISION_APPROVAL, digest)));
-  // The same approval twice does not count twice.
-  *t.add_approvals() = *a;
-  EXPECT_EQ(Check(SignTask(t, key_)).verdict, Verdict::kAccept);
-  ctx_.approvals.threshold = 2;
-  t.set_task_id("task-2");
-  ExpectReject(SignTask(t, key_), writeback::v1::REJECT_REASON_INSUFFICIENT_APPROVALS);
+  // A task of spec() carrying approvals by the given approvers.
+  SignedEnvelope Approved(const std::vector<int>& approvers, const std::string& id = "task-1") {
+    TaskSpec s = spec();
+    s.task_id = id;
+    const std::string statement = MakeStatement(s).SerializeAsString();
+    auto t = MakeTaskFor(s, statement, key_.key_id());
+    for (int i : approvers) {
+      *t.add_approvals() = trust::Approve(statement, policy_keys_.approvers[i], s.now);
+    }
+    return SignTask(t, key_);
+  }
+
+  trust::testing::PolicyKeys policy_keys_;
+  std::shared_ptr<const trust::VerifiedPolicy> policy_;
+};
+
+TEST_F(PolicyChecksTest, TheActionClassThresholdIsEnforced) {
+  // ssh_authorized_keys/remove_key is class "revoke": one approval.
+  ExpectReject(MakeSignedTask(spec(), key_), writeback::v1::REJECT_REASON_INSUFFICIENT_APPROVALS);
+  TaskCheck c = Check(Approved({1}));
+  EXPECT_EQ(c.verdict, Verdict::kAccept) << c.message;
+  // The same approver twice does not count twice against a threshold of 2.
+  auto p = policy_->policy;
+  (*p.mutable_approval_thresholds())["revoke"] = 2;
+  p.set_version(2);
+  auto v = trust::VerifyPolicy(*trust::SignPolicy(p, policy_keys_.root),
+                               policy_keys_.root.public_key(), 2, spec().now);
+  ASSERT_TRUE(v.ok()) << v.status();
+  ctx_.policy = std::make_shared<const trust::VerifiedPolicy>(*std::move(v));
+  TaskCheck twice = Check(Approved({1, 1}, "task-2"));
+  EXPECT_EQ(twice.reason, writeback::v1::REJECT_REASON_INSUFFICIENT_APPROVALS);
+  EXPECT_NE(twice.message.find("already counted"), std::string::npos) << twice.message;
+  EXPECT_EQ(Check(Approved({1, 2}, "task-3")).verdict, Verdict::kAccept);
+}
+
+TEST_F(PolicyChecksTest, WithoutAPolicyOrWithAKeyNotInItNothingIsAuthentic) {
+  ctx_.policy = nullptr;
+  ExpectReject(Approved({1}), writeback::v1::REJECT_REASON_UNKNOWN_KEY);
+  ctx_.policy = policy_;
+  // A key the pinned-mode keyring would trust, but the policy does not list.
+  auto other = crypto::Ed25519PrivateKey::Generate();
+  keyring_.Add(other.public_key());
+  ctx_.dispatch_keys = &keyring_;
+  ExpectReject(MakeSignedTask(spec(), other), writeback::v1::REJECT_REASON_UNKNOWN_KEY);
 }
 
 }  // namespace

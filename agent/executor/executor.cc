@@ -58,12 +58,37 @@ SignedEnvelope Executor::SignResult(const Result& result, const crypto::Ed25519P
 CheckContext Executor::MakeContext(absl::Time now) const {
   CheckContext ctx;
   ctx.agent_id = opts_.agent_id;
-  ctx.dispatch_keys = &opts_.dispatch_keys;
+  if (opts_.trust != nullptr && opts_.trust->root_pinned()) {
+    ctx.policy = opts_.trust->policy();
+    ctx.require_policy = true;
+  } else {
+    ctx.dispatch_keys = opts_.trust != nullptr ? &opts_.trust->pinned_keys() : &opts_.dispatch_keys;
+  }
   for (const auto& [name, inst] : opts_.instances) ctx.instances.emplace(name, inst.policy);
   ctx.max_skew = opts_.max_skew;
-  ctx.approvals = opts_.approvals;
   ctx.now = now;
   return ctx;
+}
+
+bool Executor::CheckBudget(const CheckContext& ctx, TaskCheck& c) const {
+  if (ctx.policy == nullptr || c.verdict != Verdict::kAccept || c.task.verify_only()) return true;
+  const trust::RateBudget budget = ctx.policy->BudgetFor(opts_.agent_id);
+  const int64_t now_ms = absl::ToUnixMillis(ctx.now);
+  const int64_t window_ms = absl::ToInt64Milliseconds(budget.window);
+  auto used = journal_->CountBudgetSince(now_ms - window_ms + 1);
+  if (!used.ok()) {
+    c.verdict = Verdict::kError;
+    c.message = absl::StrCat("journal: ", used.status().ToString());
+    return false;
+  }
+  if (*used >= budget.max_tasks) {
+    c.verdict = Verdict::kReject;
+    c.reason = writeback::v1::REJECT_REASON_RATE_LIMITED;
+    c.message = absl::StrCat("rate budget spent: ", *used, " tasks accepted in the last ",
+                             absl::FormatDuration(budget.window), " (trust policy v",
+                             ctx.policy->version(), " allows ", budget.max_tasks, ")");
+  }
+  return true;
 }
 
 std::string Executor::TargetKey(const JournalTask& e) {
@@ -73,6 +98,12 @@ std::string Executor::TargetKey(const JournalTask& e) {
 absl::Status Executor::Start() {
   auto pending = journal_->PendingTasks();
   if (!pending.ok()) return pending.status();
+  // Budget records older than the longest window allowed are never counted.
+  if (absl::Status s =
+          journal_->PruneBudget(clock_->NowUnixMs() - int64_t{trust::kMaxRateWindowSeconds} * 1000);
+      !s.ok()) {
+    log::Warn("journal: old rate-budget records not pruned", {{"error", s.ToString()}});
+  }
   std::lock_guard<std::mutex> l(mu_);
   if (started_) return absl::FailedPreconditionError("executor: already started");
   if (stopping_) return absl::FailedPreconditionError("executor: stopped");
@@ -173,7 +204,9 @@ void Executor::Submit(const SignedEnvelope& env) {
     if (stopping_) return;
   }
   const absl::Time now = clock_->Now();  // fixed once for every check
-  TaskCheck c = CheckTask(env, MakeContext(now), journal_);
+  const CheckContext ctx = MakeContext(now);
+  TaskCheck c = CheckTask(env, ctx, journal_);
+  CheckBudget(ctx, c);
   switch (c.verdict) {
     case Verdict::kError:
       log::Error("task not accepted: journal unavailable",
@@ -219,6 +252,9 @@ void Executor::Submit(const SignedEnvelope& env) {
   e.set_object(c.task.target().object());
   e.set_decision_version(c.task.decision_version());
   e.set_updated_at_unix_ms(absl::ToUnixMillis(now));
+  if (ctx.policy != nullptr && !c.task.verify_only()) {
+    e.set_budget_at_unix_ms(absl::ToUnixMillis(now));
+  }
   if (absl::Status s = journal_->PutTask(&e); !s.ok()) {
     log::Error("journal write failed", {{"task_id", e.task_id()}, {"error", s.ToString()}});
     return;

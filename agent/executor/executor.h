@@ -38,6 +38,7 @@
 #include "absl/time/time.h"
 #include "agent/checks/task_checks.h"
 #include "agent/journal/journal.h"
+#include "agent/trust/agent_trust.h"
 #include "common/clock/clock.h"
 #include "common/crypto/crypto.h"
 #include "common/envelope/envelope.h"
@@ -68,8 +69,15 @@ class Executor {
 
   struct Options {
     std::string agent_id;  // own SPIFFE ID
+    // Pinned mode (tests, development): the dispatch keys. Ignored when
+    // `trust` is set.
     envelope::Keyring dispatch_keys;
-    ApprovalPolicy approvals;
+    // What the agent trusts (agent/trust); not owned, outlives the
+    // executor. In root mode each check takes the current policy, and
+    // accepted tasks (not re-verifications) count against the policy's rate
+    // budget for this agent, kept in the journal: a task over budget is
+    // refused with RATE_LIMITED.
+    const AgentTrust* trust = nullptr;
     crypto::Ed25519PrivateKey result_key = crypto::Ed25519PrivateKey::Generate();
     std::map<std::string, Instance, std::less<>> instances;  // by instance name
     absl::Duration max_skew = absl::Seconds(60);
@@ -115,6 +123,9 @@ class Executor {
   };
 
   CheckContext MakeContext(absl::Time now) const;
+  // Root mode: refuses `c` (RATE_LIMITED) if this agent's budget is spent.
+  // Returns false when the history could not be read.
+  bool CheckBudget(const CheckContext& ctx, TaskCheck& c) const;
   void WorkerLoop();
   void Run(Job job);
   void Execute(JournalTask entry);

@@ -17,6 +17,8 @@ constexpr char kTasks[] = "tasks";
 constexpr char kPending[] = "pending";
 constexpr char kVersions[] = "versions";
 constexpr char kOutbox[] = "outbox";
+constexpr char kBudget[] = "budget";
+constexpr char kMeta[] = "meta";
 
 absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
   if (s.ok()) return absl::OkStatus();
@@ -61,7 +63,7 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(const std::string& dir) {
   opts.paranoid_checks = true;
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
   cfs.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
-  for (const char* name : {kTasks, kPending, kVersions, kOutbox}) {
+  for (const char* name : {kTasks, kPending, kVersions, kOutbox, kBudget, kMeta}) {
     cfs.emplace_back(name, rocksdb::ColumnFamilyOptions());
   }
   std::unique_ptr<Journal> j(new Journal());
@@ -73,6 +75,8 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(const std::string& dir) {
   j->pending_ = j->handles_[2];
   j->versions_ = j->handles_[3];
   j->outbox_ = j->handles_[4];
+  j->budget_ = j->handles_[5];
+  j->meta_ = j->handles_[6];
 
   // Sequence numbers only order pending tasks and outbox entries: continue
   // after the highest one still present.
@@ -119,7 +123,44 @@ absl::Status Journal::PutTask(JournalTask* entry) {
       FromRocks(batch.Put(tasks_, ToSlice(entry->task_id()), entry->SerializeAsString()), "batch"));
   WB_RETURN_IF_ERROR(
       FromRocks(batch.Put(pending_, SeqKey(entry->seq()), ToSlice(entry->task_id())), "batch"));
+  if (entry->state() == writeback::agent::v1::JOURNAL_STATE_QUEUED &&
+      entry->budget_at_unix_ms() > 0) {
+    const std::string key =
+        absl::StrCat(SeqKey(static_cast<uint64_t>(entry->budget_at_unix_ms())), entry->task_id());
+    WB_RETURN_IF_ERROR(FromRocks(batch.Put(budget_, key, ""), "batch"));
+  }
   return FromRocks(db_->Write(Synced(), &batch), "write task");
+}
+
+absl::StatusOr<size_t> Journal::CountBudgetSince(int64_t since_ms) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), budget_));
+  size_t n = 0;
+  for (it->Seek(SeqKey(static_cast<uint64_t>(std::max<int64_t>(since_ms, 0)))); it->Valid();
+       it->Next()) {
+    ++n;
+  }
+  WB_RETURN_IF_ERROR(FromRocks(it->status(), "scan budget"));
+  return n;
+}
+
+absl::Status Journal::PruneBudget(int64_t before_ms) {
+  if (before_ms <= 0) return absl::OkStatus();
+  rocksdb::WriteBatch batch;
+  WB_RETURN_IF_ERROR(FromRocks(
+      batch.DeleteRange(budget_, SeqKey(0), SeqKey(static_cast<uint64_t>(before_ms))), "batch"));
+  return FromRocks(db_->Write(Synced(), &batch), "prune budget");
+}
+
+absl::Status Journal::PutMeta(absl::string_view name, absl::string_view value) {
+  return FromRocks(db_->Put(Synced(), meta_, ToSlice(name), ToSlice(value)), "write meta");
+}
+
+absl::StatusOr<std::optional<std::string>> Journal::GetMeta(absl::string_view name) const {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_, ToSlice(name), &value);
+  if (s.IsNotFound()) return std::nullopt;
+  WB_RETURN_IF_ERROR(FromRocks(s, "read meta"));
+  return value;
 }
 
 absl::Status Journal::Complete(const JournalTask& entry, bool bump_version) {

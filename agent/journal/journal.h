@@ -9,6 +9,9 @@
 //             (instance names never contain '/')
 //   outbox    task_id → OutboxEntry: results not yet acknowledged by the
 //             control plane
+//   budget    big-endian accepted-at ms + task_id → "": tasks counted
+//             against the trust policy's rate budget
+//   meta      name → value: the agent's trust policy (agent/trust)
 // Every write is synced (WriteOptions::sync) before the call returns.
 //
 // Thread-safe: RocksDB serializes writers; the version bump in Complete is
@@ -59,6 +62,15 @@ class Journal final : public TaskHistory {
   // (instance, object) version to entry.decision_version — one synced batch.
   absl::Status Complete(const JournalTask& entry, bool bump_version);
 
+  // Tasks recorded with budget_at_unix_ms >= since_ms (rate budget).
+  absl::StatusOr<size_t> CountBudgetSince(int64_t since_ms) const;
+  // Forgets budget records older than `before_ms` (the longest window).
+  absl::Status PruneBudget(int64_t before_ms);
+
+  // Small named values (the trust policy). GetMeta: nullopt if absent.
+  absl::Status PutMeta(absl::string_view name, absl::string_view value);
+  absl::StatusOr<std::optional<std::string>> GetMeta(absl::string_view name) const;
+
   // Tasks not DONE (QUEUED or INTENT), in arrival order.
   absl::StatusOr<std::vector<JournalTask>> PendingTasks() const;
 
@@ -82,6 +94,8 @@ class Journal final : public TaskHistory {
   rocksdb::ColumnFamilyHandle* pending_ = nullptr;
   rocksdb::ColumnFamilyHandle* versions_ = nullptr;
   rocksdb::ColumnFamilyHandle* outbox_ = nullptr;
+  rocksdb::ColumnFamilyHandle* budget_ = nullptr;
+  rocksdb::ColumnFamilyHandle* meta_ = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   std::atomic<uint64_t> next_seq_{1};
   std::mutex version_mu_;  // serializes the read-modify-write of versions

@@ -180,6 +180,9 @@ absl::Status Link::RunOnce(bool* welcomed) {
         case ControlMessage::kResultAck:
           handler_->OnResultAck(msg.result_ack());
           break;
+        case ControlMessage::kTrustPolicy:
+          handler_->OnTrustPolicy(msg.trust_policy());
+          break;
         default:
           log::Warn("unexpected control message ignored",
                     {{"case", absl::StrCat(static_cast<int>(msg.msg_case()))}});

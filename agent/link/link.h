@@ -54,6 +54,8 @@ class Link {
     // from the stream until it returns.
     virtual void OnTask(const writeback::v1::SignedEnvelope& task) = 0;
     virtual void OnResultAck(const writeback::v1::ResultAck& ack) = 0;
+    // A trust policy pushed by the control plane (the agent verifies it).
+    virtual void OnTrustPolicy(const writeback::v1::SignedEnvelope& policy) {}
     virtual void OnDisconnected(const absl::Status& why) {}
   };
 

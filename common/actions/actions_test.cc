@@ -1,5 +1,8 @@
 #include "common/actions/actions.h"
 
+#include <algorithm>
+
+#include "common/actions/action_class.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -71,6 +74,30 @@ TEST(Actions, UserNames) {
   EXPECT_FALSE(ValidatePosixUserName("t", std::string("a\0b", 3)).ok());
   EXPECT_THAT(ValidateTargetObject("ssh_authorized_keys", "", "spec.targets[0].object").message(),
               HasSubstr("spec.targets[0].object: must not be empty"));
+}
+
+}  // namespace
+}  // namespace wb::actions
+
+namespace wb::actions {
+namespace {
+
+TEST(ActionClass, EveryOperationOfEveryTypeHasAKnownClass) {
+  size_t n = 0;
+  for (const std::string& type : ConnectorTypes()) {
+    for (const std::string& op : OperationsOf(type)) {
+      const absl::string_view cls = ActionClassOf(type, op);
+      EXPECT_NE(std::find(ActionClasses().begin(), ActionClasses().end(), cls),
+                ActionClasses().end())
+          << type << "/" << op << " has class '" << cls << "'";
+      ++n;
+    }
+  }
+  EXPECT_GT(n, 40u);
+  EXPECT_EQ(ActionClassOf("postgres", "drop_role"), "delete");
+  EXPECT_EQ(ActionClassOf("vault", "policy_replace"), "grant");
+  EXPECT_EQ(ActionClassOf("postgres", "no_such_op"), "");
+  EXPECT_EQ(ActionClassOf("", "lock"), "");
 }
 
 }  // namespace

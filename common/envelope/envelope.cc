@@ -1,6 +1,9 @@
 #include "common/envelope/envelope.h"
 
+#include <vector>
+
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/unknown_field_set.h"
 
 namespace wb::envelope {
 
@@ -54,6 +57,24 @@ absl::Status Verify(const SignedEnvelope& env, PayloadType expected, const Keyri
         absl::StrCat("envelope: key_id '", env.key_id(), "' is not trusted"));
   }
   return VerifyWithKey(env, expected, *key);
+}
+
+bool HasUnknownFields(const google::protobuf::Message& msg) {
+  const google::protobuf::Reflection* r = msg.GetReflection();
+  if (!r->GetUnknownFields(msg).empty()) return true;
+  std::vector<const google::protobuf::FieldDescriptor*> fields;
+  r->ListFields(msg, &fields);
+  for (const auto* f : fields) {
+    if (f->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE) continue;
+    if (f->is_repeated()) {
+      for (int i = 0; i < r->FieldSize(msg, f); ++i) {
+        if (HasUnknownFields(r->GetRepeatedMessage(msg, f, i))) return true;
+      }
+    } else if (HasUnknownFields(r->GetMessage(msg, f))) {
+      return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace wb::envelope

@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "common/crypto/crypto.h"
+#include "google/protobuf/message.h"
 #include "writeback/v1/envelope.pb.h"
 
 namespace wb::envelope {
@@ -44,5 +45,10 @@ absl::Status Verify(const writeback::v1::SignedEnvelope& env, writeback::v1::Pay
 absl::Status VerifyWithKey(const writeback::v1::SignedEnvelope& env,
                            writeback::v1::PayloadType expected,
                            const crypto::Ed25519PublicKey& key);
+
+// True if `msg` or any message inside it carries unknown fields. Signed
+// payloads with unknown fields are refused: a field this build cannot read
+// must not ride along under a valid signature.
+bool HasUnknownFields(const google::protobuf::Message& msg);
 
 }  // namespace wb::envelope
