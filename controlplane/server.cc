@@ -16,9 +16,11 @@
 #include "controlplane/api/admin_service.h"
 #include "controlplane/api/agent_service.h"
 #include "controlplane/api/authz.h"
+#include "controlplane/approval/trust_gate.h"
 #include "controlplane/dispatch/dispatcher.h"
 #include "controlplane/dispatch/sessions.h"
 #include "controlplane/dispatch/worker_pool.h"
+#include "controlplane/enroll/enrollment_service.h"
 #include "controlplane/fleet/operators_view.h"
 #include "controlplane/store/rocksdb_store.h"
 #include "writeback/v1/admin_service.pb.h"
@@ -29,6 +31,16 @@ namespace wb::controlplane {
 using writeback::v1::ControlPlaneConfig;
 
 namespace {
+
+absl::StatusOr<writeback::v1::SignedEnvelope> LoadSignedPolicy(const std::string& path) {
+  WB_ASSIGN_OR_RETURN(std::string bytes, fs::ReadFile(path, 1 << 20));
+  writeback::v1::SignedEnvelope env;
+  if (!env.ParseFromString(bytes)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", path, "' is not a signed trust policy (write it with wbctl trust sign)"));
+  }
+  return env;
+}
 
 constexpr int kShutdownGraceSeconds = 5;
 // Clients ping every 30 s (tls::DefaultChannelArgs); allow that with margin,
@@ -111,6 +123,17 @@ absl::StatusOr<ControlPlaneConfig> NormalizeConfig(const ControlPlaneConfig& in)
   if (!(fmt.empty() || fmt == "auto" || fmt == "json" || fmt == "text")) {
     return Invalid("log_format", absl::StrCat("unknown value '", fmt, "' (auto|json|text)"));
   }
+  if (!cfg.trust_root_public_key_file().empty()) {
+    auto root = crypto::Ed25519PublicKey::LoadFile(cfg.trust_root_public_key_file());
+    if (!root.ok()) return Invalid("trust_root_public_key_file", root.status().message());
+  }
+  if (!cfg.trust_policy_file().empty()) {
+    if (cfg.trust_root_public_key_file().empty()) {
+      return Invalid("trust_policy_file", "requires trust_root_public_key_file");
+    }
+    auto env = LoadSignedPolicy(cfg.trust_policy_file());
+    if (!env.ok()) return Invalid("trust_policy_file", env.status().message());
+  }
   WB_RETURN_IF_ERROR(OperatorsViewOptionsFromConfig(cfg).status());
   return cfg;
 }
@@ -138,7 +161,28 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Create(const Control
   const crypto::Ed25519PrivateKey view_key = *key;  // re-verification signs tasks too
   cp->sessions_ = std::make_unique<SessionRegistry>();
   cp->pool_ = std::make_unique<WorkerPool>(std::max(1, opts.worker_threads));
+  {
+    std::optional<crypto::Ed25519PublicKey> root;
+    if (!cfg.trust_root_public_key_file().empty()) {
+      WB_ASSIGN_OR_RETURN(root,
+                          crypto::Ed25519PublicKey::LoadFile(cfg.trust_root_public_key_file()));
+    }
+    std::optional<writeback::v1::SignedEnvelope> initial;
+    if (!cfg.trust_policy_file().empty()) {
+      WB_ASSIGN_OR_RETURN(initial, LoadSignedPolicy(cfg.trust_policy_file()));
+    }
+    WB_ASSIGN_OR_RETURN(cp->trust_,
+                        TrustGate::Create(std::move(root), cfg.trust_domain(), key->public_key(),
+                                          cp->view_->store(), clock, initial));
+    if (!cp->trust_->root_pinned()) {
+      log::Warn(
+          "no trust root pinned (trust_root_public_key_file): decisions need no approvals "
+          "(development only)",
+          {});
+    }
+  }
   DispatcherOptions d;
+  d.trust = cp->trust_.get();
   d.controlplane_id = cp->controlplane_id_;
   d.default_ttl_seconds = cfg.default_task_ttl_seconds();
   d.heartbeat_interval_seconds = cfg.heartbeat_interval_seconds();
@@ -154,6 +198,13 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Create(const Control
   cp->authz_ = std::make_unique<Authorizer>(Authorizer::Default(cfg.trust_domain()));
   cp->admin_ = std::make_unique<AdminServiceImpl>(cp->authz_.get(), cp->dispatcher_.get(),
                                                   cp->store_.get(), cp->sessions_.get());
+  if (!cfg.enrollment().ca_key_file().empty()) {
+    WB_ASSIGN_OR_RETURN(cp->enroller_,
+                        Enroller::Create(cfg.enrollment(), cfg.tls().ca_file(), cfg.trust_domain(),
+                                         cp->view_->store(), cp->dispatcher_.get(), clock));
+    cp->admin_->SetEnroller(cp->enroller_.get());
+  }
+  cp->enrollment_ = std::make_unique<EnrollmentServiceImpl>(cp->authz_.get(), cp->enroller_.get());
   cp->agent_service_ = std::make_unique<AgentServiceImpl>(
       cp->authz_.get(), cp->dispatcher_.get(), cp->sessions_.get(), cp->pool_.get(), clock);
   WB_RETURN_IF_ERROR(
@@ -184,7 +235,8 @@ absl::Status ControlPlane::Start() {
   if (started_ || shut_down_)
     return absl::FailedPreconditionError("control plane: already started");
   // Every method served must be in the authorization table.
-  for (const char* name : {"writeback.v1.AdminService", "writeback.v1.AgentService"}) {
+  for (const char* name : {"writeback.v1.AdminService", "writeback.v1.AgentService",
+                           "writeback.v1.EnrollmentService"}) {
     const auto* svc = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(name);
     if (svc == nullptr) return absl::InternalError(absl::StrCat("service ", name, " not linked"));
     WB_RETURN_IF_ERROR(authz_->CheckCovers(*svc));
@@ -198,13 +250,15 @@ absl::Status ControlPlane::Start() {
   grpc::EnableDefaultHealthCheckService(true);
   // Server reflection lets standard tools list and call the API; it only
   // describes the schema (the .proto files), every method stays behind the
-  // authorization table (docs/operations.md).
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  // authorization table. It is reachable without a certificate, so it is
+  // off unless grpc_reflection is set (docs/security.md).
+  if (cfg_.grpc_reflection()) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(cfg_.listen_address(), *creds, &port);
   builder.RegisterService(admin_.get());
   builder.RegisterService(agent_service_.get());
+  builder.RegisterService(enrollment_.get());
   // Message size limits and keepalive as everywhere else.
   const grpc::ChannelArguments defaults = tls::DefaultChannelArgs();
   const grpc_channel_args args = defaults.c_channel_args();

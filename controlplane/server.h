@@ -35,12 +35,15 @@ namespace wb::controlplane {
 
 class AdminServiceImpl;
 class AgentServiceImpl;
+class EnrollmentServiceImpl;
+class Enroller;
 class OperatorsView;
 class Authorizer;
 class Dispatcher;
 class RocksDbStore;
 class SessionRegistry;
 class Store;
+class TrustGate;
 class WorkerPool;
 
 // Knobs that are not (yet) in the config file.
@@ -108,12 +111,15 @@ class ControlPlane {
   std::string controlplane_id_;
 
   std::unique_ptr<RocksDbStore> store_;
+  std::unique_ptr<TrustGate> trust_;  // after store_, which it uses
   std::unique_ptr<SessionRegistry> sessions_;
   std::unique_ptr<WorkerPool> pool_;
   std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<Authorizer> authz_;
   std::unique_ptr<AdminServiceImpl> admin_;
   std::unique_ptr<AgentServiceImpl> agent_service_;
+  std::unique_ptr<Enroller> enroller_;  // null without enrollment.ca_key_file
+  std::unique_ptr<EnrollmentServiceImpl> enrollment_;
   std::unique_ptr<OperatorsView> view_;  // after what it points to
 
   mutable absl::Mutex mu_;

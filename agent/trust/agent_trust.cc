@@ -69,6 +69,14 @@ absl::StatusOr<bool> AgentTrust::Offer(const writeback::v1::SignedEnvelope& env)
       current->envelope.signature() == env.signature()) {
     return false;
   }
+  if (current != nullptr) {
+    writeback::v1::TrustPolicy offered;
+    if (offered.ParseFromString(env.payload()) && offered.version() == current->version()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("trust policy: a different policy with the version held (v",
+                       current->version(), ") is refused: every change needs a higher version"));
+    }
+  }
   const uint64_t min_version = current == nullptr ? 1 : current->version() + 1;
   WB_ASSIGN_OR_RETURN(trust::VerifiedPolicy v,
                       trust::VerifyPolicy(env, *root_, min_version, clock_->Now()));

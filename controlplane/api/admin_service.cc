@@ -1,8 +1,11 @@
 #include "controlplane/api/admin_service.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/actions/actions.h"
 #include "common/logging/logging.h"
+#include "common/tls/tls.h"
 #include "controlplane/api/grpc_status.h"
+#include "controlplane/enroll/enrollment_service.h"
 
 namespace wb::controlplane {
 
@@ -93,6 +96,99 @@ grpc::Status AdminServiceImpl::CancelDecision(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
+grpc::Status AdminServiceImpl::ApproveDecision(grpc::ServerContext* ctx,
+                                               const writeback::v1::ApproveDecisionRequest* req,
+                                               writeback::v1::ApproveDecisionResponse* resp) {
+  auto caller = authz_->Check(kApproveDecisionMethod, *ctx);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  auto r = dispatcher_->Approve(caller->ToString(), req->decision_id(), req->approval());
+  if (!r.ok()) {
+    log::Info("approval refused", {{"caller", caller->ToString()},
+                                   {"decision_id", req->decision_id()},
+                                   {"error", r.status().message()}});
+    return ToGrpcStatus(r.status());
+  }
+  resp->set_decision_id(req->decision_id());
+  resp->set_state(r->state);
+  resp->set_approvals(r->approvals);
+  resp->set_required(r->required);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::PublishTrustPolicy(
+    grpc::ServerContext* ctx, const writeback::v1::PublishTrustPolicyRequest* req,
+    writeback::v1::PublishTrustPolicyResponse* resp) {
+  auto caller = authz_->Check(kPublishTrustPolicyMethod, *ctx);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  auto r = dispatcher_->PublishTrustPolicy(req->policy());
+  if (!r.ok()) {
+    log::Warn("trust policy refused",
+              {{"caller", caller->ToString()}, {"error", r.status().message()}});
+    return ToGrpcStatus(r.status());
+  }
+  log::Info("trust policy published by operator",
+            {{"caller", caller->ToString()}, {"version", absl::StrCat(r->first->version())}});
+  resp->set_version(r->first->version());
+  resp->set_agents_notified(static_cast<uint32_t>(r->second));
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::GetTrustPolicy(grpc::ServerContext* ctx,
+                                              const writeback::v1::GetTrustPolicyRequest* req,
+                                              writeback::v1::GetTrustPolicyResponse* resp) {
+  auto caller = authz_->Check(kGetTrustPolicyMethod, *ctx);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  if (auto p = dispatcher_->trust_policy(); p != nullptr) {
+    *resp->mutable_policy() = p->envelope;
+    *resp->mutable_parsed() = p->policy;
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::CreateJoinToken(grpc::ServerContext* ctx,
+                                               const writeback::v1::CreateJoinTokenRequest* req,
+                                               writeback::v1::CreateJoinTokenResponse* resp) {
+  auto caller = authz_->Check(kCreateJoinTokenMethod, *ctx);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  if (enroller_ == nullptr) {
+    return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                        "enrolment is not configured on this control plane "
+                        "(enrollment.ca_key_file)");
+  }
+  auto r = enroller_->CreateToken(caller->ToString(), req->agent_id(), req->ttl_seconds());
+  if (!r.ok()) return ToGrpcStatus(r.status());
+  *resp = *std::move(r);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::BanAgent(grpc::ServerContext* ctx,
+                                        const writeback::v1::BanAgentRequest* req,
+                                        writeback::v1::BanAgentResponse* resp) {
+  auto caller = authz_->Check(kBanAgentMethod, *ctx);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  std::string id = req->agent_id();
+  if (!id.empty() && id.find("://") == std::string::npos) {
+    id = tls::MakeSpiffeId(authz_->trust_domain(), tls::IdentityClass::kAgent, id);
+  }
+  if (auto parsed = tls::ParseSpiffeId(id); !parsed.ok() ||
+                                            parsed->cls != tls::IdentityClass::kAgent ||
+                                            parsed->trust_domain != authz_->trust_domain()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        absl::StrCat("agent_id: '", req->agent_id(),
+                                     "' is not an agent of trust domain ", authz_->trust_domain()));
+  }
+  if (absl::Status s = actions::ValidateText("reason", req->reason(), 1024, false); !s.ok()) {
+    return ToGrpcStatus(s);
+  }
+  auto r = dispatcher_->Ban(caller->ToString(), id, req->reason());
+  if (!r.ok()) return ToGrpcStatus(r.status());
+  resp->set_agent_id(id);
+  resp->set_tasks_canceled(static_cast<uint32_t>(r->tasks_canceled));
+  resp->set_stream_ended(r->stream_ended);
+  resp->set_tokens_revoked(static_cast<uint32_t>(r->tokens_revoked));
+  return grpc::Status::OK;
+}
+
 grpc::Status AdminServiceImpl::GetDecision(grpc::ServerContext* ctx,
                                            const writeback::v1::GetDecisionRequest* req,
                                            DecisionView* resp) {
@@ -106,6 +202,7 @@ grpc::Status AdminServiceImpl::GetDecision(grpc::ServerContext* ctx,
   auto tasks = LoadTasks(*d);
   if (!tasks.ok()) return ToGrpcStatus(tasks.status());
   *resp = MakeDecisionView(*d, *tasks, /*with_evidence=*/true);
+  dispatcher_->AddApprovalView(*d, resp);
   if (auto s = AddReverifications(*store_, *d, /*with_evidence=*/true, resp); !s.ok()) {
     return ToGrpcStatus(s);
   }

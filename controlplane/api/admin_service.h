@@ -40,6 +40,8 @@ writeback::v1::DecisionView MakeDecisionView(const writeback::v1::DecisionRecord
                                              const std::vector<writeback::v1::TaskRecord>& tasks,
                                              bool with_evidence);
 
+class Enroller;
+
 class AdminServiceImpl final : public writeback::v1::AdminService::Service {
  public:
   AdminServiceImpl(const Authorizer* authz, Dispatcher* dispatcher, Store* store,
@@ -48,6 +50,22 @@ class AdminServiceImpl final : public writeback::v1::AdminService::Service {
   grpc::Status SubmitDecision(grpc::ServerContext* ctx,
                               const writeback::v1::SubmitDecisionRequest* req,
                               writeback::v1::SubmitDecisionResponse* resp) override;
+  grpc::Status ApproveDecision(grpc::ServerContext* ctx,
+                               const writeback::v1::ApproveDecisionRequest* req,
+                               writeback::v1::ApproveDecisionResponse* resp) override;
+  grpc::Status PublishTrustPolicy(grpc::ServerContext* ctx,
+                                  const writeback::v1::PublishTrustPolicyRequest* req,
+                                  writeback::v1::PublishTrustPolicyResponse* resp) override;
+  grpc::Status GetTrustPolicy(grpc::ServerContext* ctx,
+                              const writeback::v1::GetTrustPolicyRequest* req,
+                              writeback::v1::GetTrustPolicyResponse* resp) override;
+  grpc::Status CreateJoinToken(grpc::ServerContext* ctx,
+                               const writeback::v1::CreateJoinTokenRequest* req,
+                               writeback::v1::CreateJoinTokenResponse* resp) override;
+  grpc::Status BanAgent(grpc::ServerContext* ctx, const writeback::v1::BanAgentRequest* req,
+                        writeback::v1::BanAgentResponse* resp) override;
+  // Enrolment (null: CreateJoinToken is UNIMPLEMENTED). Set once, before serving.
+  void SetEnroller(Enroller* enroller) { enroller_ = enroller; }
   grpc::Status GetDecision(grpc::ServerContext* ctx, const writeback::v1::GetDecisionRequest* req,
                            writeback::v1::DecisionView* resp) override;
   grpc::Status ListDecisions(grpc::ServerContext* ctx,
@@ -85,6 +103,7 @@ class AdminServiceImpl final : public writeback::v1::AdminService::Service {
   Store* const store_;
   const SessionRegistry* const sessions_;
   AdminView* view_ = nullptr;
+  Enroller* enroller_ = nullptr;
 };
 
 }  // namespace wb::controlplane

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/logging/logging.h"
 #include "controlplane/api/grpc_status.h"
+#include "writeback/v1/trust.pb.h"
 
 namespace wb::controlplane {
 
@@ -325,6 +326,12 @@ class AgentStream final : public grpc::ServerBidiReactor<AgentMessage, ControlMe
     sessions_->Register(agent_id_, this, clock_->NowUnixMs());
     registered_ = true;
     log::Info("agent stream open", {{"agent_id", agent_id_}});
+    if (welcome->has_trust_policy()) {
+      writeback::v1::TrustPolicy sent;  // the control plane's own, verified copy
+      if (sent.ParseFromString(welcome->trust_policy().payload())) {
+        sent_policy_version_ = sent.version();
+      }
+    }
     ControlMessage out;
     *out.mutable_welcome() = *std::move(welcome);
     std::vector<ControlMessage> msgs;
@@ -367,9 +374,25 @@ class AgentStream final : public grpc::ServerBidiReactor<AgentMessage, ControlMe
     QueueWrites(std::move(msgs));
   }
 
+  // A policy published since this stream last sent one (Publish wakes
+  // every stream): sent before any further task.
+  void SendNewerPolicy() {
+    auto p = dispatcher_->trust_policy();
+    if (p == nullptr || p->version() <= sent_policy_version_) return;
+    sent_policy_version_ = p->version();
+    ControlMessage out;
+    *out.mutable_trust_policy() = p->envelope;
+    std::vector<ControlMessage> msgs;
+    msgs.push_back(std::move(out));
+    QueueWrites(std::move(msgs));
+    log::Info("trust policy sent",
+              {{"agent_id", agent_id_}, {"version", absl::StrCat(sent_policy_version_)}});
+  }
+
   // Sends queued tasks while in-flight slots are free.
   void Pump() {
     if (!welcomed_ || finishing()) return;
+    SendNewerPolicy();
     RedeliverOverdue();
     if (in_flight_.size() >= max_in_flight_) {
       in_flight_ = dispatcher_->StillOpen(in_flight_);
@@ -411,6 +434,7 @@ class AgentStream final : public grpc::ServerBidiReactor<AgentMessage, ControlMe
   const std::string peer_id_;
   const size_t max_in_flight_;
   const int64_t redeliver_after_ms_;
+  uint64_t sent_policy_version_ = 0;  // on the stream's executor only
   const size_t max_queued_writes_;
 
   std::atomic<int> refs_{1};  // gRPC's, released in OnDone

@@ -40,12 +40,20 @@ inline constexpr char kGetAgentMethod[] = "/writeback.v1.AdminService/GetAgent";
 inline constexpr char kWatchDecisionMethod[] = "/writeback.v1.AdminService/WatchDecision";
 inline constexpr char kReverifyDecisionMethod[] = "/writeback.v1.AdminService/ReverifyDecision";
 inline constexpr char kTailEventsMethod[] = "/writeback.v1.AdminService/TailEvents";
+inline constexpr char kApproveDecisionMethod[] = "/writeback.v1.AdminService/ApproveDecision";
+inline constexpr char kPublishTrustPolicyMethod[] = "/writeback.v1.AdminService/PublishTrustPolicy";
+inline constexpr char kGetTrustPolicyMethod[] = "/writeback.v1.AdminService/GetTrustPolicy";
+inline constexpr char kCreateJoinTokenMethod[] = "/writeback.v1.AdminService/CreateJoinToken";
+inline constexpr char kBanAgentMethod[] = "/writeback.v1.AdminService/BanAgent";
+inline constexpr char kEnrollMethod[] = "/writeback.v1.EnrollmentService/Enroll";
+inline constexpr char kRejoinMethod[] = "/writeback.v1.EnrollmentService/Rejoin";
+inline constexpr char kRenewMethod[] = "/writeback.v1.EnrollmentService/Renew";
 inline constexpr char kConnectMethod[] = "/writeback.v1.AgentService/Connect";
 inline constexpr char kHealthCheckMethod[] = "/grpc.health.v1.Health/Check";
 inline constexpr char kHealthWatchMethod[] = "/grpc.health.v1.Health/Watch";
 
 struct AccessRule {
-  // Anyone, with or without a certificate (health checks, later enrolment).
+  // Anyone, with or without a certificate (health checks, enrolment).
   bool public_method = false;
   // Identity classes of our trust domain allowed to call.
   std::set<tls::IdentityClass> classes;
@@ -56,7 +64,8 @@ class Authorizer {
   Authorizer(std::string trust_domain, std::map<std::string, AccessRule, std::less<>> table);
 
   // The control plane's table: AdminService -> operators, AgentService ->
-  // agents, gRPC health -> public.
+  // agents, EnrollmentService Enroll and Rejoin and gRPC health -> public,
+  // Renew -> agents.
   static Authorizer Default(std::string trust_domain);
 
   // Checks `peer_spiffe_id` ("" = no verified certificate) for `method`.

@@ -1,6 +1,7 @@
 #include "controlplane/dispatch/dispatcher.h"
 
 #include <algorithm>
+#include <limits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -11,6 +12,8 @@
 #include "common/logging/logging.h"
 #include "common/status/macros.h"
 #include "common/tls/tls.h"
+#include "common/trust/approvals.h"
+#include "controlplane/approval/trust_gate.h"
 
 namespace wb::controlplane {
 
@@ -127,6 +130,11 @@ absl::StatusOr<std::unique_ptr<Dispatcher>> Dispatcher::Create(Store* store, con
   WB_ASSIGN_OR_RETURN(std::vector<AgentRecord> agents, store->ListAgents());
   absl::MutexLock l(&d->dir_mu_);
   for (AgentRecord& a : agents) {
+    if (a.banned() && a.result_public_key().empty()) {  // banned before it ever connected
+      std::string id = a.agent_id();
+      d->agents_[id] = KnownAgent{std::move(a), crypto::Ed25519PublicKey(), 0};
+      continue;
+    }
     auto k = crypto::Ed25519PublicKey::FromRaw(a.result_public_key());
     if (!k.ok()) {
       return absl::DataLossError(absl::StrCat(
@@ -171,9 +179,10 @@ absl::StatusOr<writeback::v1::SubmitDecisionResponse> Dispatcher::ResponseFor(
   return resp;
 }
 
-std::vector<TaskRecord> Dispatcher::FanOut(const DecisionStatement& st,
-                                           const std::string& statement_bytes,
-                                           const std::string& agent_id, int64_t now_ms) {
+std::vector<TaskRecord> Dispatcher::FanOut(
+    const DecisionStatement& st, const std::string& statement_bytes,
+    const google::protobuf::RepeatedPtrField<writeback::v1::Approval>& approvals,
+    const std::string& agent_id, int64_t now_ms) {
   std::vector<TaskRecord> tasks;
   tasks.reserve(st.targets_size());
   for (int i = 0; i < st.targets_size(); ++i) {
@@ -181,6 +190,7 @@ std::vector<TaskRecord> Dispatcher::FanOut(const DecisionStatement& st,
     t.set_task_id(NewId("t-"));
     t.set_audience(agent_id);
     t.set_statement(statement_bytes);
+    *t.mutable_approvals() = approvals;
     t.set_target_index(i);
     t.set_connector_instance(st.connector_instance());
     t.set_operation(st.operation());
@@ -239,6 +249,11 @@ absl::StatusOr<writeback::v1::SubmitDecisionResponse> Dispatcher::Submit(
   const writeback::v1::DecisionSpec& spec = req.spec();
   if (spec.connector_instance().empty()) return Invalid("spec.connector_instance", "required");
   WB_ASSIGN_OR_RETURN(InstanceRoute route, RouteFor(spec.connector_instance()));
+  if (auto a = AgentRecordOf(route.agent_id); a.ok() && a->banned()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("spec.connector_instance: '", spec.connector_instance(),
+                     "' is served by banned agent ", route.agent_id));
+  }
   const std::string& type = route.info.type();
   if (spec.operation().empty()) return Invalid("spec.operation", "required");
   const auto& allowed = route.info.operations();
@@ -296,17 +311,50 @@ absl::StatusOr<writeback::v1::SubmitDecisionResponse> Dispatcher::Submit(
   *d.mutable_parsed() = st;
   d.set_submitted_at_unix_ms(now_ms);
 
-  // Approval hook (a later issue): when policy says this action needs
-  // approvals, the decision is stored PENDING_APPROVAL without tasks, and
-  // approving it runs FanOut with the collected approvals. Until then every
-  // decision is dispatched at once.
-  std::vector<TaskRecord> tasks = FanOut(st, statement_bytes, route.agent_id, now_ms);
-  d.set_state(writeback::v1::DECISION_STATE_DISPATCHED);
-  d.set_dispatched_at_unix_ms(now_ms);
-  for (const TaskRecord& t : tasks) d.add_task_ids(t.task_id());
+  // Approvals: the trust policy says how many this action class needs.
+  uint32_t required = 0;
+  if (opts_.trust != nullptr && opts_.trust->root_pinned()) {
+    auto policy = opts_.trust->policy();
+    if (policy == nullptr) {
+      return absl::FailedPreconditionError(
+          "no trust policy has been published yet (wbctl trust publish): agents would refuse "
+          "every task");
+    }
+    trust::ApprovalCount need = trust::CountApprovals(*policy, type, statement_bytes, st, {});
+    if (need.required == std::numeric_limits<uint32_t>::max()) {
+      return Invalid("spec.operation",
+                     absl::StrCat("'", spec.operation(), "' of ", type,
+                                  " has no action class in trust policy v", policy->version()));
+    }
+    required = need.required;
+    WB_RETURN_IF_ERROR(
+        opts_.trust->TakeBudget(route.agent_id, static_cast<size_t>(spec.targets_size()), now_ms));
+  }
+  std::vector<TaskRecord> tasks;
+  if (required > 0) {
+    d.set_state(writeback::v1::DECISION_STATE_PENDING_APPROVAL);
+    d.set_state_detail(
+        absl::StrCat("waiting for ", required, " approval", required == 1 ? "" : "s"));
+  } else {
+    tasks = FanOut(st, statement_bytes, d.approvals(), route.agent_id, now_ms);
+    d.set_state(writeback::v1::DECISION_STATE_DISPATCHED);
+    d.set_dispatched_at_unix_ms(now_ms);
+    for (const TaskRecord& t : tasks) d.add_task_ids(t.task_id());
+  }
 
   WB_RETURN_IF_ERROR(store_->CreateDecision(d, tasks, request_id));
   WB_CRASH_POINT("cp.after_decision_write");
+  if (tasks.empty()) {
+    log::Info("decision waits for approval", {{"decision_id", st.decision_id()},
+                                              {"version", absl::StrCat(version)},
+                                              {"requester", requester},
+                                              {"required", absl::StrCat(required)}});
+    writeback::v1::SubmitDecisionResponse resp;
+    resp.set_decision_id(st.decision_id());
+    resp.set_version(version);
+    resp.set_state(d.state());
+    return resp;
+  }
   if (auto n = SupersedeOlder(route.agent_id, st); !n.ok()) {
     // The new decision is stored; older queued tasks are then delivered
     // first and the newer one after them, which still ends in its effect.
@@ -373,8 +421,13 @@ absl::StatusOr<writeback::v1::Welcome> Dispatcher::Hello(absl::string_view peer_
   const int64_t now_ms = clock_->NowUnixMs();
   absl::MutexLock l(&dir_mu_);
   auto known = agents_.find(agent_id);
-  // Trust on first use, bound to the mTLS identity (enrolment replaces this).
-  if (known != agents_.end() &&
+  if (known != agents_.end() && known->second.record.banned()) {
+    log::Warn("hello refused: agent is banned", {{"agent_id", agent_id}});
+    return absl::PermissionDeniedError(absl::StrCat("agent ", agent_id, " is banned"));
+  }
+  // The result key registered at enrolment, or on first use for agents
+  // issued a certificate out of band (wbctl pki init).
+  if (known != agents_.end() && !known->second.record.result_public_key().empty() &&
       !crypto::ConstantTimeEquals(known->second.record.result_public_key(),
                                   hello.result_public_key())) {
     log::Warn("hello refused: result key changed", {{"agent_id", agent_id}});
@@ -389,11 +442,11 @@ absl::StatusOr<writeback::v1::Welcome> Dispatcher::Hello(absl::string_view peer_
     }
   }
   AgentRecord rec = known != agents_.end() ? known->second.record : AgentRecord();
-  if (known == agents_.end()) {
+  if (known == agents_.end() || rec.result_public_key().empty()) {
     rec.set_agent_id(agent_id);
     rec.set_result_public_key(hello.result_public_key());
     rec.set_result_key_id(key->key_id());
-    rec.set_first_seen_unix_ms(now_ms);
+    if (rec.first_seen_unix_ms() == 0) rec.set_first_seen_unix_ms(now_ms);
   }
   rec.set_version(hello.version());
   *rec.mutable_instances() = hello.instances();
@@ -420,6 +473,7 @@ absl::StatusOr<writeback::v1::Welcome> Dispatcher::Hello(absl::string_view peer_
   w.set_server_time_unix_ms(now_ms);
   w.set_heartbeat_interval_seconds(opts_.heartbeat_interval_seconds);
   w.set_max_in_flight(opts_.max_in_flight);
+  if (auto p = trust_policy(); p != nullptr) *w.mutable_trust_policy() = p->envelope;
   return w;
 }
 

@@ -40,6 +40,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/clock/clock.h"
 #include "common/crypto/crypto.h"
+#include "common/trust/policy.h"
 #include "controlplane/dispatch/sessions.h"
 #include "controlplane/store/store.h"
 #include "writeback/v1/admin_service.pb.h"
@@ -47,6 +48,8 @@
 #include "writeback/v1/records.pb.h"
 
 namespace wb::controlplane {
+
+class TrustGate;
 
 struct DispatcherOptions {
   // SPIFFE ID of this control plane (sent in Welcome).
@@ -62,6 +65,23 @@ struct DispatcherOptions {
   uint32_t redelivery_timeout_seconds = 60;
   // Random bytes for decision and task ids; crypto::RandomBytes if empty.
   std::function<std::string(size_t)> random_bytes;
+  // The trust policy (controlplane/approval); not owned, may be null (no
+  // approvals, no budgets: development).
+  TrustGate* trust = nullptr;
+};
+
+// What Dispatcher::Ban did.
+struct BanOutcome {
+  size_t tasks_canceled = 0;
+  bool stream_ended = false;
+  size_t tokens_revoked = 0;
+};
+
+// What Dispatcher::Approve did.
+struct ApproveOutcome {
+  writeback::v1::DecisionState state = writeback::v1::DECISION_STATE_UNSPECIFIED;
+  uint32_t approvals = 0;  // valid, from distinct approvers
+  uint32_t required = 0;
 };
 
 // Limits of a DecisionSpec.
@@ -111,7 +131,11 @@ class Dispatcher {
 
   // Validates req.spec in full (INVALID_ARGUMENT naming the field, nothing
   // stored), builds, signs and durably stores the decision and its tasks,
-  // then wakes the serving agent's stream. With a request_id, a repeated
+  // then wakes the serving agent's stream. When the trust policy requires
+  // approvals for the operation's action class, the decision is stored
+  // PENDING_APPROVAL without tasks instead (Approve dispatches it). With a
+  // pinned root but no policy yet: FAILED_PRECONDITION. Over the agent's
+  // rate budget: RESOURCE_EXHAUSTED. With a request_id, a repeated
   // submit returns the decision created the first time.
   absl::StatusOr<writeback::v1::SubmitDecisionResponse> Submit(
       absl::string_view requester, const writeback::v1::SubmitDecisionRequest& req);
@@ -126,9 +150,49 @@ class Dispatcher {
   // FAILED_PRECONDITION (the decision is already finished).
   absl::StatusOr<CancelOutcome> Cancel(absl::string_view requester, absl::string_view decision_id);
 
+  // Adds one approval to a PENDING_APPROVAL decision. The approval must
+  // count under the current policy (common/trust/approvals.h); otherwise
+  // INVALID_ARGUMENT saying why, and nothing is stored. Once the threshold
+  // is met the decision is dispatched: its tasks carry every approval.
+  // Errors also: NOT_FOUND, FAILED_PRECONDITION (not waiting for approval,
+  // expired, no policy).
+  absl::StatusOr<ApproveOutcome> Approve(absl::string_view caller, absl::string_view decision_id,
+                                         const writeback::v1::Approval& approval);
+
+  // Verifies, stores and makes current a root-signed policy
+  // (TrustGate::Publish), then wakes every agent stream to send it.
+  // Returns the policy and how many streams were live.
+  absl::StatusOr<std::pair<std::shared_ptr<const trust::VerifiedPolicy>, size_t>>
+  PublishTrustPolicy(const writeback::v1::SignedEnvelope& env);
+
+  // Fills v's statement bytes, approvals (each with whether it counts under
+  // the current policy and why not), approvals_required and action_class.
+  void AddApprovalView(const writeback::v1::DecisionRecord& d,
+                       writeback::v1::DecisionView* v) const;
+
+  // The trust policy in force (null without one); agent streams send it.
+  std::shared_ptr<const trust::VerifiedPolicy> trust_policy() const;
+
   // The agents known to the control plane (in-memory view; last_seen is
   // updated by every heartbeat).
   std::vector<writeback::v1::AgentRecord> Agents() const;
+
+  // ---- Identities (controlplane/enroll; identity.cc) ----
+
+  // Records an enrolled agent and the result key it made on its host (a
+  // new enrolment replaces the key): its next Hello must present this key.
+  // FAILED_PRECONDITION if the agent is banned.
+  absl::Status RegisterEnrolled(absl::string_view agent_id, absl::string_view result_public_key,
+                                int64_t cert_not_after_ms);
+  // Records the expiry of a renewed or re-joined agent's new certificate.
+  absl::Status RecordCertificate(absl::string_view agent_id, int64_t cert_not_after_ms);
+  // The agent's record (NOT_FOUND if unknown).
+  absl::StatusOr<writeback::v1::AgentRecord> AgentRecordOf(absl::string_view agent_id) const;
+  // Cuts the agent off: marks it banned (durably), ends its open stream,
+  // cancels its tasks without a result, and revokes its unused join tokens.
+  // Its Hello, renewals and re-joins are refused from then on. Idempotent.
+  absl::StatusOr<BanOutcome> Ban(absl::string_view by, absl::string_view agent_id,
+                                 absl::string_view reason);
 
   // ---- Agents (called by the agent stream) ----
 
@@ -202,9 +266,11 @@ class Dispatcher {
                                         const writeback::v1::DecisionStatement& newer);
   // Signs one task per target of `statement` (whose exact bytes are
   // `statement_bytes`) for `agent_id`.
-  std::vector<writeback::v1::TaskRecord> FanOut(const writeback::v1::DecisionStatement& statement,
-                                                const std::string& statement_bytes,
-                                                const std::string& agent_id, int64_t now_ms);
+  // The tasks carry `approvals`.
+  std::vector<writeback::v1::TaskRecord> FanOut(
+      const writeback::v1::DecisionStatement& statement, const std::string& statement_bytes,
+      const google::protobuf::RepeatedPtrField<writeback::v1::Approval>& approvals,
+      const std::string& agent_id, int64_t now_ms);
   // Recomputes `decision` from its tasks, with `changed` replacing the stored
   // versions. Returns true if the decision changed.
   absl::StatusOr<bool> Recompute(writeback::v1::DecisionRecord* decision,

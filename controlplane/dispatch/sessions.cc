@@ -43,6 +43,14 @@ void SessionRegistry::EndAll(const absl::Status& why) {
   for (auto& [id, e] : live_) e.session->End(why);
 }
 
+bool SessionRegistry::End(absl::string_view agent_id, const absl::Status& why) {
+  absl::MutexLock l(&mu_);
+  auto it = live_.find(agent_id);
+  if (it == live_.end()) return false;
+  it->second.session->End(why);
+  return true;
+}
+
 size_t SessionRegistry::size() const {
   absl::MutexLock l(&mu_);
   return live_.size();

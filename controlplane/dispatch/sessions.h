@@ -43,6 +43,8 @@ class SessionRegistry {
   void WakeAll();
   // When the live session of `agent_id` connected, or nullopt if none.
   std::optional<int64_t> ConnectedSince(absl::string_view agent_id) const;
+  // Ends the live session of `agent_id` (a ban); false if it has none.
+  bool End(absl::string_view agent_id, const absl::Status& why);
   // Ends every live session (they unregister themselves as they finish).
   void EndAll(const absl::Status& why);
   size_t size() const;

@@ -146,6 +146,14 @@ absl::StatusOr<size_t> Dispatcher::SweepExpired() {
         WB_RETURN_IF_ERROR(store_->SaveProgress(d, true, {}));
         continue;
       }
+      if (d.task_ids_size() == 0) {  // never dispatched: waited for approvals
+        d.set_state(writeback::v1::DECISION_STATE_EXPIRED);
+        d.set_state_detail(absl::StrCat("expired waiting for approvals (", d.state_detail(), ")"));
+        d.set_finished_at_unix_ms(now_ms);
+        WB_RETURN_IF_ERROR(store_->SaveProgress(d, true, {}));
+        log::Info("decision expired before approval", {{"decision_id", id}});
+        continue;
+      }
       std::vector<TaskRecord> changed;
       for (const std::string& tid : d.task_ids()) {
         WB_ASSIGN_OR_RETURN(TaskRecord t, store_->GetTask(tid));

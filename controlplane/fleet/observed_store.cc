@@ -98,4 +98,25 @@ absl::StatusOr<std::vector<std::string>> ObservedStore::ExpiredDecisions(int64_t
   return inner_->ExpiredDecisions(now_unix_ms, limit);
 }
 
+absl::Status ObservedStore::PutTrustPolicy(const writeback::v1::SignedEnvelope& policy) {
+  return inner_->PutTrustPolicy(policy);
+}
+
+absl::StatusOr<std::optional<writeback::v1::SignedEnvelope>> ObservedStore::GetTrustPolicy() {
+  return inner_->GetTrustPolicy();
+}
+
+absl::Status ObservedStore::PutJoinToken(const writeback::v1::JoinTokenRecord& token) {
+  return inner_->PutJoinToken(token);
+}
+
+absl::StatusOr<writeback::v1::JoinTokenRecord> ObservedStore::GetJoinToken(
+    absl::string_view token_digest) {
+  return inner_->GetJoinToken(token_digest);
+}
+
+absl::StatusOr<std::vector<writeback::v1::JoinTokenRecord>> ObservedStore::ListJoinTokens() {
+  return inner_->ListJoinTokens();
+}
+
 }  // namespace wb::controlplane

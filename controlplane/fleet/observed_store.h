@@ -45,6 +45,12 @@ class ObservedStore final : public Store {
                             const std::vector<writeback::v1::TaskRecord>& tasks) override;
   absl::Status PutAgent(const writeback::v1::AgentRecord& agent) override;
   absl::StatusOr<uint64_t> NextDecisionVersion() override;
+  absl::Status PutTrustPolicy(const writeback::v1::SignedEnvelope& policy) override;
+  absl::Status PutJoinToken(const writeback::v1::JoinTokenRecord& token) override;
+  absl::StatusOr<writeback::v1::JoinTokenRecord> GetJoinToken(
+      absl::string_view token_digest) override;
+  absl::StatusOr<std::vector<writeback::v1::JoinTokenRecord>> ListJoinTokens() override;
+  absl::StatusOr<std::optional<writeback::v1::SignedEnvelope>> GetTrustPolicy() override;
 
   absl::StatusOr<writeback::v1::DecisionRecord> GetDecision(absl::string_view decision_id) override;
   absl::StatusOr<writeback::v1::TaskRecord> GetTask(absl::string_view task_id) override;

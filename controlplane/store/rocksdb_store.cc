@@ -8,6 +8,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/crypto/crypto.h"
 #include "common/fs/fs.h"
 #include "common/status/macros.h"
 
@@ -35,6 +36,8 @@ constexpr absl::string_view kCounterKey = "counter/decision_version";
 constexpr absl::string_view kReqPrefix = "req/";
 constexpr absl::string_view kVerPrefix = "ver/";
 constexpr absl::string_view kExpPrefix = "exp/";
+constexpr absl::string_view kTrustPolicyKey = "trust/policy";
+constexpr absl::string_view kJoinTokenPrefix = "jt/";
 
 void AppendBigEndian(uint64_t v, int bytes, std::string* out) {
   for (int i = bytes - 1; i >= 0; --i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
@@ -389,6 +392,61 @@ absl::StatusOr<std::vector<std::string>> RocksDbStore::ExpiredDecisions(int64_t 
     if (out.size() >= limit) break;
   }
   WB_RETURN_IF_ERROR(FromRocks(it->status(), "scan expiry index"));
+  return out;
+}
+
+absl::Status RocksDbStore::PutTrustPolicy(const writeback::v1::SignedEnvelope& policy) {
+  WB_RETURN_IF_ERROR(CheckOpen());
+  std::vector<Op> ops;
+  ops.push_back({meta_, std::string(kTrustPolicyKey), policy.SerializeAsString()});
+  return Commit(std::move(ops), 0);
+}
+
+absl::StatusOr<std::optional<writeback::v1::SignedEnvelope>> RocksDbStore::GetTrustPolicy() {
+  WB_RETURN_IF_ERROR(CheckOpen());
+  std::string v;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_, ToSlice(kTrustPolicyKey), &v);
+  if (s.IsNotFound()) return std::nullopt;
+  WB_RETURN_IF_ERROR(FromRocks(s, "read trust policy"));
+  writeback::v1::SignedEnvelope env;
+  if (!env.ParseFromString(v)) return absl::DataLossError("store: the trust policy is corrupt");
+  return env;
+}
+
+absl::Status RocksDbStore::PutJoinToken(const writeback::v1::JoinTokenRecord& token) {
+  WB_RETURN_IF_ERROR(CheckOpen());
+  if (token.token_digest().size() != 32) {
+    return absl::InvalidArgumentError("token_digest: must be 32 bytes");
+  }
+  std::vector<Op> ops;
+  ops.push_back({meta_, absl::StrCat(kJoinTokenPrefix, crypto::HexEncode(token.token_digest())),
+                 token.SerializeAsString()});
+  return Commit(std::move(ops), 0);
+}
+
+absl::StatusOr<writeback::v1::JoinTokenRecord> RocksDbStore::GetJoinToken(
+    absl::string_view token_digest) {
+  WB_RETURN_IF_ERROR(CheckOpen());
+  std::string v;
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), meta_,
+               ToSlice(absl::StrCat(kJoinTokenPrefix, crypto::HexEncode(token_digest))), &v);
+  if (s.IsNotFound()) return absl::NotFoundError("join token: unknown");
+  WB_RETURN_IF_ERROR(FromRocks(s, "read join token"));
+  return ParseRecord<writeback::v1::JoinTokenRecord>(v, "join token");
+}
+
+absl::StatusOr<std::vector<writeback::v1::JoinTokenRecord>> RocksDbStore::ListJoinTokens() {
+  WB_RETURN_IF_ERROR(CheckOpen());
+  std::vector<writeback::v1::JoinTokenRecord> out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_));
+  for (it->Seek(ToSlice(kJoinTokenPrefix));
+       it->Valid() && it->key().starts_with(ToSlice(kJoinTokenPrefix)); it->Next()) {
+    WB_ASSIGN_OR_RETURN(auto rec, ParseRecord<writeback::v1::JoinTokenRecord>(
+                                      it->value().ToString(), "join token"));
+    out.push_back(std::move(rec));
+  }
+  WB_RETURN_IF_ERROR(FromRocks(it->status(), "scan join tokens"));
   return out;
 }
 

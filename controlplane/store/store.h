@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -61,6 +62,13 @@ class Store {
   // Creates or replaces an agent record.
   virtual absl::Status PutAgent(const writeback::v1::AgentRecord& agent) = 0;
 
+  // Replaces the trust policy the control plane distributes (exact signed
+  // bytes; the caller verified it).
+  virtual absl::Status PutTrustPolicy(const writeback::v1::SignedEnvelope& policy) = 0;
+
+  // Creates or replaces a join token record (keyed by its token_digest).
+  virtual absl::Status PutJoinToken(const writeback::v1::JoinTokenRecord& token) = 0;
+
   // Reserves the next decision version: greater than every version handed
   // out before by this store, and (after a restart) than every version of a
   // stored decision. Reserved but unused versions are skipped, never reused.
@@ -75,6 +83,13 @@ class Store {
   // The decision created by the submit with this request_id (NOT_FOUND if none).
   virtual absl::StatusOr<std::string> FindDecisionByRequestId(absl::string_view request_id) = 0;
 
+  // NOT_FOUND if no token has this digest.
+  virtual absl::StatusOr<writeback::v1::JoinTokenRecord> GetJoinToken(
+      absl::string_view token_digest) = 0;
+  // Every join token record (used, expired and revoked ones included).
+  virtual absl::StatusOr<std::vector<writeback::v1::JoinTokenRecord>> ListJoinTokens() = 0;
+  // The stored trust policy; nullopt if none was published.
+  virtual absl::StatusOr<std::optional<writeback::v1::SignedEnvelope>> GetTrustPolicy() = 0;
   virtual absl::StatusOr<std::vector<writeback::v1::AgentRecord>> ListAgents() = 0;
   // Newest (highest version) first, at most `limit`. `state` UNSPECIFIED
   // matches every state.

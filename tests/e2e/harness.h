@@ -77,6 +77,12 @@ class Harness {
     return agent_cfgs_.at(id);
   }
   std::string agent_spiffe_id(const std::string& id) const;
+  // A running agent (null if stopped or unknown).
+  agent::Agent* agent(const std::string& id) const {
+    auto it = agents_.find(id);
+    return it == agents_.end() ? nullptr : it->second.get();
+  }
+  controlplane::ControlPlane* controlplane() const { return cp_.get(); }
   // Channel credentials for an operator (created on demand).
   absl::StatusOr<std::unique_ptr<writeback::v1::AdminService::Stub>> OperatorStub(
       const std::string& name);

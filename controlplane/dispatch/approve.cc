@@ -1,0 +1,136 @@
+// Approvals and the trust policy on the control plane (Dispatcher methods;
+// see dispatcher.h and controlplane/approval/trust_gate.h).
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+#include "common/logging/logging.h"
+#include "common/status/macros.h"
+#include "common/trust/approvals.h"
+#include "controlplane/approval/trust_gate.h"
+#include "controlplane/dispatch/dispatcher.h"
+
+namespace wb::controlplane {
+
+using writeback::v1::DecisionRecord;
+using writeback::v1::DecisionStatement;
+using writeback::v1::TaskRecord;
+
+namespace {
+
+absl::Status Invalid(absl::string_view field, absl::string_view why) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", why));
+}
+
+}  // namespace
+
+std::shared_ptr<const trust::VerifiedPolicy> Dispatcher::trust_policy() const {
+  return opts_.trust == nullptr ? nullptr : opts_.trust->policy();
+}
+
+absl::StatusOr<std::pair<std::shared_ptr<const trust::VerifiedPolicy>, size_t>>
+Dispatcher::PublishTrustPolicy(const writeback::v1::SignedEnvelope& env) {
+  if (opts_.trust == nullptr) {
+    return absl::FailedPreconditionError("this control plane has no trust configuration");
+  }
+  WB_ASSIGN_OR_RETURN(auto policy, opts_.trust->Publish(env));
+  const size_t live = sessions_->size();
+  sessions_->WakeAll();
+  return std::make_pair(std::move(policy), live);
+}
+
+void Dispatcher::AddApprovalView(const DecisionRecord& d, writeback::v1::DecisionView* v) const {
+  v->set_statement_bytes(d.statement());
+  auto policy = trust_policy();
+  std::string type;
+  {
+    absl::MutexLock l(&dir_mu_);
+    auto it = routes_.find(d.parsed().connector_instance());
+    if (it != routes_.end()) type = it->second.info.type();
+  }
+  trust::ApprovalCount count;
+  if (policy != nullptr) {
+    count = trust::CountApprovals(*policy, type, d.statement(), d.parsed(), d.approvals());
+    v->set_action_class(count.action_class);
+    v->set_approvals_required(count.required);
+  }
+  for (int i = 0; i < d.approvals_size(); ++i) {
+    const auto& a = d.approvals(i);
+    auto* av = v->add_approvals();
+    av->set_approver_key_id(a.approver_key_id());
+    av->set_signed_at_unix_ms(a.signed_at_unix_ms());
+    if (policy == nullptr) continue;
+    if (const trust::Approver* who = policy->FindApprover(a.approver_key_id()); who != nullptr) {
+      av->set_approver_name(who->name);
+      av->set_approver_identity(who->identity);
+    }
+    const std::string& problem = count.problems[static_cast<size_t>(i)];
+    av->set_counts(problem.empty());
+    av->set_problem(problem);
+  }
+}
+
+absl::StatusOr<ApproveOutcome> Dispatcher::Approve(absl::string_view caller,
+                                                   absl::string_view decision_id,
+                                                   const writeback::v1::Approval& approval) {
+  if (decision_id.empty()) return Invalid("decision_id", "required");
+  auto policy = trust_policy();
+  if (opts_.trust == nullptr || !opts_.trust->root_pinned() || policy == nullptr) {
+    return absl::FailedPreconditionError(
+        "no trust policy is in force: decisions need no approvals here");
+  }
+  absl::MutexLock l(&DecisionLock(decision_id));
+  WB_ASSIGN_OR_RETURN(DecisionRecord d, store_->GetDecision(decision_id));
+  if (d.state() != writeback::v1::DECISION_STATE_PENDING_APPROVAL) {
+    return absl::FailedPreconditionError(absl::StrCat("decision ", decision_id, " is ",
+                                                      writeback::v1::DecisionState_Name(d.state()),
+                                                      ", not waiting for approval"));
+  }
+  const int64_t now_ms = clock_->NowUnixMs();
+  const DecisionStatement& st = d.parsed();
+  if (st.expires_at_unix_ms() > 0 && now_ms > st.expires_at_unix_ms()) {
+    return absl::FailedPreconditionError(absl::StrCat("decision ", decision_id, " has expired"));
+  }
+  WB_ASSIGN_OR_RETURN(InstanceRoute route, RouteFor(st.connector_instance()));
+  google::protobuf::RepeatedPtrField<writeback::v1::Approval> all = d.approvals();
+  *all.Add() = approval;
+  trust::ApprovalCount count =
+      trust::CountApprovals(*policy, route.info.type(), d.statement(), st, all);
+  if (!count.problems.back().empty()) {
+    return Invalid("approval", count.problems.back());
+  }
+  *d.add_approvals() = approval;
+  ApproveOutcome out;
+  out.approvals = count.valid;
+  out.required = count.required;
+  std::vector<TaskRecord> tasks;
+  if (count.satisfied()) {
+    tasks = FanOut(st, d.statement(), d.approvals(), route.agent_id, now_ms);
+    d.set_state(writeback::v1::DECISION_STATE_DISPATCHED);
+    d.set_state_detail("");
+    d.set_dispatched_at_unix_ms(now_ms);
+    for (const TaskRecord& t : tasks) d.add_task_ids(t.task_id());
+  } else {
+    d.set_state_detail(absl::StrCat(count.valid, " of ", count.required, " approvals"));
+  }
+  WB_RETURN_IF_ERROR(store_->SaveProgress(d, true, tasks));
+  out.state = d.state();
+  const trust::Approver* who = policy->FindApprover(approval.approver_key_id());
+  log::Info("decision approved", {{"decision_id", std::string(decision_id)},
+                                  {"approver", who != nullptr ? who->name : ""},
+                                  {"caller", caller},
+                                  {"approvals", absl::StrCat(count.valid)},
+                                  {"required", absl::StrCat(count.required)}});
+  if (!tasks.empty()) {
+    if (auto n = SupersedeOlder(route.agent_id, st); !n.ok()) {
+      log::Warn("older queued tasks not superseded",
+                {{"decision_id", st.decision_id()}, {"error", n.status().message()}});
+    }
+    log::Info("decision dispatched", {{"decision_id", st.decision_id()},
+                                      {"tasks", absl::StrCat(tasks.size())},
+                                      {"agent_id", route.agent_id}});
+    sessions_->Wake(route.agent_id);
+  }
+  return out;
+}
+
+}  // namespace wb::controlplane
