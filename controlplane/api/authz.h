@@ -43,6 +43,8 @@ inline constexpr char kTailEventsMethod[] = "/writeback.v1.AdminService/TailEven
 inline constexpr char kConnectMethod[] = "/writeback.v1.AgentService/Connect";
 inline constexpr char kHealthCheckMethod[] = "/grpc.health.v1.Health/Check";
 inline constexpr char kHealthWatchMethod[] = "/grpc.health.v1.Health/Watch";
+inline constexpr char kVerifyAuditMethod[] = "/writeback.v1.AdminService/VerifyAudit";
+inline constexpr char kExportAuditMethod[] = "/writeback.v1.AdminService/ExportAudit";
 
 struct AccessRule {
   // Anyone, with or without a certificate (health checks, later enrolment).
