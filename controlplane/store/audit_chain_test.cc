@@ -16,12 +16,14 @@
 #include "common/crypto/crypto.h"
 #include "common/testing/temp_dir.h"
 #include "controlplane/audit/offline.h"
+#include "controlplane/audit/raw_db_testing.h"
 #include "controlplane/audit/verifier.h"
 #include "controlplane/store/rocksdb_store.h"
 
 namespace wb::controlplane {
 namespace {
 
+using audit::testing::RawDb;
 using ::testing::HasSubstr;
 
 writeback::v1::AuditEvent MakeEvent(writeback::v1::AuditEventKind kind, const std::string& detail) {
@@ -50,60 +52,6 @@ void Fill(const std::string& path, int n) {
                     .ok());
   }
 }
-
-// The control plane's RocksDB opened directly (the store must be closed).
-class RawDb {
- public:
-  explicit RawDb(const std::string& path) {
-    std::vector<std::string> names;
-    EXPECT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &names).ok());
-    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-    for (const auto& n : names) cfs.emplace_back(n, rocksdb::ColumnFamilyOptions());
-    rocksdb::DB* raw = nullptr;
-    rocksdb::Status s = rocksdb::DB::Open(rocksdb::DBOptions(), path, cfs, &handles_, &raw);
-    EXPECT_TRUE(s.ok()) << s.ToString();
-    db_.reset(raw);
-    for (size_t i = 0; i < names.size(); ++i) {
-      if (names[i] == audit::kAuditColumnFamily) audit_ = handles_[i];
-    }
-    EXPECT_NE(audit_, nullptr);
-  }
-  ~RawDb() {
-    for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
-    db_->Close();
-  }
-  void Delete(uint64_t seq) {
-    ASSERT_TRUE(db_->Delete(rocksdb::WriteOptions(), audit_, audit::EntryKey(seq)).ok());
-  }
-  std::string Get(uint64_t seq) {
-    std::string v;
-    EXPECT_TRUE(db_->Get(rocksdb::ReadOptions(), audit_, audit::EntryKey(seq), &v).ok());
-    return v;
-  }
-  void Put(uint64_t seq, const std::string& value) { PutKey(audit::EntryKey(seq), value); }
-  void PutKey(const std::string& key, const std::string& value) {
-    ASSERT_TRUE(db_->Put(rocksdb::WriteOptions(), audit_, key, value).ok());
-  }
-  // The verifier over this raw handle (the store stays closed).
-  audit::VerifyReport Verify() {
-    return audit::VerifyChain(
-        [this](uint64_t from, const audit::EntryFn& fn) {
-          std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), audit_));
-          for (it->Seek(audit::EntryKey(from)); it->Valid(); it->Next()) {
-            auto seq = audit::ParseEntryKey(it->key().ToString());
-            if (!seq.ok()) return seq.status();
-            if (!fn(*seq, it->value().ToString())) break;
-          }
-          return absl::OkStatus();
-        },
-        std::nullopt);
-  }
-
- private:
-  std::unique_ptr<rocksdb::DB> db_;
-  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
-  rocksdb::ColumnFamilyHandle* audit_ = nullptr;
-};
 
 // Verifies through a reopened store and through the offline reader; both
 // must give the same report.
