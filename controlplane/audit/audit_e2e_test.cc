@@ -317,5 +317,21 @@ TEST_F(AuditE2eTest, ACutTailIsReportedOnlyAgainstAnAnchor) {
   EXPECT_THAT(r.err, HasSubstr("--expect-head"));
 }
 
+TEST_F(AuditE2eTest, BadInputIsAUsageErrorNamingTheFlag) {
+  CliResult r = Wbctl({"audit", "verify", "--data-dir", env_->dir() + "/not-a-data-dir"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--data-dir"));
+  r = Wbctl({"audit", "export", "--from", "0"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--from"));
+  r = Wbctl({"audit", "export", "--out", env_->dir() + "/no/such/dir/audit.jsonl"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--out"));
+  // An empty chain verifies.
+  r = Wbctl({"audit", "verify"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("head: (empty chain)"));
+}
+
 }  // namespace
 }  // namespace wb::controlplane
