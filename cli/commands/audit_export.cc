@@ -83,7 +83,7 @@ int Run(const Options& o, Context& ctx) {
     auto line = StreamDocument(v, OutputFormat::kJson);
     if (!line.ok()) return line.status();
     sink << *line;
-    if (!sink) return absl::UnavailableError("export: write failed");
+    if (!sink) return absl::AbortedError("export: write failed");
     if (count++ == 0) first = v.seq();
     last = v.seq();
     return absl::OkStatus();
@@ -92,9 +92,9 @@ int Run(const Options& o, Context& ctx) {
   sink.flush();
   if (!o.out.empty()) {
     file.close();
-    if (s.ok() && !file) s = absl::UnavailableError(absl::StrCat("--out: writing ", partial));
+    if (s.ok() && !file) s = absl::AbortedError(absl::StrCat("--out: writing ", partial));
     if (s.ok() && std::rename(partial.c_str(), o.out.c_str()) != 0) {
-      s = absl::UnavailableError(absl::StrCat("--out: cannot rename ", partial, " to ", o.out));
+      s = absl::AbortedError(absl::StrCat("--out: cannot rename ", partial, " to ", o.out));
     }
     if (!s.ok()) std::remove(partial.c_str());
   }

@@ -32,7 +32,7 @@ absl::StatusOr<std::unique_ptr<OfflineChain>> OfflineChain::Open(const std::stri
   rocksdb::DB* raw = nullptr;
   s = rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), dir, cfs, &chain->handles_, &raw);
   if (!s.ok()) {
-    return absl::UnavailableError(
+    return absl::FailedPreconditionError(
         absl::StrCat(field, ": cannot open ", dir, " read-only: ", s.ToString()));
   }
   chain->db_.reset(raw);

@@ -24,7 +24,8 @@ namespace wb::audit {
 class OfflineChain {
  public:
   // Errors: INVALID_ARGUMENT naming `field` when `dir` is empty, not a
-  // RocksDB database, or has no "audit" column family.
+  // RocksDB database, or has no "audit" column family; FAILED_PRECONDITION
+  // when it cannot be opened read-only (e.g. permissions).
   static absl::StatusOr<std::unique_ptr<OfflineChain>> Open(const std::string& dir,
                                                             absl::string_view field);
   ~OfflineChain();
