@@ -16,6 +16,14 @@
 //   CancelDecision withdraws tasks without a result (Dispatcher::Cancel):
 //                  NOT_FOUND, FAILED_PRECONDITION if already finished.
 //
+// The audit chain (admin_audit.cc, controlplane/audit):
+//   VerifyAudit    walks the whole chain (audit::VerifyChain) and reports
+//                  the first broken link; a broken chain is an OK reply
+//                  with ok=false. INVALID_ARGUMENT for a malformed
+//                  expect_head.
+//   ExportAudit    streams entries from from_seq (at most `limit`, 0 = all)
+//                  as stored, decoded, with the exact event bytes.
+//
 // Thread-safe; the pointers given to the constructor must outlive it.
 #pragma once
 
@@ -93,6 +101,12 @@ class AdminServiceImpl final : public writeback::v1::AdminService::Service {
                                 writeback::v1::ReverifyDecisionResponse* resp) override;
   grpc::Status TailEvents(grpc::ServerContext* ctx, const writeback::v1::TailEventsRequest* req,
                           grpc::ServerWriter<writeback::v1::TailEventsResponse>* writer) override;
+
+  // The audit chain (admin_audit.cc).
+  grpc::Status VerifyAudit(grpc::ServerContext* ctx, const writeback::v1::VerifyAuditRequest* req,
+                           writeback::v1::VerifyAuditResponse* resp) override;
+  grpc::Status ExportAudit(grpc::ServerContext* ctx, const writeback::v1::ExportAuditRequest* req,
+                           grpc::ServerWriter<writeback::v1::AuditEntryView>* writer) override;
 
  private:
   absl::StatusOr<std::vector<writeback::v1::TaskRecord>> LoadTasks(

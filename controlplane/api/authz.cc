@@ -36,6 +36,8 @@ Authorizer Authorizer::Default(std::string trust_domain) {
                                                  {kConnectMethod, agents},
                                                  {kHealthCheckMethod, anyone},
                                                  {kHealthWatchMethod, anyone},
+                                                 {kVerifyAuditMethod, operators},
+                                                 {kExportAuditMethod, operators},
                                              });
 }
 

@@ -51,6 +51,8 @@ inline constexpr char kRenewMethod[] = "/writeback.v1.EnrollmentService/Renew";
 inline constexpr char kConnectMethod[] = "/writeback.v1.AgentService/Connect";
 inline constexpr char kHealthCheckMethod[] = "/grpc.health.v1.Health/Check";
 inline constexpr char kHealthWatchMethod[] = "/grpc.health.v1.Health/Watch";
+inline constexpr char kVerifyAuditMethod[] = "/writeback.v1.AdminService/VerifyAudit";
+inline constexpr char kExportAuditMethod[] = "/writeback.v1.AdminService/ExportAudit";
 
 struct AccessRule {
   // Anyone, with or without a certificate (health checks, enrolment).

@@ -7,6 +7,7 @@
 #include "common/status/macros.h"
 #include "common/trust/approvals.h"
 #include "controlplane/approval/trust_gate.h"
+#include "controlplane/audit/chain.h"
 #include "controlplane/dispatch/dispatcher.h"
 
 namespace wb::controlplane {
@@ -33,6 +34,16 @@ Dispatcher::PublishTrustPolicy(const writeback::v1::SignedEnvelope& env) {
     return absl::FailedPreconditionError("this control plane has no trust configuration");
   }
   WB_ASSIGN_OR_RETURN(auto policy, opts_.trust->Publish(env));
+  {
+    writeback::v1::AuditEvent e =
+        audit::NewEvent(writeback::v1::AUDIT_EVENT_KIND_TRUST_POLICY_CHANGED, opts_.controlplane_id,
+                        clock_->NowUnixMs());
+    e.set_detail(absl::StrCat("trust policy v", policy->version(), " published"));
+    e.set_digest(crypto::Sha256(env.payload()));
+    if (absl::Status s = store_->AppendAudit({e}); !s.ok()) {
+      log::Error("audit: policy change not recorded", {{"error", s.ToString()}});
+    }
+  }
   const size_t live = sessions_->size();
   sessions_->WakeAll();
   return std::make_pair(std::move(policy), live);
@@ -112,7 +123,17 @@ absl::StatusOr<ApproveOutcome> Dispatcher::Approve(absl::string_view caller,
   } else {
     d.set_state_detail(absl::StrCat(count.valid, " of ", count.required, " approvals"));
   }
-  WB_RETURN_IF_ERROR(store_->SaveProgress(d, true, tasks));
+  audit::AuditEvents events;
+  events.push_back(audit::DecisionApproved(caller, now_ms, decision_id, approval.approver_key_id(),
+                                           approval.statement_digest()));
+  if (d.state() != writeback::v1::DECISION_STATE_PENDING_APPROVAL) {
+    events.push_back(audit::DecisionStateChanged(opts_.controlplane_id, now_ms, d,
+                                                 writeback::v1::DECISION_STATE_PENDING_APPROVAL));
+  }
+  for (const TaskRecord& t : tasks) {
+    events.push_back(audit::TaskDispatched(opts_.controlplane_id, now_ms, t));
+  }
+  WB_RETURN_IF_ERROR(store_->SaveProgress(d, true, tasks, events));
   out.state = d.state();
   const trust::Approver* who = policy->FindApprover(approval.approver_key_id());
   log::Info("decision approved", {{"decision_id", std::string(decision_id)},

@@ -14,6 +14,7 @@
 #include "common/tls/tls.h"
 #include "common/trust/approvals.h"
 #include "controlplane/approval/trust_gate.h"
+#include "controlplane/audit/chain.h"
 
 namespace wb::controlplane {
 
@@ -342,7 +343,14 @@ absl::StatusOr<writeback::v1::SubmitDecisionResponse> Dispatcher::Submit(
     for (const TaskRecord& t : tasks) d.add_task_ids(t.task_id());
   }
 
-  WB_RETURN_IF_ERROR(store_->CreateDecision(d, tasks, request_id));
+  // Audit: the submit (digest of the statement bytes), then each signed task.
+  audit::AuditEvents events;
+  events.reserve(1 + tasks.size());
+  events.push_back(audit::DecisionSubmitted(requester, now_ms, d));
+  for (const TaskRecord& t : tasks) {
+    events.push_back(audit::TaskDispatched(opts_.controlplane_id, now_ms, t));
+  }
+  WB_RETURN_IF_ERROR(store_->CreateDecision(d, tasks, request_id, events));
   WB_CRASH_POINT("cp.after_decision_write");
   if (tasks.empty()) {
     log::Info("decision waits for approval", {{"decision_id", st.decision_id()},
@@ -515,10 +523,14 @@ absl::Status Dispatcher::AckTask(absl::string_view agent_id, absl::string_view t
   WB_ASSIGN_OR_RETURN(TaskRecord t, store_->GetTask(task_id));
   if (!IsOpenTaskState(t.state())) return absl::OkStatus();  // result already in
   WB_ASSIGN_OR_RETURN(DecisionRecord d, store_->GetDecision(t.decision_id()));
+  const TaskState old_state = t.state();
+  const int64_t now_ms = clock_->NowUnixMs();
   t.set_state(writeback::v1::TASK_STATE_DELIVERED);
-  t.set_delivered_at_unix_ms(clock_->NowUnixMs());
+  t.set_delivered_at_unix_ms(now_ms);
   t.set_delivery_attempts(t.delivery_attempts() + 1);
-  WB_RETURN_IF_ERROR(store_->SaveProgress(d, false, {t}));
+  audit::AuditEvents events;
+  audit::AddStateChanges(agent_id, now_ms, d, d.state(), {t}, {old_state}, &events);
+  WB_RETURN_IF_ERROR(store_->SaveProgress(d, false, {t}, events));
   log::Debug("task delivered",
              {{"task_id", t.task_id()}, {"decision_id", t.decision_id()}, {"agent_id", agent_id}});
   return absl::OkStatus();
@@ -596,12 +608,19 @@ ResultAck Dispatcher::IntakeResult(absl::string_view agent_id,
   // A task that expired here without a result still takes a late result: it
   // is the truth about the target.
   const int64_t now_ms = clock_->NowUnixMs();
+  const TaskState old_task_state = t->state();
+  const writeback::v1::DecisionState old_decision_state = d->state();
   *t->mutable_signed_result() = env;
   *t->mutable_result() = r;
   t->set_state(new_state);
   t->set_finished_at_unix_ms(now_ms);
   auto changed = Recompute(&*d, {*t}, now_ms);
-  absl::Status s = changed.ok() ? store_->SaveProgress(*d, *changed, {*t}) : changed.status();
+  // Audit: the result (digest of its signed bytes), then the state changes.
+  audit::AuditEvents events;
+  events.push_back(audit::TaskResult(agent_id, now_ms, *t));
+  audit::AddStateChanges(agent_id, now_ms, *d, old_decision_state, {*t}, {old_task_state}, &events);
+  absl::Status s =
+      changed.ok() ? store_->SaveProgress(*d, *changed, {*t}, events) : changed.status();
   if (!s.ok()) {
     log::Error("result not stored",
                {{"task_id", task_id}, {"agent_id", agent_id}, {"error", s.message()}});

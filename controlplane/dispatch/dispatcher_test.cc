@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/envelope/envelope.h"
 #include "common/testing/temp_dir.h"
+#include "controlplane/audit/chain.h"
 #include "controlplane/store/rocksdb_store.h"
 
 namespace wb::controlplane {
@@ -615,6 +616,72 @@ TEST_F(DispatcherTest, ANewerDecisionSupersedesQueuedOlderTasksForTheSameObject)
   EXPECT_EQ(d->state_detail(), "1 of 2 tasks superseded, 1 of 2 tasks verified");
   // The newer decision itself is untouched.
   EXPECT_EQ(store_->GetDecision(newer)->state(), writeback::v1::DECISION_STATE_DISPATCHED);
+}
+
+// "KIND actor old->new" of the audit chain entries about `decision_id`.
+std::vector<std::string> AuditOf(Store* store, const std::string& decision_id) {
+  std::vector<std::string> out;
+  EXPECT_TRUE(store
+                  ->ScanAudit(1,
+                              [&](uint64_t, absl::string_view value) {
+                                writeback::v1::AuditEntry entry;
+                                writeback::v1::AuditEvent e;
+                                EXPECT_TRUE(entry.ParseFromArray(value.data(),
+                                                                 static_cast<int>(value.size())));
+                                EXPECT_TRUE(e.ParseFromString(entry.event()));
+                                if (e.decision_id() != decision_id) return true;
+                                std::string line =
+                                    absl::StrCat(audit::KindName(e.kind()), " ",
+                                                 e.actor().substr(e.actor().rfind('/') + 1));
+                                if (!e.new_state().empty()) {
+                                  absl::StrAppend(&line, " ", e.old_state(), "->", e.new_state());
+                                }
+                                out.push_back(line);
+                                return true;
+                              })
+                  .ok());
+  return out;
+}
+
+TEST_F(DispatcherTest, ExpirySupersedeAndCancelAreInTheAuditChain) {
+  const std::string older = SubmitOk({"alice"});
+  const std::string newer = SubmitOk({"alice"});  // supersedes older's queued task
+  const std::string canceled = SubmitOk({"bob"});
+  ASSERT_TRUE(d_->Cancel(kOperator, canceled).ok());
+  clock_.Advance(absl::Seconds(601));
+  ASSERT_EQ(*d_->SweepExpired(), 1u);  // newer's task
+
+  EXPECT_THAT(
+      AuditOf(store_.get(), older),
+      ElementsAre("DECISION_SUBMITTED alice ->DECISION_STATE_DISPATCHED",
+                  "DECISION_DISPATCHED cp ->TASK_STATE_QUEUED",
+                  "TASK_STATE_CHANGED cp TASK_STATE_QUEUED->TASK_STATE_SUPERSEDED",
+                  "DECISION_STATE_CHANGED cp DECISION_STATE_DISPATCHED->DECISION_STATE_CANCELED"));
+  EXPECT_THAT(
+      AuditOf(store_.get(), newer),
+      ElementsAre("DECISION_SUBMITTED alice ->DECISION_STATE_DISPATCHED",
+                  "DECISION_DISPATCHED cp ->TASK_STATE_QUEUED",
+                  "TASK_STATE_CHANGED cp TASK_STATE_QUEUED->TASK_STATE_EXPIRED",
+                  "DECISION_STATE_CHANGED cp DECISION_STATE_DISPATCHED->DECISION_STATE_EXPIRED"));
+  EXPECT_THAT(
+      AuditOf(store_.get(), canceled),
+      ElementsAre(
+          "DECISION_SUBMITTED alice ->DECISION_STATE_DISPATCHED",
+          "DECISION_DISPATCHED cp ->TASK_STATE_QUEUED", "DECISION_CANCELED alice",
+          "TASK_STATE_CHANGED alice TASK_STATE_QUEUED->TASK_STATE_CANCELED",
+          "DECISION_STATE_CHANGED alice DECISION_STATE_DISPATCHED->DECISION_STATE_CANCELED"));
+  // An expired task's late result is recorded, with the changes it causes.
+  const auto late = Tasks(newer)[0];
+  ASSERT_TRUE(
+      d_->IntakeResult(kAgentA, SignedResult(late, writeback::v1::OUTCOME_VERIFIED, agent_key_))
+          .accepted());
+  auto after = AuditOf(store_.get(), newer);
+  ASSERT_EQ(after.size(), 7u);
+  EXPECT_EQ(after[4], "TASK_RESULT a");
+  EXPECT_EQ(after[5], "TASK_STATE_CHANGED a TASK_STATE_EXPIRED->TASK_STATE_VERIFIED");
+  EXPECT_EQ(after[6],
+            absl::StrCat("DECISION_STATE_CHANGED a DECISION_STATE_EXPIRED->",
+                         writeback::v1::DecisionState_Name(store_->GetDecision(newer)->state())));
 }
 
 TEST_F(DispatcherTest, HeartbeatUpdatesLastSeenAndHealth) {

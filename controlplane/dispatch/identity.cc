@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/logging/logging.h"
 #include "common/status/macros.h"
+#include "controlplane/audit/chain.h"
 #include "controlplane/dispatch/dispatcher.h"
 
 namespace wb::controlplane {
@@ -75,6 +76,11 @@ absl::StatusOr<BanOutcome> Dispatcher::Ban(absl::string_view by, absl::string_vi
       rec.set_banned_by(std::string(by));
       rec.set_banned_reason(std::string(reason));
       WB_RETURN_IF_ERROR(store_->PutAgent(rec));
+      writeback::v1::AuditEvent e =
+          audit::NewEvent(writeback::v1::AUDIT_EVENT_KIND_AGENT_BANNED, by, now_ms);
+      e.set_agent_id(std::string(agent_id));
+      e.set_detail(std::string(reason));
+      WB_RETURN_IF_ERROR(store_->AppendAudit({e}));
     }
     if (known != agents_.end()) {
       known->second.record = std::move(rec);
@@ -104,8 +110,11 @@ absl::StatusOr<BanOutcome> Dispatcher::Ban(absl::string_view by, absl::string_vi
       if (!IsOpenTaskState(t.state())) continue;
       t.set_state(writeback::v1::TASK_STATE_CANCELED);
       t.set_finished_at_unix_ms(now_ms);
+      const writeback::v1::DecisionState old_d = d.state();
       WB_ASSIGN_OR_RETURN(bool changed, Recompute(&d, {t}, now_ms));
-      WB_RETURN_IF_ERROR(store_->SaveProgress(d, changed, {t}));
+      audit::AuditEvents events;
+      audit::AddStateChanges(by, now_ms, d, old_d, {t}, {peek.state()}, &events);
+      WB_RETURN_IF_ERROR(store_->SaveProgress(d, changed, {t}, events));
       ++out.tasks_canceled;
     }
   }

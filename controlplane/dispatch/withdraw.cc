@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/logging/logging.h"
 #include "common/status/macros.h"
+#include "controlplane/audit/chain.h"
 #include "controlplane/dispatch/dispatcher.h"
 
 namespace wb::controlplane {
@@ -63,6 +64,7 @@ absl::StatusOr<size_t> Dispatcher::SupersedeOlder(const std::string& agent_id,
   for (const auto& [decision_id, task_ids] : by_decision) {
     absl::MutexLock l(&DecisionLock(decision_id));
     WB_ASSIGN_OR_RETURN(DecisionRecord d, store_->GetDecision(decision_id));
+    const writeback::v1::DecisionState old_decision_state = d.state();
     std::vector<TaskRecord> changed;
     for (const std::string& id : task_ids) {
       WB_ASSIGN_OR_RETURN(TaskRecord t, store_->GetTask(id));
@@ -73,7 +75,14 @@ absl::StatusOr<size_t> Dispatcher::SupersedeOlder(const std::string& agent_id,
     }
     if (changed.empty()) continue;
     WB_ASSIGN_OR_RETURN(bool decision_changed, Recompute(&d, changed, now_ms));
-    WB_RETURN_IF_ERROR(store_->SaveProgress(d, decision_changed, changed));
+    audit::AuditEvents events;
+    audit::AddStateChanges(opts_.controlplane_id, now_ms, d, old_decision_state, changed,
+                           std::vector<TaskState>(changed.size(), writeback::v1::TASK_STATE_QUEUED),
+                           &events);
+    for (auto& e : events) {
+      if (e.detail().empty()) e.set_detail(absl::StrCat("superseded by ", newer.decision_id()));
+    }
+    WB_RETURN_IF_ERROR(store_->SaveProgress(d, decision_changed, changed, events));
     superseded += changed.size();
     for (const TaskRecord& t : changed) {
       log::Info("task superseded", {{"task_id", t.task_id()},
@@ -95,11 +104,14 @@ absl::StatusOr<CancelOutcome> Dispatcher::Cancel(absl::string_view requester,
                      writeback::v1::DecisionState_Name(d.state()), "): nothing to cancel"));
   }
   const int64_t now_ms = clock_->NowUnixMs();
+  const writeback::v1::DecisionState old_decision_state = d.state();
   std::vector<TaskRecord> changed;
+  std::vector<TaskState> old_states;
   absl::flat_hash_set<std::string> agents;
   for (const std::string& tid : d.task_ids()) {
     WB_ASSIGN_OR_RETURN(TaskRecord t, store_->GetTask(tid));
     if (!IsOpenTaskState(t.state())) continue;
+    old_states.push_back(t.state());
     t.set_state(writeback::v1::TASK_STATE_CANCELED);
     t.set_finished_at_unix_ms(now_ms);
     agents.insert(t.agent_id());
@@ -114,7 +126,15 @@ absl::StatusOr<CancelOutcome> Dispatcher::Cancel(absl::string_view requester,
   } else {
     WB_ASSIGN_OR_RETURN(decision_changed, Recompute(&d, changed, now_ms));
   }
-  WB_RETURN_IF_ERROR(store_->SaveProgress(d, decision_changed, changed));
+  // Audit: who canceled, then the state changes it caused.
+  audit::AuditEvents events;
+  writeback::v1::AuditEvent canceled =
+      audit::NewEvent(writeback::v1::AUDIT_EVENT_KIND_DECISION_CANCELED, requester, now_ms);
+  canceled.set_decision_id(std::string(decision_id));
+  canceled.set_detail(absl::StrCat(changed.size(), " task(s) withdrawn"));
+  events.push_back(std::move(canceled));
+  audit::AddStateChanges(requester, now_ms, d, old_decision_state, changed, old_states, &events);
+  WB_RETURN_IF_ERROR(store_->SaveProgress(d, decision_changed, changed, events));
   log::Info("decision canceled", {{"decision_id", decision_id},
                                   {"requester", requester},
                                   {"tasks_canceled", absl::StrCat(changed.size())},
@@ -143,27 +163,36 @@ absl::StatusOr<size_t> Dispatcher::SweepExpired() {
       WB_ASSIGN_OR_RETURN(DecisionRecord d, store_->GetDecision(id));
       if (!IsOpenDecisionState(d.state())) {
         // Finished but still indexed: rewriting it drops the index entry.
-        WB_RETURN_IF_ERROR(store_->SaveProgress(d, true, {}));
+        // No state changes: nothing for the audit chain.
+        WB_RETURN_IF_ERROR(store_->SaveProgress(d, true, {}, {}));
         continue;
       }
       if (d.task_ids_size() == 0) {  // never dispatched: waited for approvals
+        const writeback::v1::DecisionState old = d.state();
         d.set_state(writeback::v1::DECISION_STATE_EXPIRED);
         d.set_state_detail(absl::StrCat("expired waiting for approvals (", d.state_detail(), ")"));
         d.set_finished_at_unix_ms(now_ms);
-        WB_RETURN_IF_ERROR(store_->SaveProgress(d, true, {}));
+        WB_RETURN_IF_ERROR(store_->SaveProgress(
+            d, true, {}, {audit::DecisionStateChanged(opts_.controlplane_id, now_ms, d, old)}));
         log::Info("decision expired before approval", {{"decision_id", id}});
         continue;
       }
+      const writeback::v1::DecisionState old_decision_state = d.state();
       std::vector<TaskRecord> changed;
+      std::vector<TaskState> old_states;
       for (const std::string& tid : d.task_ids()) {
         WB_ASSIGN_OR_RETURN(TaskRecord t, store_->GetTask(tid));
         if (!IsOpenTaskState(t.state())) continue;
+        old_states.push_back(t.state());
         t.set_state(writeback::v1::TASK_STATE_EXPIRED);
         t.set_finished_at_unix_ms(now_ms);
         changed.push_back(std::move(t));
       }
       WB_ASSIGN_OR_RETURN(bool decision_changed, Recompute(&d, changed, now_ms));
-      WB_RETURN_IF_ERROR(store_->SaveProgress(d, decision_changed, changed));
+      audit::AuditEvents events;
+      audit::AddStateChanges(opts_.controlplane_id, now_ms, d, old_decision_state, changed,
+                             old_states, &events);
+      WB_RETURN_IF_ERROR(store_->SaveProgress(d, decision_changed, changed, events));
       expired_tasks += changed.size();
       for (const TaskRecord& t : changed) {
         agents_to_wake.insert(t.agent_id());

@@ -10,6 +10,7 @@
 #include "common/status/macros.h"
 #include "common/tls/tls.h"
 #include "controlplane/api/grpc_status.h"
+#include "controlplane/audit/chain.h"
 
 namespace wb::controlplane {
 namespace {
@@ -102,6 +103,16 @@ absl::StatusOr<writeback::v1::CreateJoinTokenResponse> Enroller::CreateToken(
   return resp;
 }
 
+absl::Status Enroller::Record(writeback::v1::AuditEventKind kind, const std::string& agent_id,
+                              const std::string& detail,
+                              const writeback::v1::EnrollResponse& issued) {
+  writeback::v1::AuditEvent e = audit::NewEvent(kind, agent_id, clock_->NowUnixMs());
+  e.set_agent_id(agent_id);
+  e.set_detail(detail);
+  e.set_digest(crypto::Sha256(issued.certificate_pem()));
+  return store_->AppendAudit({e});
+}
+
 absl::StatusOr<writeback::v1::EnrollResponse> Enroller::Issue(const std::string& agent_id,
                                                               absl::string_view csr_pem) {
   auto pub = crypto::VerifyCsr(csr_pem);
@@ -156,6 +167,10 @@ absl::StatusOr<writeback::v1::EnrollResponse> Enroller::Enroll(
   WB_ASSIGN_OR_RETURN(writeback::v1::EnrollResponse resp, Issue(rec.agent_id(), req.csr_pem()));
   WB_RETURN_IF_ERROR(dispatcher_->RegisterEnrolled(rec.agent_id(), req.result_public_key(),
                                                    resp.not_after_unix_ms()));
+  WB_RETURN_IF_ERROR(Record(writeback::v1::AUDIT_EVENT_KIND_AGENT_ENROLLED, rec.agent_id(),
+                            absl::StrCat("token by ", rec.created_by(), "; result key ",
+                                         crypto::KeyIdOf(req.result_public_key())),
+                            resp));
   log::Info("agent enrolled", {{"agent_id", rec.agent_id()},
                                {"not_after_unix_ms", absl::StrCat(resp.not_after_unix_ms())},
                                {"result_key_id", crypto::KeyIdOf(req.result_public_key())}});
@@ -172,6 +187,8 @@ absl::StatusOr<writeback::v1::EnrollResponse> Enroller::Renew(
   WB_ASSIGN_OR_RETURN(writeback::v1::EnrollResponse resp,
                       Issue(std::string(agent_id), req.csr_pem()));
   WB_RETURN_IF_ERROR(dispatcher_->RecordCertificate(agent_id, resp.not_after_unix_ms()));
+  WB_RETURN_IF_ERROR(Record(writeback::v1::AUDIT_EVENT_KIND_AGENT_RENEWED, std::string(agent_id),
+                            "renewed", resp));
   log::Info("agent certificate renewed",
             {{"agent_id", std::string(agent_id)},
              {"not_after_unix_ms", absl::StrCat(resp.not_after_unix_ms())}});
@@ -215,6 +232,8 @@ absl::StatusOr<writeback::v1::EnrollResponse> Enroller::Rejoin(
   }
   WB_ASSIGN_OR_RETURN(writeback::v1::EnrollResponse resp, Issue(req.agent_id(), req.csr_pem()));
   WB_RETURN_IF_ERROR(dispatcher_->RecordCertificate(req.agent_id(), resp.not_after_unix_ms()));
+  WB_RETURN_IF_ERROR(Record(writeback::v1::AUDIT_EVENT_KIND_AGENT_RENEWED, req.agent_id(),
+                            "re-joined by result-key proof", resp));
   log::Info("agent re-joined", {{"agent_id", req.agent_id()},
                                 {"not_after_unix_ms", absl::StrCat(resp.not_after_unix_ms())}});
   return resp;

@@ -61,6 +61,9 @@ class Enroller {
   absl::Status TakeRate();
   absl::StatusOr<writeback::v1::EnrollResponse> Issue(const std::string& agent_id,
                                                       absl::string_view csr_pem);
+  // Appends an identity event (digest of the issued certificate).
+  absl::Status Record(writeback::v1::AuditEventKind kind, const std::string& agent_id,
+                      const std::string& detail, const writeback::v1::EnrollResponse& issued);
 
   std::string ca_pem_;
   std::string ca_key_pem_;  // secret: never logged

@@ -33,20 +33,29 @@ ObservedStore::ObservedStore(Store* inner, StoreObserver* observer, Metrics* met
 
 absl::Status ObservedStore::CreateDecision(const DecisionRecord& decision,
                                            const std::vector<TaskRecord>& tasks,
-                                           absl::string_view request_id) {
+                                           absl::string_view request_id,
+                                           const audit::AuditEvents& audit_events) {
   WriteTimer t(metrics_, "create_decision");
-  absl::Status s = inner_->CreateDecision(decision, tasks, request_id);
+  absl::Status s = inner_->CreateDecision(decision, tasks, request_id, audit_events);
   t.Done(s.ok());
   if (s.ok() && observer_ != nullptr) observer_->OnDecisionCreated(decision, tasks);
   return s;
 }
 
 absl::Status ObservedStore::SaveProgress(const DecisionRecord& decision, bool decision_changed,
-                                         const std::vector<TaskRecord>& tasks) {
+                                         const std::vector<TaskRecord>& tasks,
+                                         const audit::AuditEvents& audit_events) {
   WriteTimer t(metrics_, "save_progress");
-  absl::Status s = inner_->SaveProgress(decision, decision_changed, tasks);
+  absl::Status s = inner_->SaveProgress(decision, decision_changed, tasks, audit_events);
   t.Done(s.ok());
   if (s.ok() && observer_ != nullptr) observer_->OnProgress(decision, decision_changed, tasks);
+  return s;
+}
+
+absl::Status ObservedStore::AppendAudit(const audit::AuditEvents& events) {
+  WriteTimer t(metrics_, "append_audit");
+  absl::Status s = inner_->AppendAudit(events);
+  t.Done(s.ok());
   return s;
 }
 
@@ -117,6 +126,12 @@ absl::StatusOr<writeback::v1::JoinTokenRecord> ObservedStore::GetJoinToken(
 
 absl::StatusOr<std::vector<writeback::v1::JoinTokenRecord>> ObservedStore::ListJoinTokens() {
   return inner_->ListJoinTokens();
+}
+
+absl::StatusOr<audit::ChainHead> ObservedStore::AuditHead() { return inner_->AuditHead(); }
+
+absl::Status ObservedStore::ScanAudit(uint64_t from_seq, const audit::EntryFn& fn) {
+  return inner_->ScanAudit(from_seq, fn);
 }
 
 }  // namespace wb::controlplane

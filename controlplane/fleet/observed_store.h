@@ -40,9 +40,12 @@ class ObservedStore final : public Store {
 
   absl::Status CreateDecision(const writeback::v1::DecisionRecord& decision,
                               const std::vector<writeback::v1::TaskRecord>& tasks,
-                              absl::string_view request_id) override;
+                              absl::string_view request_id,
+                              const audit::AuditEvents& audit_events) override;
   absl::Status SaveProgress(const writeback::v1::DecisionRecord& decision, bool decision_changed,
-                            const std::vector<writeback::v1::TaskRecord>& tasks) override;
+                            const std::vector<writeback::v1::TaskRecord>& tasks,
+                            const audit::AuditEvents& audit_events) override;
+  absl::Status AppendAudit(const audit::AuditEvents& events) override;
   absl::Status PutAgent(const writeback::v1::AgentRecord& agent) override;
   absl::StatusOr<uint64_t> NextDecisionVersion() override;
   absl::Status PutTrustPolicy(const writeback::v1::SignedEnvelope& policy) override;
@@ -64,6 +67,8 @@ class ObservedStore final : public Store {
       const std::function<bool(absl::string_view task_id)>& skip) override;
   absl::StatusOr<std::vector<std::string>> ExpiredDecisions(int64_t now_unix_ms,
                                                             size_t limit) override;
+  absl::StatusOr<audit::ChainHead> AuditHead() override;
+  absl::Status ScanAudit(uint64_t from_seq, const audit::EntryFn& fn) override;
 
   Store* inner() const { return inner_; }
 

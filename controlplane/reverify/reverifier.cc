@@ -8,6 +8,7 @@
 #include "common/envelope/envelope.h"
 #include "common/logging/logging.h"
 #include "common/status/macros.h"
+#include "controlplane/audit/chain.h"
 #include "controlplane/metrics/metrics.h"
 
 namespace wb::controlplane {
@@ -298,7 +299,11 @@ absl::StatusOr<Reverifier::IssueResult> Reverifier::Issue(
     resp->add_task_ids(t.task_id());
   }
   d.set_last_reverify_at_unix_ms(now_ms);
-  WB_RETURN_IF_ERROR(store_->SaveProgress(d, true, tasks));
+  audit::AuditEvents events;
+  for (const TaskRecord& t : tasks) {
+    events.push_back(audit::TaskDispatched(dispatcher_->options().controlplane_id, now_ms, t));
+  }
+  WB_RETURN_IF_ERROR(store_->SaveProgress(d, true, tasks, events));
   sessions_->Wake(agent_id);
   if (metrics_ != nullptr) metrics_->ObserveReverifyIssued(tasks.size());
   writeback::v1::Event e;
@@ -363,13 +368,17 @@ absl::Status Reverifier::Evaluate(absl::string_view decision_id) {
     detail = CutUtf8(std::move(detail), 1024);
     const bool newly = d.state() != writeback::v1::DECISION_STATE_DRIFTED;
     if (!newly && d.state_detail() == detail) return absl::OkStatus();
+    const writeback::v1::DecisionState old_state = d.state();
     d.set_state(writeback::v1::DECISION_STATE_DRIFTED);
     d.set_state_detail(detail);
     if (newly) {
       d.set_drifted_at_unix_ms(now_ms);
       d.clear_remediated_by();
     }
-    WB_RETURN_IF_ERROR(store_->SaveProgress(d, true, {}));
+    audit::AuditEvents events;
+    audit::AddStateChanges(dispatcher_->options().controlplane_id, now_ms, d, old_state, {}, {},
+                           &events);
+    WB_RETURN_IF_ERROR(store_->SaveProgress(d, true, {}, events));
     if (newly) {
       if (metrics_ != nullptr) metrics_->ObserveDriftDetected();
       writeback::v1::Event e;
@@ -400,7 +409,10 @@ absl::Status Reverifier::Evaluate(absl::string_view decision_id) {
             : absl::StrCat("drift resolved: ", ok, " target(s) verified again, ", superseded,
                            " re-issued by a newer decision",
                            d.remediated_by().empty() ? "" : " (" + d.remediated_by() + ")"));
-    WB_RETURN_IF_ERROR(store_->SaveProgress(d, true, {}));
+    audit::AuditEvents events;
+    audit::AddStateChanges(dispatcher_->options().controlplane_id, now_ms, d,
+                           writeback::v1::DECISION_STATE_DRIFTED, {}, {}, &events);
+    WB_RETURN_IF_ERROR(store_->SaveProgress(d, true, {}, events));
     writeback::v1::Event e;
     e.set_kind(writeback::v1::EVENT_KIND_DRIFT_RESOLVED);
     e.set_decision_id(st.decision_id());
@@ -489,7 +501,9 @@ absl::StatusOr<writeback::v1::ReverifyDecisionResponse> Reverifier::Remediate(
     WB_ASSIGN_OR_RETURN(DecisionRecord cur, store_->GetDecision(decision_id));
     if (cur.remediated_by() != sub.decision_id()) {
       cur.set_remediated_by(sub.decision_id());
-      WB_RETURN_IF_ERROR(store_->SaveProgress(cur, true, {}));
+      // remediated_by is not a state change; the new decision's own
+      // DECISION_SUBMITTED (by `requester`) is in the audit chain.
+      WB_RETURN_IF_ERROR(store_->SaveProgress(cur, true, {}, {}));
       if (metrics_ != nullptr) metrics_->ObserveRemediationIssued();
       writeback::v1::Event e;
       e.set_kind(writeback::v1::EVENT_KIND_REMEDIATION_ISSUED);

@@ -13,6 +13,7 @@
 namespace wb::controlplane {
 namespace {
 
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using writeback::v1::DecisionRecord;
 using writeback::v1::Event;
@@ -249,6 +250,30 @@ TEST_F(ReverifierTest, DriftResolvesWhenEveryTargetVerifiesAgain) {
   EXPECT_EQ(d.state(), writeback::v1::DECISION_STATE_VERIFIED);
   EXPECT_THAT(d.state_detail(), HasSubstr("drift resolved"));
   EXPECT_EQ(EventsOf(writeback::v1::EVENT_KIND_DRIFT_RESOLVED).size(), 1u);
+  // The audit chain has each decision state change and each verify-only task.
+  std::vector<std::string> changes;
+  size_t verify_only = 0;
+  ASSERT_TRUE(
+      rocks_
+          ->ScanAudit(
+              1,
+              [&](uint64_t, absl::string_view value) {
+                writeback::v1::AuditEntry entry;
+                writeback::v1::AuditEvent e;
+                EXPECT_TRUE(entry.ParseFromArray(value.data(), static_cast<int>(value.size())));
+                EXPECT_TRUE(e.ParseFromString(entry.event()));
+                if (e.kind() == writeback::v1::AUDIT_EVENT_KIND_DECISION_STATE_CHANGED) {
+                  changes.push_back(absl::StrCat(e.old_state(), "->", e.new_state(), " by ",
+                                                 e.actor().substr(e.actor().rfind('/') + 1)));
+                }
+                if (e.detail() == "verify-only task") ++verify_only;
+                return true;
+              })
+          .ok());
+  EXPECT_THAT(changes, ElementsAre("DECISION_STATE_DISPATCHED->DECISION_STATE_VERIFIED by a",
+                                   "DECISION_STATE_VERIFIED->DECISION_STATE_DRIFTED by cp",
+                                   "DECISION_STATE_DRIFTED->DECISION_STATE_VERIFIED by cp"));
+  EXPECT_EQ(verify_only, 2u);
   // A resolved drift is no new time-to-verified sample.
   ASSERT_EQ(tracker_.TtvByConnector().size(), 1u);
   EXPECT_EQ(tracker_.TtvByConnector()[0].count(), 1u);

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/crypto/crypto.h"
 #include "common/fs/fs.h"
+#include "common/logging/logging.h"
 #include "common/status/macros.h"
 
 namespace wb::controlplane {
@@ -83,6 +84,16 @@ absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
 
 rocksdb::Slice ToSlice(absl::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
 
+// INVALID_ARGUMENT naming the first event without a kind.
+absl::Status CheckEvents(const audit::AuditEvents& events) {
+  for (size_t i = 0; i < events.size(); ++i) {
+    if (events[i].kind() == writeback::v1::AUDIT_EVENT_KIND_UNSPECIFIED) {
+      return absl::InvalidArgumentError(absl::StrCat("audit_events[", i, "].kind: required"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 template <typename Msg>
 absl::StatusOr<Msg> ParseRecord(const std::string& bytes, absl::string_view what) {
   Msg m;
@@ -103,7 +114,8 @@ absl::StatusOr<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(const std::stri
   opts.keep_log_file_num = 10;
   opts.max_log_file_size = 16 << 20;
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-  for (const char* name : {"default", "decisions", "tasks", "outbox", "agents", "meta"}) {
+  for (const char* name :
+       {"default", "decisions", "tasks", "outbox", "agents", "meta", audit::kAuditColumnFamily}) {
     cfs.emplace_back(name, rocksdb::ColumnFamilyOptions());
   }
   std::unique_ptr<RocksDbStore> store(new RocksDbStore());
@@ -119,6 +131,8 @@ absl::StatusOr<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(const std::stri
   store->outbox_ = store->handles_[3];
   store->agents_ = store->handles_[4];
   store->meta_ = store->handles_[5];
+  store->audit_ = store->handles_[6];
+  WB_RETURN_IF_ERROR(store->LoadAuditHead());
 
   // The version counter: the persisted value, and never below the newest
   // stored decision.
@@ -148,6 +162,35 @@ absl::StatusOr<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(const std::stri
   return store;
 }
 
+absl::Status RocksDbStore::LoadAuditHead() {
+  // The last entry with a well-formed key. Its stored hash is taken as it
+  // is: if the chain was damaged, appends continue from what is there and
+  // `audit verify` reports the damage.
+  audit::ChainHead head;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), audit_));
+  for (it->SeekToLast(); it->Valid(); it->Prev()) {
+    auto seq = audit::ParseEntryKey(absl::string_view(it->key().data(), it->key().size()));
+    if (!seq.ok()) {
+      log::Warn("audit chain: skipping a malformed key", {{"error", seq.status().message()}});
+      continue;
+    }
+    head.seq = *seq;
+    writeback::v1::AuditEntry entry;
+    if (entry.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())) &&
+        entry.hash().size() == audit::kHashBytes) {
+      head.hash = entry.hash();
+    } else {
+      log::Warn("audit chain: the last entry does not parse; audit verify will report it",
+                {{"seq", absl::StrCat(*seq)}});
+    }
+    break;
+  }
+  WB_RETURN_IF_ERROR(FromRocks(it->status(), "scan audit chain"));
+  absl::MutexLock l(&audit_mu_);
+  audit_head_ = head;
+  return absl::OkStatus();
+}
+
 RocksDbStore::~RocksDbStore() { Close(); }
 
 void RocksDbStore::Close() {
@@ -168,9 +211,11 @@ void RocksDbStore::Close() {
   }
 }
 
-absl::Status RocksDbStore::Commit(std::vector<Op> ops, uint64_t version_floor) {
+absl::Status RocksDbStore::Commit(std::vector<Op> ops, uint64_t version_floor,
+                                  const audit::AuditEvents& audit_events) {
   PendingWrite w;
   w.ops = std::move(ops);
+  w.audit_events = &audit_events;
   w.version_floor = version_floor;
   absl::MutexLock l(&mu_);
   if (stopping_) return absl::FailedPreconditionError("store: closed");
@@ -202,6 +247,18 @@ void RocksDbStore::WriterLoop() {
         }
       }
     }
+    // The group's audit events, sealed in queue order onto the head.
+    audit::ChainHead head;
+    {
+      absl::MutexLock l(&audit_mu_);
+      head = audit_head_;
+      for (PendingWrite* w : group) {
+        for (const writeback::v1::AuditEvent& e : *w->audit_events) {
+          std::string value = audit::SealEvent(e, &head);
+          batch.Put(audit_, ToSlice(audit::EntryKey(head.seq)), ToSlice(value));
+        }
+      }
+    }
     // The counter is written as the maximum of the group, never lowered by
     // a group that commits a smaller version after a larger one.
     if (floor > persisted_version_) {
@@ -211,6 +268,10 @@ void RocksDbStore::WriterLoop() {
     wo.sync = true;
     absl::Status status = FromRocks(db_->Write(wo, &batch), "write");
     if (status.ok() && floor > persisted_version_) persisted_version_ = floor;
+    if (status.ok()) {
+      absl::MutexLock l(&audit_mu_);
+      audit_head_ = head;
+    }
     sync_count_.fetch_add(1);
     absl::MutexLock l(&mu_);
     for (PendingWrite* w : group) {
@@ -244,9 +305,11 @@ void RocksDbStore::AddTaskOps(const DecisionRecord& decision, const TaskRecord& 
 
 absl::Status RocksDbStore::CreateDecision(const DecisionRecord& decision,
                                           const std::vector<TaskRecord>& tasks,
-                                          absl::string_view request_id) {
+                                          absl::string_view request_id,
+                                          const audit::AuditEvents& audit_events) {
   const auto& st = decision.parsed();
   if (st.decision_id().empty()) return absl::InvalidArgumentError("decision_id: required");
+  WB_RETURN_IF_ERROR(CheckEvents(audit_events));
   std::vector<Op> ops;
   ops.reserve(4 + 2 * tasks.size());
   AddDecisionOps(decision, &ops);
@@ -255,11 +318,13 @@ absl::Status RocksDbStore::CreateDecision(const DecisionRecord& decision,
     ops.push_back({meta_, absl::StrCat(kReqPrefix, request_id), st.decision_id()});
   }
   for (const TaskRecord& t : tasks) AddTaskOps(decision, t, &ops);
-  return Commit(std::move(ops), st.version());
+  return Commit(std::move(ops), st.version(), audit_events);
 }
 
 absl::Status RocksDbStore::SaveProgress(const DecisionRecord& decision, bool decision_changed,
-                                        const std::vector<TaskRecord>& tasks) {
+                                        const std::vector<TaskRecord>& tasks,
+                                        const audit::AuditEvents& audit_events) {
+  WB_RETURN_IF_ERROR(CheckEvents(audit_events));
   std::vector<Op> ops;
   ops.reserve(2 + 2 * tasks.size());
   if (decision_changed) AddDecisionOps(decision, &ops);
@@ -271,15 +336,22 @@ absl::Status RocksDbStore::SaveProgress(const DecisionRecord& decision, bool dec
     }
     AddTaskOps(decision, t, &ops);
   }
-  if (ops.empty()) return absl::OkStatus();
-  return Commit(std::move(ops), 0);
+  if (ops.empty() && audit_events.empty()) return absl::OkStatus();
+  return Commit(std::move(ops), 0, audit_events);
+}
+
+absl::Status RocksDbStore::AppendAudit(const audit::AuditEvents& events) {
+  WB_RETURN_IF_ERROR(CheckEvents(events));
+  if (events.empty()) return absl::OkStatus();
+  return Commit({}, 0, events);
 }
 
 absl::Status RocksDbStore::PutAgent(const AgentRecord& agent) {
   if (agent.agent_id().empty()) return absl::InvalidArgumentError("agent_id: required");
   std::vector<Op> ops;
   ops.push_back({agents_, agent.agent_id(), agent.SerializeAsString()});
-  return Commit(std::move(ops), 0);
+  static const audit::AuditEvents kNone;
+  return Commit(std::move(ops), 0, kNone);
 }
 
 absl::StatusOr<uint64_t> RocksDbStore::NextDecisionVersion() {
@@ -399,7 +471,7 @@ absl::Status RocksDbStore::PutTrustPolicy(const writeback::v1::SignedEnvelope& p
   WB_RETURN_IF_ERROR(CheckOpen());
   std::vector<Op> ops;
   ops.push_back({meta_, std::string(kTrustPolicyKey), policy.SerializeAsString()});
-  return Commit(std::move(ops), 0);
+  return Commit(std::move(ops), 0, audit::AuditEvents{});
 }
 
 absl::StatusOr<std::optional<writeback::v1::SignedEnvelope>> RocksDbStore::GetTrustPolicy() {
@@ -421,7 +493,7 @@ absl::Status RocksDbStore::PutJoinToken(const writeback::v1::JoinTokenRecord& to
   std::vector<Op> ops;
   ops.push_back({meta_, absl::StrCat(kJoinTokenPrefix, crypto::HexEncode(token.token_digest())),
                  token.SerializeAsString()});
-  return Commit(std::move(ops), 0);
+  return Commit(std::move(ops), 0, audit::AuditEvents{});
 }
 
 absl::StatusOr<writeback::v1::JoinTokenRecord> RocksDbStore::GetJoinToken(
@@ -448,6 +520,23 @@ absl::StatusOr<std::vector<writeback::v1::JoinTokenRecord>> RocksDbStore::ListJo
   }
   WB_RETURN_IF_ERROR(FromRocks(it->status(), "scan join tokens"));
   return out;
+}
+
+absl::StatusOr<audit::ChainHead> RocksDbStore::AuditHead() {
+  WB_RETURN_IF_ERROR(CheckOpen());
+  absl::MutexLock l(&audit_mu_);
+  return audit_head_;
+}
+
+absl::Status RocksDbStore::ScanAudit(uint64_t from_seq, const audit::EntryFn& fn) {
+  WB_RETURN_IF_ERROR(CheckOpen());
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), audit_));
+  for (it->Seek(ToSlice(audit::EntryKey(from_seq))); it->Valid(); it->Next()) {
+    auto seq = audit::ParseEntryKey(absl::string_view(it->key().data(), it->key().size()));
+    if (!seq.ok()) return absl::DataLossError(seq.status().message());
+    if (!fn(*seq, absl::string_view(it->value().data(), it->value().size()))) break;
+  }
+  return FromRocks(it->status(), "scan audit chain");
 }
 
 }  // namespace wb::controlplane

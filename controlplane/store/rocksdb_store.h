@@ -7,12 +7,17 @@
 //              "req/" request_id -> decision_id
 //              "ver/" BE64(version) -> decision_id       (newest-first listing)
 //              "exp/" BE64(expires_at_ms) decision_id -> "" (open decisions)
+//   audit      BE64(seq) -> AuditEntry{event bytes, hash}  (controlplane/audit/chain.h)
 //
 // Group commit: every write call hands its mutations to a single writer
 // thread and waits. The writer takes everything queued while the previous
 // sync ran, writes it as ONE WriteBatch with sync=true, and then releases all
 // those callers, so N concurrent calls cost one fsync instead of N. Each
 // call's mutations are all in the same batch, so each call stays atomic.
+// The writer also seals the group's audit events (seq, prev_hash, hash) in
+// queue order while it builds the batch, under audit_mu_, and publishes the
+// new head only once the batch is synced; a failed write leaves the head
+// where it was, so the next append reuses those seqs.
 //
 // Thread-safety: all methods may be called concurrently. Close (or the
 // destructor) must not race with other calls.
@@ -51,9 +56,12 @@ class RocksDbStore final : public Store {
 
   absl::Status CreateDecision(const writeback::v1::DecisionRecord& decision,
                               const std::vector<writeback::v1::TaskRecord>& tasks,
-                              absl::string_view request_id) override;
+                              absl::string_view request_id,
+                              const audit::AuditEvents& audit_events) override;
   absl::Status SaveProgress(const writeback::v1::DecisionRecord& decision, bool decision_changed,
-                            const std::vector<writeback::v1::TaskRecord>& tasks) override;
+                            const std::vector<writeback::v1::TaskRecord>& tasks,
+                            const audit::AuditEvents& audit_events) override;
+  absl::Status AppendAudit(const audit::AuditEvents& events) override;
   absl::Status PutAgent(const writeback::v1::AgentRecord& agent) override;
   absl::StatusOr<uint64_t> NextDecisionVersion() override;
   absl::Status PutTrustPolicy(const writeback::v1::SignedEnvelope& policy) override;
@@ -75,6 +83,8 @@ class RocksDbStore final : public Store {
       const std::function<bool(absl::string_view task_id)>& skip) override;
   absl::StatusOr<std::vector<std::string>> ExpiredDecisions(int64_t now_unix_ms,
                                                             size_t limit) override;
+  absl::StatusOr<audit::ChainHead> AuditHead() override;
+  absl::Status ScanAudit(uint64_t from_seq, const audit::EntryFn& fn) override;
 
   // Number of synced batches written so far (for tests of group commit).
   uint64_t sync_count() const { return sync_count_.load(); }
@@ -87,13 +97,16 @@ class RocksDbStore final : public Store {
   };
   struct PendingWrite {
     std::vector<Op> ops;
+    const audit::AuditEvents* audit_events = nullptr;  // owned by the caller
     uint64_t version_floor = 0;
     absl::Status status;
     bool done = false;
   };
 
   RocksDbStore() = default;
-  absl::Status Commit(std::vector<Op> ops, uint64_t version_floor);
+  absl::Status Commit(std::vector<Op> ops, uint64_t version_floor,
+                      const audit::AuditEvents& audit_events);
+  absl::Status LoadAuditHead();
   void WriterLoop();
   void AddTaskOps(const writeback::v1::DecisionRecord& decision,
                   const writeback::v1::TaskRecord& task, std::vector<Op>* ops);
@@ -108,6 +121,7 @@ class RocksDbStore final : public Store {
   rocksdb::ColumnFamilyHandle* outbox_ = nullptr;
   rocksdb::ColumnFamilyHandle* agents_ = nullptr;
   rocksdb::ColumnFamilyHandle* meta_ = nullptr;
+  rocksdb::ColumnFamilyHandle* audit_ = nullptr;
 
   absl::Status CheckOpen() const;
 
@@ -121,6 +135,10 @@ class RocksDbStore final : public Store {
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   // Only touched by the writer thread.
   uint64_t persisted_version_ = 0;
+  // The chain's head: read by AuditHead, changed only by the writer thread
+  // (or Open) after a synced write.
+  mutable absl::Mutex audit_mu_;
+  audit::ChainHead audit_head_ ABSL_GUARDED_BY(audit_mu_);
   std::thread writer_;
 };
 

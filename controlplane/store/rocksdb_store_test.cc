@@ -39,9 +39,9 @@ TEST(RocksDbStoreTest, ReopenKeepsEverything) {
     auto d = MakeDecision("d-1", v1, 5000, {"t-1", "t-2"});
     auto t1 = MakeTask("t-1", "d-1", kAgentA, 0);
     auto t2 = MakeTask("t-2", "d-1", kAgentA, 1);
-    ASSERT_TRUE((*store)->CreateDecision(d, {t1, t2}, "req-1").ok());
+    ASSERT_TRUE((*store)->CreateDecision(d, {t1, t2}, "req-1", {}).ok());
     t1.set_state(writeback::v1::TASK_STATE_VERIFIED);
-    ASSERT_TRUE((*store)->SaveProgress(d, false, {t1}).ok());
+    ASSERT_TRUE((*store)->SaveProgress(d, false, {t1}, {}).ok());
     writeback::v1::AgentRecord a;
     a.set_agent_id(kAgentA);
     a.set_result_public_key(std::string(32, 'k'));
@@ -74,8 +74,8 @@ TEST(RocksDbStoreTest, VersionCounterNeverGoesBackAcrossRestarts) {
     uint64_t b = *(*store)->NextDecisionVersion();
     // The higher version is stored first, the lower one second: the counter
     // must stay at the higher one.
-    ASSERT_TRUE((*store)->CreateDecision(MakeDecision("d-b", b, 5000, {}), {}, "").ok());
-    ASSERT_TRUE((*store)->CreateDecision(MakeDecision("d-a", a, 5000, {}), {}, "").ok());
+    ASSERT_TRUE((*store)->CreateDecision(MakeDecision("d-b", b, 5000, {}), {}, "", {}).ok());
+    ASSERT_TRUE((*store)->CreateDecision(MakeDecision("d-a", a, 5000, {}), {}, "", {}).ok());
     // Reserved but never stored: may be skipped, must not matter.
     (void)*(*store)->NextDecisionVersion();
   }

@@ -11,6 +11,18 @@
 //   - the request-id index maps a submit's request_id to its decision;
 //   - the decision version counter never goes backwards, across restarts.
 //
+// The audit chain (controlplane/audit/chain.h, docs/operations.md): every
+// write that changes a decision or task takes the audit events describing
+// the change and appends them in the SAME atomic write, so the chain never
+// misses a stored change and never records one that was not stored. The
+// store assigns each event its seq (1, 2, 3, ... in commit order, no gaps)
+// and prev_hash (the previous entry's hash) under its own lock, serializes
+// it once and stores those bytes with their hash. The caller fills in the
+// rest (kind, time from its injected clock, actor, ids, states, digest); a
+// seq or prev_hash it sets is replaced. The head (last seq and hash) is
+// kept in memory and reloaded from the last stored entry when the store
+// opens, so appends continue the chain across restarts.
+//
 // Every write is atomic (all of it or nothing) and durable (synced to disk)
 // when it returns OK. Callers serialize read-modify-write cycles on one
 // decision themselves (see dispatch/dispatcher.h); the store does not lock
@@ -28,6 +40,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "controlplane/audit/chain.h"
+#include "controlplane/audit/verifier.h"
 #include "writeback/v1/records.pb.h"
 
 namespace wb::controlplane {
@@ -45,19 +59,29 @@ class Store {
 
   // Stores a new decision with all its tasks, their outbox entries, the
   // version/expiry index entries and, if `request_id` is not empty, the
-  // request-id index entry. Raises the version counter to the decision's
-  // version if it is lower.
+  // request-id index entry, and appends `audit_events`. Raises the version counter
+  // to the decision's version if it is lower.
   virtual absl::Status CreateDecision(const writeback::v1::DecisionRecord& decision,
                                       const std::vector<writeback::v1::TaskRecord>& tasks,
-                                      absl::string_view request_id) = 0;
+                                      absl::string_view request_id,
+                                      const audit::AuditEvents& audit_events) = 0;
 
   // Stores new values of `tasks` (all belonging to `decision`) and, if
   // `decision_changed`, of `decision` itself. Outbox and expiry index entries
   // follow the new states. `decision` must be the stored decision (or its new
-  // value): it supplies the keys of the derived indexes.
+  // value): it supplies the keys of the derived indexes. Appends `audit_events`.
+  // With no tasks, no decision change and no events it writes nothing.
   virtual absl::Status SaveProgress(const writeback::v1::DecisionRecord& decision,
                                     bool decision_changed,
-                                    const std::vector<writeback::v1::TaskRecord>& tasks) = 0;
+                                    const std::vector<writeback::v1::TaskRecord>& tasks,
+                                    const audit::AuditEvents& audit_events) = 0;
+
+  // Appends `events` alone, for what has no other store write here:
+  // enrolment, renewal, ban, trust policy change (or whose own write lives
+  // elsewhere). Atomic and synced like every write: all of `events` get
+  // consecutive seqs, or none is stored. INVALID_ARGUMENT (naming the
+  // index) for an event without a kind; an empty list writes nothing.
+  virtual absl::Status AppendAudit(const audit::AuditEvents& events) = 0;
 
   // Creates or replaces an agent record.
   virtual absl::Status PutAgent(const writeback::v1::AgentRecord& agent) = 0;
@@ -101,6 +125,14 @@ class Store {
   virtual absl::StatusOr<std::vector<std::string>> PeekOutbox(
       absl::string_view agent_id, size_t limit,
       const std::function<bool(absl::string_view task_id)>& skip) = 0;
+
+  // The chain's head: the last entry appended (seq 0 when empty).
+  virtual absl::StatusOr<audit::ChainHead> AuditHead() = 0;
+  // Calls `fn(seq, stored value)` for every chain entry with seq >=
+  // from_seq, in seq order, until `fn` returns false (audit::ScanFn). The
+  // values are AuditEntry bytes exactly as stored; nothing is checked here
+  // (that is audit::VerifyChain's job). DATA_LOSS for an unreadable key.
+  virtual absl::Status ScanAudit(uint64_t from_seq, const audit::EntryFn& fn) = 0;
 
   // Ids of open decisions whose statement expired strictly before `now_unix_ms`,
   // earliest first, at most `limit`.

@@ -10,12 +10,16 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/crypto/crypto.h"
 #include "common/testing/temp_dir.h"
+#include "controlplane/audit/verifier.h"
 #include "controlplane/store/store.h"
 
 namespace wb::controlplane::store_testing {
@@ -37,6 +41,38 @@ inline writeback::v1::DecisionRecord MakeDecision(const std::string& id, uint64_
   d.set_state(writeback::v1::DECISION_STATE_DISPATCHED);
   for (const auto& t : task_ids) d.add_task_ids(t);
   return d;
+}
+
+inline writeback::v1::AuditEvent MakeEvent(writeback::v1::AuditEventKind kind,
+                                           const std::string& detail) {
+  writeback::v1::AuditEvent e;
+  e.set_kind(kind);
+  e.set_actor("spiffe://writeback.test/operator/alice");
+  e.set_time_unix_ms(1000);
+  e.set_detail(detail);
+  return e;
+}
+
+// Every stored chain entry, decoded (fails the test on a decoding error).
+inline std::vector<writeback::v1::AuditEvent> ChainEvents(Store* store) {
+  std::vector<writeback::v1::AuditEvent> out;
+  absl::Status s = store->ScanAudit(1, [&](uint64_t seq, absl::string_view value) {
+    writeback::v1::AuditEntry entry;
+    writeback::v1::AuditEvent e;
+    EXPECT_TRUE(entry.ParseFromArray(value.data(), static_cast<int>(value.size()))) << seq;
+    EXPECT_TRUE(e.ParseFromString(entry.event())) << seq;
+    out.push_back(e);
+    return true;
+  });
+  EXPECT_TRUE(s.ok()) << s;
+  return out;
+}
+
+inline audit::VerifyReport VerifyStore(Store* store,
+                                       std::optional<audit::ChainHead> anchor = std::nullopt) {
+  return audit::VerifyChain(
+      [store](uint64_t from, const audit::EntryFn& fn) { return store->ScanAudit(from, fn); },
+      std::move(anchor));
 }
 
 inline writeback::v1::TaskRecord MakeTask(const std::string& id, const std::string& decision_id,
@@ -71,7 +107,7 @@ TEST_P(StoreContractTest, CreateThenReadBack) {
   auto d = MakeDecision("d-1", 1, 5000, {"t-1", "t-2"});
   std::vector<writeback::v1::TaskRecord> tasks = {MakeTask("t-1", "d-1", kAgentA, 0),
                                                   MakeTask("t-2", "d-1", kAgentA, 1)};
-  ASSERT_TRUE(store_->CreateDecision(d, tasks, "req-1").ok());
+  ASSERT_TRUE(store_->CreateDecision(d, tasks, "req-1", {}).ok());
 
   auto got = store_->GetDecision("d-1");
   ASSERT_TRUE(got.ok()) << got.status();
@@ -102,13 +138,13 @@ TEST_P(StoreContractTest, OutboxIsInDecisionOrderPerAgent) {
                   ->CreateDecision(
                       MakeDecision("d-9", 9, 5000, {"t-9a", "t-9b"}),
                       {MakeTask("t-9a", "d-9", kAgentA, 0), MakeTask("t-9b", "d-9", kAgentB, 1)},
-                      "")
+                      "", {})
                   .ok());
   ASSERT_TRUE(store_
                   ->CreateDecision(
                       MakeDecision("d-3", 3, 5000, {"t-3b", "t-3a"}),
                       {MakeTask("t-3b", "d-3", kAgentA, 1), MakeTask("t-3a", "d-3", kAgentA, 0)},
-                      "")
+                      "", {})
                   .ok());
   EXPECT_THAT(Outbox(kAgentA), ::testing::ElementsAre("t-3a", "t-3b", "t-9a"));
   EXPECT_THAT(Outbox(kAgentB), ::testing::ElementsAre("t-9b"));
@@ -122,7 +158,7 @@ TEST_P(StoreContractTest, FinishedTasksLeaveTheOutboxAndFinishedDecisionsTheExpi
   auto d = MakeDecision("d-1", 1, 5000, {"t-1", "t-2"});
   auto t1 = MakeTask("t-1", "d-1", kAgentA, 0);
   auto t2 = MakeTask("t-2", "d-1", kAgentA, 1);
-  ASSERT_TRUE(store_->CreateDecision(d, {t1, t2}, "").ok());
+  ASSERT_TRUE(store_->CreateDecision(d, {t1, t2}, "", {}).ok());
   auto expired = store_->ExpiredDecisions(5001, 100);
   ASSERT_TRUE(expired.ok());
   EXPECT_THAT(*expired, ::testing::ElementsAre("d-1"));
@@ -131,18 +167,18 @@ TEST_P(StoreContractTest, FinishedTasksLeaveTheOutboxAndFinishedDecisionsTheExpi
   EXPECT_TRUE(expired->empty());
 
   t1.set_state(writeback::v1::TASK_STATE_DELIVERED);
-  ASSERT_TRUE(store_->SaveProgress(d, false, {t1}).ok());
+  ASSERT_TRUE(store_->SaveProgress(d, false, {t1}, {}).ok());
   EXPECT_THAT(Outbox(kAgentA), ::testing::ElementsAre("t-1", "t-2"));
 
   t1.set_state(writeback::v1::TASK_STATE_VERIFIED);
-  ASSERT_TRUE(store_->SaveProgress(d, false, {t1}).ok());
+  ASSERT_TRUE(store_->SaveProgress(d, false, {t1}, {}).ok());
   EXPECT_THAT(Outbox(kAgentA), ::testing::ElementsAre("t-2"));
   EXPECT_EQ(store_->GetTask("t-1")->state(), writeback::v1::TASK_STATE_VERIFIED);
 
   t2.set_state(writeback::v1::TASK_STATE_FAILED);
   d.set_state(writeback::v1::DECISION_STATE_FAILED);
   d.set_state_detail("1 of 2 tasks failed");
-  ASSERT_TRUE(store_->SaveProgress(d, true, {t2}).ok());
+  ASSERT_TRUE(store_->SaveProgress(d, true, {t2}, {}).ok());
   EXPECT_TRUE(Outbox(kAgentA).empty());
   EXPECT_EQ(store_->GetDecision("d-1")->state_detail(), "1 of 2 tasks failed");
   expired = store_->ExpiredDecisions(999999, 100);
@@ -152,8 +188,8 @@ TEST_P(StoreContractTest, FinishedTasksLeaveTheOutboxAndFinishedDecisionsTheExpi
 
 TEST_P(StoreContractTest, SaveProgressRefusesTasksOfAnotherDecision) {
   auto d = MakeDecision("d-1", 1, 5000, {"t-1"});
-  ASSERT_TRUE(store_->CreateDecision(d, {MakeTask("t-1", "d-1", kAgentA, 0)}, "").ok());
-  auto s = store_->SaveProgress(d, false, {MakeTask("t-x", "d-2", kAgentA, 0)});
+  ASSERT_TRUE(store_->CreateDecision(d, {MakeTask("t-1", "d-1", kAgentA, 0)}, "", {}).ok());
+  auto s = store_->SaveProgress(d, false, {MakeTask("t-x", "d-2", kAgentA, 0)}, {});
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(store_->GetTask("t-x").status().code(), absl::StatusCode::kNotFound);
 }
@@ -162,7 +198,7 @@ TEST_P(StoreContractTest, ListDecisionsNewestFirstWithLimitAndFilter) {
   for (int v = 1; v <= 5; ++v) {
     auto d = MakeDecision(absl::StrCat("d-", v), v, 5000, {});
     if (v % 2 == 0) d.set_state(writeback::v1::DECISION_STATE_VERIFIED);
-    ASSERT_TRUE(store_->CreateDecision(d, {}, "").ok());
+    ASSERT_TRUE(store_->CreateDecision(d, {}, "", {}).ok());
   }
   auto all = store_->ListDecisions(100, writeback::v1::DECISION_STATE_UNSPECIFIED);
   ASSERT_TRUE(all.ok());
@@ -223,7 +259,7 @@ TEST_P(StoreContractTest, ConcurrentWritersAllLand) {
         std::string tid = absl::StrCat("t-", i, "-", j);
         ASSERT_TRUE(store_
                         ->CreateDecision(MakeDecision(id, *v, 5000, {tid}),
-                                         {MakeTask(tid, id, kAgentA, 0)}, "")
+                                         {MakeTask(tid, id, kAgentA, 0)}, "", {})
                         .ok());
       }
     });
@@ -233,6 +269,119 @@ TEST_P(StoreContractTest, ConcurrentWritersAllLand) {
   auto all = store_->ListDecisions(1000, writeback::v1::DECISION_STATE_UNSPECIFIED);
   ASSERT_TRUE(all.ok());
   EXPECT_EQ(all->size(), static_cast<size_t>(kThreads * kPerThread));
+}
+
+// ---- The audit chain ----
+
+TEST_P(StoreContractTest, AuditEventsAreAppendedWithTheWritesTheyDescribe) {
+  using writeback::v1::AUDIT_EVENT_KIND_DECISION_SUBMITTED;
+  using writeback::v1::AUDIT_EVENT_KIND_TASK_STATE_CHANGED;
+  using writeback::v1::AUDIT_EVENT_KIND_TRUST_POLICY_CHANGED;
+  auto head = store_->AuditHead();
+  ASSERT_TRUE(head.ok()) << head.status();
+  EXPECT_EQ(head->seq, 0u);
+  EXPECT_TRUE(VerifyStore(store_.get()).ok);
+
+  auto d = MakeDecision("d-1", 1, 5000, {"t-1"});
+  auto t = MakeTask("t-1", "d-1", kAgentA, 0);
+  ASSERT_TRUE(store_
+                  ->CreateDecision(d, {t}, "",
+                                   {MakeEvent(AUDIT_EVENT_KIND_DECISION_SUBMITTED, "one"),
+                                    MakeEvent(AUDIT_EVENT_KIND_DECISION_SUBMITTED, "two")})
+                  .ok());
+  t.set_state(writeback::v1::TASK_STATE_DELIVERED);
+  ASSERT_TRUE(
+      store_->SaveProgress(d, false, {t}, {MakeEvent(AUDIT_EVENT_KIND_TASK_STATE_CHANGED, "three")})
+          .ok());
+  // Events alone; and a SaveProgress with nothing but an event.
+  ASSERT_TRUE(store_->AppendAudit({MakeEvent(AUDIT_EVENT_KIND_TRUST_POLICY_CHANGED, "four")}).ok());
+  ASSERT_TRUE(
+      store_->SaveProgress(d, false, {}, {MakeEvent(AUDIT_EVENT_KIND_TASK_STATE_CHANGED, "five")})
+          .ok());
+  ASSERT_TRUE(store_->AppendAudit({}).ok());  // nothing
+
+  auto events = ChainEvents(store_.get());
+  ASSERT_EQ(events.size(), 5u);
+  std::string prev(32, '\0');
+  for (size_t i = 0; i < events.size(); ++i) {
+    EXPECT_EQ(events[i].seq(), i + 1);
+    EXPECT_EQ(events[i].detail(),
+              std::vector<std::string>({"one", "two", "three", "four", "five"})[i]);
+    EXPECT_EQ(events[i].prev_hash(), prev) << "seq " << i + 1;
+    prev = audit::EntryHash(events[i].SerializeAsString());
+  }
+  head = store_->AuditHead();
+  ASSERT_TRUE(head.ok());
+  EXPECT_EQ(head->seq, 5u);
+  EXPECT_EQ(head->hash, prev);
+  auto report = VerifyStore(store_.get(), head.ok() ? std::optional(*head) : std::nullopt);
+  EXPECT_TRUE(report.ok) << report.broken_reason;
+  EXPECT_EQ(report.entries_checked, 5u);
+  EXPECT_EQ(report.head.seq, 5u);
+  EXPECT_TRUE(report.anchor_checked);
+
+  // Scans start where asked and stop when told.
+  std::vector<uint64_t> seqs;
+  ASSERT_TRUE(store_
+                  ->ScanAudit(3,
+                              [&](uint64_t seq, absl::string_view) {
+                                seqs.push_back(seq);
+                                return seqs.size() < 2;
+                              })
+                  .ok());
+  EXPECT_THAT(seqs, ::testing::ElementsAre(3u, 4u));
+}
+
+TEST_P(StoreContractTest, AnEventWithoutAKindIsRefusedAndNothingIsWritten) {
+  auto d = MakeDecision("d-1", 1, 5000, {"t-1"});
+  auto s =
+      store_->CreateDecision(d, {MakeTask("t-1", "d-1", kAgentA, 0)}, "",
+                             {MakeEvent(writeback::v1::AUDIT_EVENT_KIND_DECISION_SUBMITTED, ""),
+                              writeback::v1::AuditEvent()});
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("audit_events[1].kind"));
+  EXPECT_EQ(store_->GetDecision("d-1").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->AppendAudit({writeback::v1::AuditEvent()}).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->AuditHead()->seq, 0u);
+}
+
+TEST_P(StoreContractTest, ConcurrentAppendsKeepOneValidChain) {
+  constexpr int kThreads = 16;
+  constexpr int kPerThread = 25;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([this, i] {
+      for (int j = 0; j < kPerThread; ++j) {
+        const std::string detail = absl::StrCat(i, "/", j);
+        if (j % 2 == 0) {
+          ASSERT_TRUE(
+              store_
+                  ->AppendAudit({MakeEvent(writeback::v1::AUDIT_EVENT_KIND_AGENT_RENEWED, detail)})
+                  .ok());
+        } else {
+          const std::string id = absl::StrCat("d-", i, "-", j);
+          ASSERT_TRUE(
+              store_
+                  ->CreateDecision(
+                      MakeDecision(id, static_cast<uint64_t>(i * 100 + j + 1), 5000, {}), {}, "",
+                      {MakeEvent(writeback::v1::AUDIT_EVENT_KIND_DECISION_SUBMITTED, detail)})
+                  .ok());
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  constexpr uint64_t kTotal = kThreads * kPerThread;
+  auto report = VerifyStore(store_.get());
+  EXPECT_TRUE(report.ok) << report.broken_reason;
+  EXPECT_EQ(report.entries_checked, kTotal);
+  EXPECT_EQ(store_->AuditHead()->seq, kTotal);
+  std::set<std::string> details;
+  for (const auto& e : ChainEvents(store_.get())) details.insert(e.detail());
+  EXPECT_EQ(details.size(), kTotal);  // every append landed exactly once
+  std::printf("audit chain: %llu concurrent appends from %d threads, verified\n",
+              static_cast<unsigned long long>(kTotal), kThreads);
 }
 
 }  // namespace wb::controlplane::store_testing

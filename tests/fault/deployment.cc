@@ -258,6 +258,15 @@ absl::StatusOr<writeback::v1::DecisionView> Deployment::Get(const std::string& d
   return v;
 }
 
+absl::StatusOr<writeback::v1::VerifyAuditResponse> Deployment::VerifyAudit() {
+  grpc::ClientContext ctx;
+  SetDeadline(ctx);
+  writeback::v1::VerifyAuditResponse v;
+  grpc::Status s = admin_->VerifyAudit(&ctx, writeback::v1::VerifyAuditRequest(), &v);
+  if (!s.ok()) return FromGrpc(s);
+  return v;
+}
+
 absl::StatusOr<writeback::v1::ListAgentsResponse> Deployment::ListAgents() {
   grpc::ClientContext ctx;
   SetDeadline(ctx);

@@ -79,6 +79,8 @@ class Deployment {
       const writeback::v1::DecisionSpec& spec, const std::string& request_id);
   absl::StatusOr<writeback::v1::DecisionView> Get(const std::string& decision_id);
   absl::StatusOr<writeback::v1::ListAgentsResponse> ListAgents();
+  // The control plane's check of its audit chain.
+  absl::StatusOr<writeback::v1::VerifyAuditResponse> VerifyAudit();
   // Connected agents, as the control plane sees them.
   absl::StatusOr<int> ConnectedAgents();
   absl::Status WaitAllAgentsConnected(absl::Duration timeout);

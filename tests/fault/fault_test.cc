@@ -255,6 +255,15 @@ TEST(FaultTest, RandomKillsLoseNothingAndApplyNothingTwice) {
   // Every effect belongs to a distinct task, and nothing was applied that was
   // never decided.
   EXPECT_LE(e.effects, e.decisions);
+  // SIGKILLs never break the audit chain: its entries are written in the
+  // same batch as the changes they describe.
+  auto audit = (*d)->VerifyAudit();
+  ASSERT_TRUE(audit.ok()) << audit.status();
+  std::printf("fault audit chain: %s, %llu entries checked%s%s\n", audit->ok() ? "OK" : "BROKEN",
+              static_cast<unsigned long long>(audit->entries_checked()), audit->ok() ? "" : ": ",
+              audit->broken_reason().c_str());
+  EXPECT_TRUE(audit->ok()) << audit->broken_reason();
+  EXPECT_GE(audit->entries_checked(), static_cast<uint64_t>(2 * e.decisions));
 }
 
 // ---------------------------------------------------------------------------
