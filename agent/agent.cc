@@ -291,6 +291,7 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(const AgentConfig& cfg,
   lo.reconnect_max = absl::Milliseconds(max);
   Link::Handler* handler = a.get();
   a->link_ = std::make_unique<Link>(std::move(lo), handler);
+  a->renewer_ = std::make_unique<Renewer>(cfg, a->result_key_, clock, Renewer::Options{});
   return a;
 }
 
@@ -304,6 +305,7 @@ absl::Status Agent::Start() {
     started_ = true;
   }
   WB_RETURN_IF_ERROR(executor_->Start());
+  renewer_->Start();
   WB_RETURN_IF_ERROR(link_->Start());
   log::Info("agent started", {{"agent_id", agent_id_},
                               {"version", AgentVersion()},
@@ -320,10 +322,15 @@ void Agent::Stop() {
   // Executor first: it releases a link thread blocked in Submit.
   if (executor_ != nullptr) executor_->Stop();
   if (link_ != nullptr) link_->Stop();
+  if (renewer_ != nullptr) renewer_->Stop();
   log::Info("agent stopped", {{"agent_id", agent_id_}});
 }
 
 bool Agent::connected() const { return link_->connected(); }
+
+bool Agent::identity_valid() const { return renewer_->identity_valid(); }
+
+int Agent::certificate_renewals() const { return renewer_->renewals() + renewer_->rejoins(); }
 
 absl::StatusOr<size_t> Agent::unacknowledged_results() const {
   WB_ASSIGN_OR_RETURN(auto out, journal_->Outbox());

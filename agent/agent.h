@@ -17,6 +17,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "agent/executor/executor.h"
+#include "agent/identity/identity.h"
 #include "agent/journal/journal.h"
 #include "agent/link/link.h"
 #include "agent/trust/agent_trust.h"
@@ -63,6 +64,11 @@ class Agent final : private Link::Handler, private Executor::Sink {
   const std::string& result_key_id() const { return result_key_.key_id(); }
   // Results not yet acknowledged by the control plane (journal outbox).
   absl::StatusOr<size_t> unacknowledged_results() const;
+  // The agent's certificate is valid now (false: NOT READY; the renewer
+  // re-joins by itself unless the agent is banned).
+  bool identity_valid() const;
+  // Certificates obtained by renewal or re-joining since start.
+  int certificate_renewals() const;
   // What the agent trusts, e.g. "trust policy v3" (agent/trust).
   std::string trust_state() const;
   // False while a root-pinned agent holds no trust policy (it refuses
@@ -104,6 +110,7 @@ class Agent final : private Link::Handler, private Executor::Sink {
   std::unique_ptr<AgentTrust> trust_;  // after journal_, which it uses
   std::unique_ptr<Executor> executor_;
   std::unique_ptr<Link> link_;
+  std::unique_ptr<Renewer> renewer_;
 
   std::mutex mu_;  // guards started_, stopped_
   bool started_ = false;

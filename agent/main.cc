@@ -1,6 +1,9 @@
 // writeback-agent: the edge agent.
 //   writeback-agent run --config FILE           run until SIGTERM/SIGINT
 //   writeback-agent check-config --config FILE  validate the config and exit
+//   writeback-agent enroll --config FILE --token-file F   get this agent's
+//       certificate with a join token (keys are made here, never sent)
+//   writeback-agent status --config FILE  READY / NOT READY (certificate)
 // Exit codes: 0 ok, 1 bad configuration or start-up failure, 2 usage.
 #include <pthread.h>
 #include <signal.h>
@@ -10,7 +13,9 @@
 #include <string>
 
 #include "agent/agent.h"
+#include "agent/identity/identity.h"
 #include "common/config/config.h"
+#include "common/fs/fs.h"
 #include "common/logging/logging.h"
 #include "connectors/registry.h"
 #include "writeback/v1/config.pb.h"
@@ -82,6 +87,54 @@ int Run(const std::string& path) {
   return kExitOk;
 }
 
+int Enroll(const std::string& path, const std::string& token_file, bool force) {
+  writeback::v1::AgentConfig cfg;
+  if (absl::Status s = wb::config::LoadYamlFile(path, &cfg); !s.ok()) {
+    PrintError(s);
+    return kExitConfig;
+  }
+  auto token = wb::fs::ReadFile(token_file, 4096);
+  if (!token.ok()) {
+    PrintError(token.status());
+    return kExitConfig;
+  }
+  std::string t = *token;
+  while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' ')) t.pop_back();
+  if (absl::Status s = wb::agent::Enroll(cfg, t, force); !s.ok()) {
+    PrintError(s);
+    return kExitConfig;
+  }
+  std::printf("enrolled as %s; certificate written to %s\n", cfg.agent_id().c_str(),
+              cfg.tls().cert_file().c_str());
+  return kExitOk;
+}
+
+int Status(const std::string& path) {
+  writeback::v1::AgentConfig cfg;
+  if (absl::Status s = wb::config::LoadYamlFile(path, &cfg); !s.ok()) {
+    PrintError(s);
+    return kExitConfig;
+  }
+  auto w = wb::agent::ReadCertWindow(cfg);
+  const absl::Time now = absl::Now();
+  if (!w.ok()) {
+    std::printf("NOT READY: no usable certificate (%s); enrol with a join token\n",
+                std::string(w.status().message()).c_str());
+    return kExitConfig;
+  }
+  if (now >= w->not_after) {
+    std::printf(
+        "NOT READY: certificate expired at %s; the running agent re-joins by itself "
+        "unless it was banned\n",
+        absl::FormatTime(w->not_after).c_str());
+    return kExitConfig;
+  }
+  std::printf("READY: certificate valid until %s (%s left)\n",
+              absl::FormatTime(w->not_after).c_str(),
+              absl::FormatDuration(absl::Trunc(w->not_after - now, absl::Seconds(1))).c_str());
+  return kExitOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -92,6 +145,18 @@ int main(int argc, char** argv) {
   run->add_option("--config", config, "Agent configuration (YAML)")->required();
   CLI::App* check = app.add_subcommand("check-config", "Validate the configuration and exit");
   check->add_option("--config", config, "Agent configuration (YAML)")->required();
+  std::string token_file;
+  bool force = false;
+  CLI::App* enroll = app.add_subcommand("enroll", "Get this agent's certificate with a join token");
+  enroll->add_option("--config", config, "Agent configuration (YAML)")->required();
+  enroll
+      ->add_option("--token-file", token_file,
+                   "File holding the join token (wbctl agent token create)")
+      ->required();
+  enroll->add_flag("--force", force, "Replace an existing certificate");
+  CLI::App* status =
+      app.add_subcommand("status", "READY or NOT READY (the certificate's validity)");
+  status->add_option("--config", config, "Agent configuration (YAML)")->required();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -99,5 +164,7 @@ int main(int argc, char** argv) {
     return code == 0 ? kExitOk : kExitUsage;
   }
   if (check->parsed()) return CheckConfig(config);
+  if (enroll->parsed()) return Enroll(config, token_file, force);
+  if (status->parsed()) return Status(config);
   return Run(config);
 }

@@ -1,0 +1,102 @@
+// wbctl agent token create / agent ban: agent identities (docs/security.md).
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "cli/command.h"
+#include "cli/exit_codes.h"
+#include "common/fs/fs.h"
+#include "writeback/v1/admin_service.grpc.pb.h"
+
+namespace wb::cli {
+namespace {
+
+struct TokenOptions {
+  std::string id;
+  uint32_t ttl_seconds = 3600;
+  std::string out;  // file to write the token to (0600); else stdout
+};
+
+int CreateToken(const TokenOptions& o, Context& ctx) {
+  auto timeout = ctx.Timeout(absl::Seconds(10));
+  if (!timeout.ok()) return ctx.Fail(timeout.status());
+  auto client = ctx.Client();
+  if (!client.ok()) return ctx.Fail(client.status());
+  auto stub = writeback::v1::AdminService::NewStub((*client)->channel());
+  grpc::ClientContext gctx;
+  gctx.set_deadline(absl::ToChronoTime(ctx.Now() + *timeout));
+  writeback::v1::CreateJoinTokenRequest req;
+  req.set_agent_id(o.id);
+  req.set_ttl_seconds(o.ttl_seconds);
+  writeback::v1::CreateJoinTokenResponse resp;
+  if (grpc::Status s = stub->CreateJoinToken(&gctx, req, &resp); !s.ok()) {
+    return ctx.Fail(FromGrpcStatus(s, (*client)->address()));
+  }
+  const std::string expires = absl::FormatTime(absl::FromUnixMillis(resp.expires_at_unix_ms()));
+  if (!o.out.empty()) {
+    if (absl::Status s = fs::WriteFileAtomic(o.out, resp.token() + "\n"); !s.ok()) {
+      return ctx.Fail(s);
+    }
+    return ctx.Emit(absl::StrCat("join token for ", resp.agent_id(), " written to ", o.out,
+                                 " (single use, expires ", expires, ")\n"));
+  }
+  ctx.err() << "join token for " << resp.agent_id() << " (single use, expires " << expires
+            << "):\n";
+  return ctx.Emit(resp.token() + "\n");
+}
+
+struct BanOptions {
+  std::string id;
+  std::string reason;
+};
+
+int Ban(const BanOptions& o, Context& ctx) {
+  auto timeout = ctx.Timeout(absl::Seconds(30));
+  if (!timeout.ok()) return ctx.Fail(timeout.status());
+  auto client = ctx.Client();
+  if (!client.ok()) return ctx.Fail(client.status());
+  auto stub = writeback::v1::AdminService::NewStub((*client)->channel());
+  grpc::ClientContext gctx;
+  gctx.set_deadline(absl::ToChronoTime(ctx.Now() + *timeout));
+  writeback::v1::BanAgentRequest req;
+  req.set_agent_id(o.id);
+  req.set_reason(o.reason);
+  writeback::v1::BanAgentResponse resp;
+  if (grpc::Status s = stub->BanAgent(&gctx, req, &resp); !s.ok()) {
+    return ctx.Fail(FromGrpcStatus(s, (*client)->address()));
+  }
+  return ctx.Emit(absl::StrCat("agent ", resp.agent_id(), " banned: stream ",
+                               resp.stream_ended() ? "ended" : "not open", ", ",
+                               resp.tasks_canceled(), " task(s) canceled, ", resp.tokens_revoked(),
+                               " join token(s) revoked\n"));
+}
+
+const bool kToken = RegisterCommand({
+    .path = {"agent", "token", "create"},
+    .description = "Make a single-use, expiring join token for one agent id",
+    .group_description = "Agents",
+    .setup = [](CLI::App* app) -> Action {
+      auto o = std::make_shared<TokenOptions>();
+      app->add_option("--id", o->id, "Agent id (e.g. edge-7) or SPIFFE ID")->required();
+      app->add_option("--ttl", o->ttl_seconds, "Lifetime in seconds (60 to 604800)")
+          ->capture_default_str();
+      app->add_option("--out", o->out, "Write the token to this file (mode 0600)");
+      return [o](Context& ctx) { return CreateToken(*o, ctx); };
+    },
+});
+
+const bool kBan = RegisterCommand({
+    .path = {"agent", "ban"},
+    .description = "Cut an agent off: end its stream, refuse it, cancel its queued tasks",
+    .group_description = "Agents",
+    .setup = [](CLI::App* app) -> Action {
+      auto o = std::make_shared<BanOptions>();
+      app->add_option("ID", o->id, "Agent id or SPIFFE ID")->required();
+      app->add_option("--reason", o->reason, "Why (kept in the agent record and the audit chain)")
+          ->required();
+      return [o](Context& ctx) { return Ban(*o, ctx); };
+    },
+});
+
+}  // namespace
+}  // namespace wb::cli
