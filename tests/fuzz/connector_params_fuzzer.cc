@@ -144,7 +144,8 @@ void FuzzSudoers(absl::string_view op, const std::string& object, const std::str
 void FuzzAuthorizedKeys(const std::string& object, const std::string& content) {
   namespace ak = connectors::sshak;
   std::string joined;
-  for (const ak::Line& l : ak::ParseAuthorizedKeys(content)) joined.append(l.raw.data(), l.raw.size());
+  for (const ak::Line& l : ak::ParseAuthorizedKeys(content))
+    joined.append(l.raw.data(), l.raw.size());
   Require(joined == content, "authorized_keys: lines do not add up to the file");
   (void)ak::InspectKeyBlob(content);
   (void)ak::InspectKeyBlob(object);
