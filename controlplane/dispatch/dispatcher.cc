@@ -92,24 +92,6 @@ DecisionSummary SummarizeTasks(const std::vector<TaskState>& states) {
   return out;
 }
 
-TaskState TaskStateForResult(const writeback::v1::Result& r) {
-  switch (r.outcome()) {
-    case writeback::v1::OUTCOME_VERIFIED:
-    case writeback::v1::OUTCOME_ALREADY_COMPLIANT:
-      return writeback::v1::TASK_STATE_VERIFIED;
-    case writeback::v1::OUTCOME_UNVERIFIED:
-      return writeback::v1::TASK_STATE_APPLIED;
-    case writeback::v1::OUTCOME_FAILED:
-      return writeback::v1::TASK_STATE_FAILED;
-    case writeback::v1::OUTCOME_REJECTED:
-      return r.reject_reason() == writeback::v1::REJECT_REASON_EXPIRED
-                 ? writeback::v1::TASK_STATE_EXPIRED
-                 : writeback::v1::TASK_STATE_REJECTED;
-    default:
-      return writeback::v1::TASK_STATE_UNSPECIFIED;
-  }
-}
-
 Dispatcher::Dispatcher(Store* store, const Clock* clock, crypto::Ed25519PrivateKey key,
                        SessionRegistry* sessions, DispatcherOptions opts)
     : store_(store),
@@ -556,26 +538,12 @@ ResultAck Dispatcher::IntakeResult(absl::string_view agent_id,
     if (it == agents_.end()) return Refuse(agent_id, "", "result: agent is not registered");
     key = it->second.result_key;
   }
-  // Verify before parsing; the payload bytes are the truth.
-  if (absl::Status s = envelope::VerifyWithKey(env, writeback::v1::PAYLOAD_TYPE_RESULT, key);
-      !s.ok()) {
-    return Refuse(agent_id, "",
-                  absl::StrCat("result: not signed by this agent's registered result key (",
-                               s.message(), ")"));
-  }
-  writeback::v1::Result r;
-  if (!r.ParseFromString(env.payload())) {
-    return Refuse(agent_id, "", "result: payload is not a Result");
-  }
-  const std::string& task_id = r.task_id();
-  if (r.agent_id() != agent_id) {
-    return Refuse(agent_id, task_id,
-                  absl::StrCat("result.agent_id: '", r.agent_id(), "' is not this stream's agent"));
-  }
+  std::string task_id;
+  absl::StatusOr<writeback::v1::Result> verified =
+      VerifyResultEnvelope(env, key, agent_id, &task_id);
+  if (!verified.ok()) return Refuse(agent_id, task_id, verified.status().message());
+  const writeback::v1::Result& r = *verified;
   const TaskState new_state = TaskStateForResult(r);
-  if (new_state == writeback::v1::TASK_STATE_UNSPECIFIED) {
-    return Refuse(agent_id, task_id, "result.outcome: missing or unknown");
-  }
   auto peek = store_->GetTask(task_id);
   if (!peek.ok()) {
     if (peek.status().code() == absl::StatusCode::kNotFound) {

@@ -41,6 +41,7 @@
 #include "common/clock/clock.h"
 #include "common/crypto/crypto.h"
 #include "common/trust/policy.h"
+#include "controlplane/dispatch/result_intake.h"
 #include "controlplane/dispatch/sessions.h"
 #include "controlplane/store/store.h"
 #include "writeback/v1/admin_service.pb.h"
@@ -109,11 +110,6 @@ struct CancelOutcome {
   writeback::v1::DecisionState state = writeback::v1::DECISION_STATE_UNSPECIFIED;
   std::string state_detail;
 };
-
-// Task state for a result outcome (VERIFIED/ALREADY_COMPLIANT -> VERIFIED,
-// UNVERIFIED -> APPLIED, FAILED -> FAILED, REJECTED -> REJECTED except a
-// REJECT_REASON_EXPIRED -> EXPIRED). UNSPECIFIED for an unknown outcome.
-writeback::v1::TaskState TaskStateForResult(const writeback::v1::Result& r);
 
 class Dispatcher {
  public:
