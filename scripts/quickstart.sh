@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs Writeback end to end on this machine:
-#   installs missing Debian packages, builds, makes a development PKI, starts a
-#   control plane (embedded RocksDB) and an agent that serves a sandboxed
-#   authorized_keys file, submits a decision that revokes one key, and prints
-#   the verified result and the fleet (wbctl fleet status, dashboard address).
+#   installs missing Debian packages, builds, makes a development PKI and an
+#   offline trust root with one approver and a signed trust policy, starts a
+#   control plane (embedded RocksDB), enrols an agent with a join token (it
+#   serves a sandboxed authorized_keys file), submits a decision that revokes
+#   one key, approves it with the approver's key, and prints the verified
+#   result and the fleet (wbctl fleet status, dashboard address).
 #
 #   scripts/quickstart.sh          run, show, stop everything it started
 #   scripts/quickstart.sh --keep   leave the control plane and agent running
@@ -39,8 +41,16 @@ mkdir -p "$qs"
 chmod 700 "$qs"
 
 say "Making a development PKI in $qs/pki"
-"$WBCTL" pki init "$qs/pki" --trust-domain writeback.test --controlplane cp \
-  --agent demo-agent --operator admin
+"$WBCTL" pki init "$qs/pki" --trust-domain writeback.test --controlplane cp --operator admin
+
+say "Making the offline trust root, an approver's key and a signed trust policy"
+# In production the root key lives offline and each approver keeps their own key.
+"$WBCTL" trust keygen "$qs/alice"
+"$WBCTL" trust init "$qs/trust" --trust-domain writeback.test \
+  --dispatch-public-key "$qs/pki/controlplane/dispatch.pub" --approver "alice=$qs/alice.pub"
+"$WBCTL" trust sign --spec "$qs/trust/policy.yaml" --root-key "$qs/trust/root.key" \
+  --out "$qs/policy-v1.signed"
+"$WBCTL" trust show "$qs/policy-v1.signed" --root "$qs/trust/root.pub"
 
 say "Making a sandboxed authorized_keys for user 'deploy'"
 home="$qs/sandbox/home/deploy/.ssh"
@@ -68,6 +78,13 @@ tls:
   ca_file: $qs/pki/ca.crt
   cert_file: $qs/pki/controlplane/cp.crt
   key_file: $qs/pki/controlplane/cp.key
+# Decisions wait for the approvals the root-signed policy asks for; agents
+# check them again (docs/security.md).
+trust_root_public_key_file: $qs/trust/root.pub
+trust_policy_file: $qs/policy-v1.signed
+# Agents enrol with single-use join tokens; certificates last 24 h.
+enrollment:
+  ca_key_file: $qs/pki/ca.key
 # Read-only dashboard, /metrics, /healthz on loopback (docs/operations.md).
 web_listen_address: 127.0.0.1:0
 web_port_file: $qs/web.port
@@ -86,13 +103,13 @@ agent_id: spiffe://writeback.test/agent/demo-agent
 controlplane_address: 127.0.0.1:$port
 controlplane_id: spiffe://writeback.test/controlplane/cp
 data_dir: $qs/agent-data
-result_key_file: $qs/pki/agents/demo-agent/result.key
-dispatch_public_key_files: [$qs/pki/controlplane/dispatch.pub]
+result_key_file: $qs/agent/result.key
+trust_root_public_key_file: $qs/trust/root.pub
 labels: {site: quickstart, segment: laptop}
 tls:
   ca_file: $qs/pki/ca.crt
-  cert_file: $qs/pki/agents/demo-agent/tls.crt
-  key_file: $qs/pki/agents/demo-agent/tls.key
+  cert_file: $qs/agent/tls.crt
+  key_file: $qs/agent/tls.key
 connectors:
   - name: demo-ssh
     type: ssh_authorized_keys
@@ -110,20 +127,38 @@ tls:
   key_file: $qs/pki/operators/admin/tls.key
 YAML
 
+export WBCTL_CONFIG="$qs/wbctl.yaml"
+say "Enrolling the agent: a single-use join token; its keys are made on its host"
+mkdir -p "$qs/agent" && chmod 700 "$qs/agent"
+"$WBCTL" agent token create --id demo-agent --ttl 600 --out "$qs/agent/join-token"
+"$AGENT" enroll --config "$qs/agent.yaml" --token-file "$qs/agent/join-token"
+rm -f "$qs/agent/join-token"
+"$AGENT" status --config "$qs/agent.yaml"
+
 say "Starting the agent (it dials out; nothing listens on its side)"
 "$AGENT" run --config "$qs/agent.yaml" > "$qs/agent.log" 2>&1 &
 echo $! >> "$qs/pids"
-export WBCTL_CONFIG="$qs/wbctl.yaml"
 for _ in $(seq 1 200); do
   if "$WBCTL" agent list -o json 2>/dev/null | grep -q '"connected": *true'; then break; fi
   sleep 0.1
 done
 "$WBCTL" agent list
 
-say "Submitting a decision: revoke the leaked key of 'deploy'"
-"$WBCTL" decision submit --instance demo-ssh --operation remove_key --target deploy \
-  --fingerprint "$leaked_fp" --reason "key leaked in CI logs" --reference SEC-1234 \
-  --wait --timeout 60
+say "Submitting a decision: revoke the leaked key of 'deploy' (as operator admin)"
+id=$("$WBCTL" decision submit --instance demo-ssh --operation remove_key --target deploy \
+  --fingerprint "$leaked_fp" --reason "key leaked in CI logs" --reference SEC-1234 -o json |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["decision_id"])')
+"$WBCTL" decision get "$id" | head -5
+
+say "Approving it with alice's key (the control plane stores approvals; it cannot make them)"
+"$WBCTL" decision approve "$id" --key "$qs/alice.key"
+for _ in $(seq 1 300); do
+  "$WBCTL" decision get "$id" -o json | grep -q '"DECISION_STATE_\(VERIFIED\|FAILED\|EXPIRED\)"' && break
+  sleep 0.1
+done
+"$WBCTL" decision get "$id"
+"$WBCTL" decision get "$id" -o json | grep -q '"DECISION_STATE_VERIFIED"' ||
+  { echo "FAIL: the decision was not verified" >&2; exit 1; }
 
 say "The sandboxed authorized_keys now"
 cat "$home/authorized_keys" | sed 's/^/  /'
@@ -151,6 +186,8 @@ Writeback is still running. Explore it with:
   $WBCTL decision get <ID>            # the id printed above
   $WBCTL decision watch <ID>
   $WBCTL events tail
+  $WBCTL audit verify                 # the hash-linked audit chain
+  $WBCTL trust status
 Dashboard: http://127.0.0.1:${web_port:-?}/
   $WBCTL decision submit --instance demo-ssh --operation exclusive_set --target deploy \\
       --keep-fingerprint "$(ssh-keygen -lf "$qs/kept_key.pub" | awk '{print $2}')" --reason "only the ops key" --wait
