@@ -216,6 +216,14 @@ void CheckRollback(const TaskHistory& history, TaskCheck& c) {
            absl::StrCat("decision_version ", c.task.decision_version(), " is older than version ",
                         *applied, " already applied to ", c.task.connector_instance(), "/",
                         c.task.target().object()));
+  } else if (c.task.decision_version() == *applied && !c.task.verify_only()) {
+    // The same decision applied again under a new task id (a new id is never
+    // issued for an applied decision; only re-verification carries its
+    // version again): a replay, e.g. from a compromised control plane.
+    Reject(c, writeback::v1::REJECT_REASON_ROLLBACK,
+           absl::StrCat("decision_version ", c.task.decision_version(), " was already applied to ",
+                        c.task.connector_instance(), "/", c.task.target().object(),
+                        " by another task (only a re-verification may carry it again)"));
   }
 }
 

@@ -23,7 +23,8 @@
 //   9. params and target object valid for the instance's connector type
 //      (INVALID_PARAMS)
 //  10. history: decision_version for (instance, object) older than one
-//      already applied (ROLLBACK)
+//      already applied, or equal to it in a task that is not verify_only
+//      (the applied decision replayed under a new task id) (ROLLBACK)
 //
 // Pure functions of their inputs; thread-safe if the TaskHistory is.
 #pragma once

@@ -269,9 +269,12 @@ TEST_F(TaskChecksTest, OlderVersionThanAppliedIsRollback) {
   TaskSpec s = spec();
   s.version = 3;
   ExpectReject(MakeSignedTask(s, key_), writeback::v1::REJECT_REASON_ROLLBACK);
-  s.version = 5;  // same version: not older
+  s.version = 5;  // the applied decision again under a new task id: a replay
   s.task_id = "task-2";
+  ExpectReject(MakeSignedTask(s, key_), writeback::v1::REJECT_REASON_ROLLBACK);
+  s.verify_only = true;  // a re-verification carries the applied version
   EXPECT_EQ(Check(MakeSignedTask(s, key_)).verdict, Verdict::kAccept);
+  s.verify_only = false;
   s.object = "bob";  // another target has no history
   s.version = 1;
   s.task_id = "task-3";

@@ -4,9 +4,9 @@
 // same bytes after an agent restart (journal reopened), an older decision
 // version for the same target signed by the real dispatch key, and a newer
 // task for the same target once its lifetime is over. (The same version under
-// a new task id is accepted by design: re-verification tasks carry it.) Nothing may be accepted for
-// a second application: a repeat returns the stored result (kDuplicate, never run), everything else
-// is refused with its reason code. Counts are printed.
+// a new task id is accepted only in a verify_only task: re-verification tasks carry it.) Nothing
+// may be accepted for a second application: a repeat returns the stored result (kDuplicate, never
+// run), everything else is refused with its reason code. Counts are printed.
 //
 // Not covered here (issue 8, with the trust policy): restoring the agent's
 // state directory from an old copy.

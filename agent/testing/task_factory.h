@@ -30,6 +30,7 @@ struct TaskSpec {
   absl::Time now = absl::FromUnixSeconds(1'800'000'000);
   absl::Duration not_before_offset = absl::ZeroDuration();  // relative to now
   absl::Duration ttl = absl::Hours(1);
+  bool verify_only = false;
 };
 
 inline writeback::v1::DecisionStatement MakeStatement(const TaskSpec& s) {
@@ -64,6 +65,7 @@ inline writeback::v1::Task MakeTaskFor(const TaskSpec& s, const std::string& sta
   t.set_not_before_unix_ms(absl::ToUnixMillis(s.now + s.not_before_offset));
   t.set_expires_at_unix_ms(absl::ToUnixMillis(s.now + s.ttl));
   t.set_dispatch_key_id(dispatch_key_id);
+  t.set_verify_only(s.verify_only);
   return t;
 }
 

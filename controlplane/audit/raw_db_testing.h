@@ -1,6 +1,8 @@
 // Test-only: a control plane's RocksDB data directory opened directly, with
 // every column family, the way an attacker with the disk would (the store
-// must be closed), to delete or alter audit chain entries.
+// must be closed), to delete or alter audit chain entries, or to edit any
+// other column family by name (decisions, tasks, outbox, agents, meta; the
+// key layout is in controlplane/store/rocksdb_store.h).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -12,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "controlplane/audit/chain.h"
@@ -35,6 +38,7 @@ class RawDb {
     db_.reset(raw);
     for (size_t i = 0; i < names.size(); ++i) {
       if (names[i] == audit::kAuditColumnFamily) audit_ = handles_[i];
+      by_name_.emplace_back(names[i], handles_[i]);
     }
     EXPECT_NE(audit_, nullptr);
   }
@@ -53,6 +57,35 @@ class RawDb {
   void Put(uint64_t seq, const std::string& value) { PutKey(audit::EntryKey(seq), value); }
   void PutKey(const std::string& key, const std::string& value) {
     ASSERT_TRUE(db_->Put(rocksdb::WriteOptions(), audit_, key, value).ok());
+  }
+  // Any column family by name (null, and a test failure, if absent).
+  rocksdb::ColumnFamilyHandle* Cf(const std::string& name) {
+    for (const auto& [n, h] : by_name_) {
+      if (n == name) return h;
+    }
+    ADD_FAILURE() << "no column family " << name;
+    return nullptr;
+  }
+  void PutIn(const std::string& cf, const std::string& key, const std::string& value) {
+    ASSERT_TRUE(db_->Put(rocksdb::WriteOptions(), Cf(cf), key, value).ok());
+  }
+  // nullopt if the key is absent.
+  std::optional<std::string> GetIn(const std::string& cf, const std::string& key) {
+    std::string v;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), Cf(cf), key, &v);
+    if (s.IsNotFound()) return std::nullopt;
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    return v;
+  }
+  // Every (key, value) of an audit entry, in seq order.
+  std::vector<std::pair<uint64_t, std::string>> Entries() {
+    std::vector<std::pair<uint64_t, std::string>> out;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), audit_));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      auto seq = audit::ParseEntryKey(it->key().ToString());
+      if (seq.ok()) out.emplace_back(*seq, it->value().ToString());
+    }
+    return out;
   }
   // The verifier over this raw handle (the store stays closed).
   audit::VerifyReport Verify() {
@@ -73,6 +106,7 @@ class RawDb {
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   rocksdb::ColumnFamilyHandle* audit_ = nullptr;
+  std::vector<std::pair<std::string, rocksdb::ColumnFamilyHandle*>> by_name_;
 };
 
 }  // namespace wb::audit::testing
