@@ -3,6 +3,7 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/resource_quota.h>
 
 #include <algorithm>
 
@@ -46,6 +47,11 @@ constexpr int kShutdownGraceSeconds = 5;
 // Clients ping every 30 s (tls::DefaultChannelArgs); allow that with margin,
 // or the server would answer their keepalive with "too many pings".
 constexpr int kMinClientPingIntervalMs = 10'000;
+// Resource limits (docs/security.md): streams one connection may open at
+// once (an agent needs one, wbctl a few), and threads serving synchronous
+// calls across all connections (beyond it, calls get RESOURCE_EXHAUSTED).
+constexpr int kMaxConcurrentStreamsPerConnection = 32;
+constexpr int kMaxServerThreads = 256;
 
 absl::Status Invalid(absl::string_view field, absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", why));
@@ -272,6 +278,10 @@ absl::Status ControlPlane::Start() {
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
                              kMinClientPingIntervalMs);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, kMaxConcurrentStreamsPerConnection);
+  grpc::ResourceQuota quota("writeback-controlplane");
+  quota.SetMaxThreads(kMaxServerThreads);
+  builder.SetResourceQuota(quota);
   // gRPC sets SO_REUSEPORT by default: a second control plane would share
   // the port and split the agents silently. Refuse a busy port instead.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);

@@ -8,12 +8,13 @@
 // method that is not in the authorization table, or an open one, fails here.
 // The matrix is printed.
 //
-// Today the set open without a certificate is health and reflection (which
-// describes the schema only); issue 8 adds enrolment and moves reflection
-// behind the table.
+// Open without a certificate: exactly enrolment (Enroll, Rejoin) and gRPC
+// health. gRPC reflection is not served unless the config asks for it
+// (grpc_reflection), so it must answer UNIMPLEMENTED to everyone here.
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstdio>
 #include <map>
@@ -33,23 +34,29 @@ namespace {
 using test::TestEnv;
 
 const std::vector<std::string>& WritebackServices() {
-  static const std::vector<std::string> kServices = {"writeback.v1.AdminService",
-                                                     "writeback.v1.AgentService"};
+  static const std::vector<std::string> kServices = {
+      "writeback.v1.AdminService", "writeback.v1.AgentService", "writeback.v1.EnrollmentService"};
   return kServices;
 }
 
-// gRPC's own services on the server (not generated from our protos).
+// Reachable without a certificate: gRPC health and enrolment.
 const std::set<std::string>& PublicMethods() {
   static const std::set<std::string> kPublic = {
       "/grpc.health.v1.Health/Check",
       "/grpc.health.v1.Health/Watch",
-      "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+      "/writeback.v1.EnrollmentService/Enroll",
+      "/writeback.v1.EnrollmentService/Rejoin",
   };
   return kPublic;
 }
 
+constexpr char kReflection[] = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo";
+
 std::vector<std::string> AllMethods() {
-  std::vector<std::string> out(PublicMethods().begin(), PublicMethods().end());
+  // gRPC's own services (not generated from our protos) first; Writeback's
+  // (enrolment included) from the compiled descriptors.
+  std::vector<std::string> out = {"/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch",
+                                  kReflection};
   for (const std::string& name : WritebackServices()) {
     const auto* svc = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(name);
     EXPECT_NE(svc, nullptr) << name;
@@ -104,6 +111,9 @@ TEST(SurfaceTest, EveryMethodIsReachableOnlyByItsDeclaredIdentityClass) {
   const std::string hello_bytes = hello.SerializeAsString();
   const std::vector<std::string> methods = AllMethods();
   ASSERT_GT(methods.size(), PublicMethods().size() + 10);
+  for (const std::string& p : PublicMethods()) {
+    ASSERT_NE(std::find(methods.begin(), methods.end(), p), methods.end()) << p;
+  }
 
   struct Caller {
     std::string name;
@@ -116,6 +126,7 @@ TEST(SurfaceTest, EveryMethodIsReachableOnlyByItsDeclaredIdentityClass) {
     if (m.rfind("/writeback.v1.AdminService/", 0) == 0) admin.insert(m);
     if (m.rfind("/writeback.v1.AgentService/", 0) == 0) agent.insert(m);
   }
+  agent.insert("/writeback.v1.EnrollmentService/Renew");
   auto with_public = [](std::set<std::string> s) {
     s.insert(PublicMethods().begin(), PublicMethods().end());
     return s;
@@ -136,6 +147,12 @@ TEST(SurfaceTest, EveryMethodIsReachableOnlyByItsDeclaredIdentityClass) {
     for (const std::string& m : methods) {
       const grpc::Status s =
           CallOnce(ch, m, m == "/writeback.v1.AgentService/Connect" ? hello_bytes : "");
+      if (m == kReflection) {
+        EXPECT_EQ(s.error_code(), grpc::StatusCode::UNIMPLEMENTED)
+            << c.name << ": reflection is served without grpc_reflection";
+        rows[m].push_back("not served");
+        continue;
+      }
       if (Refused(s)) {
         EXPECT_EQ(s.error_code(), c.refusal) << c.name << " " << m << ": " << s.error_message();
         rows[m].push_back(s.error_code() == grpc::StatusCode::UNAUTHENTICATED ? "unauthenticated"
