@@ -22,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "cli/client.h"
+#include "cli/exit_codes.h"
 #include "cli/format.h"
 #include "common/clock/clock.h"
 
@@ -96,6 +97,30 @@ bool RegisterCommand(CommandDef def);
 // Makes a repeatable option take exactly one value per occurrence
 // (`--target a --target b`), so it never swallows a positional argument.
 CLI::Option* OnePerFlag(CLI::Option* opt);
+
+// One unary AdminService call with the command's --timeout (else
+// `default_timeout`); errors as FromGrpcStatus gives them (the server's code
+// and message, naming the address).
+//   auto r = CallAdmin(ctx, absl::Seconds(10),
+//                      &writeback::v1::AdminService::Stub::BanAgent, req);
+template <typename Req, typename Resp>
+absl::StatusOr<Resp> CallAdmin(Context& ctx, absl::Duration default_timeout,
+                               grpc::Status (writeback::v1::AdminService::Stub::*method)(
+                                   grpc::ClientContext*, const Req&, Resp*),
+                               const Req& req) {
+  auto timeout = ctx.Timeout(default_timeout);
+  if (!timeout.ok()) return timeout.status();
+  auto client = ctx.Client();
+  if (!client.ok()) return client.status();
+  auto stub = writeback::v1::AdminService::NewStub((*client)->channel());
+  grpc::ClientContext gctx;
+  gctx.set_deadline(absl::ToChronoTime(ctx.Now() + *timeout));
+  Resp resp;
+  if (grpc::Status s = ((*stub).*method)(&gctx, req, &resp); !s.ok()) {
+    return FromGrpcStatus(s, (*client)->address());
+  }
+  return resp;
+}
 
 // Runs wbctl with `args` (without the program name); returns the exit code.
 int RunWbctl(const std::vector<std::string>& args, const RunOptions& run);

@@ -18,20 +18,13 @@ struct TokenOptions {
 };
 
 int CreateToken(const TokenOptions& o, Context& ctx) {
-  auto timeout = ctx.Timeout(absl::Seconds(10));
-  if (!timeout.ok()) return ctx.Fail(timeout.status());
-  auto client = ctx.Client();
-  if (!client.ok()) return ctx.Fail(client.status());
-  auto stub = writeback::v1::AdminService::NewStub((*client)->channel());
-  grpc::ClientContext gctx;
-  gctx.set_deadline(absl::ToChronoTime(ctx.Now() + *timeout));
   writeback::v1::CreateJoinTokenRequest req;
   req.set_agent_id(o.id);
   req.set_ttl_seconds(o.ttl_seconds);
-  writeback::v1::CreateJoinTokenResponse resp;
-  if (grpc::Status s = stub->CreateJoinToken(&gctx, req, &resp); !s.ok()) {
-    return ctx.Fail(FromGrpcStatus(s, (*client)->address()));
-  }
+  auto r =
+      CallAdmin(ctx, absl::Seconds(10), &writeback::v1::AdminService::Stub::CreateJoinToken, req);
+  if (!r.ok()) return ctx.Fail(r.status());
+  const writeback::v1::CreateJoinTokenResponse& resp = *r;
   const std::string expires = absl::FormatTime(absl::FromUnixMillis(resp.expires_at_unix_ms()));
   if (!o.out.empty()) {
     if (absl::Status s = fs::WriteFileAtomic(o.out, resp.token() + "\n"); !s.ok()) {
@@ -51,20 +44,12 @@ struct BanOptions {
 };
 
 int Ban(const BanOptions& o, Context& ctx) {
-  auto timeout = ctx.Timeout(absl::Seconds(30));
-  if (!timeout.ok()) return ctx.Fail(timeout.status());
-  auto client = ctx.Client();
-  if (!client.ok()) return ctx.Fail(client.status());
-  auto stub = writeback::v1::AdminService::NewStub((*client)->channel());
-  grpc::ClientContext gctx;
-  gctx.set_deadline(absl::ToChronoTime(ctx.Now() + *timeout));
   writeback::v1::BanAgentRequest req;
   req.set_agent_id(o.id);
   req.set_reason(o.reason);
-  writeback::v1::BanAgentResponse resp;
-  if (grpc::Status s = stub->BanAgent(&gctx, req, &resp); !s.ok()) {
-    return ctx.Fail(FromGrpcStatus(s, (*client)->address()));
-  }
+  auto r = CallAdmin(ctx, absl::Seconds(30), &writeback::v1::AdminService::Stub::BanAgent, req);
+  if (!r.ok()) return ctx.Fail(r.status());
+  const writeback::v1::BanAgentResponse& resp = *r;
   return ctx.Emit(absl::StrCat("agent ", resp.agent_id(), " banned: stream ",
                                resp.stream_ended() ? "ended" : "not open", ", ",
                                resp.tasks_canceled(), " task(s) canceled, ", resp.tokens_revoked(),

@@ -61,18 +61,16 @@ int Run(const Options& o, Context& ctx) {
                                                      st.decision_id(), "', not '", o.id, "'")));
   }
   const writeback::v1::Approval approval = trust::Approve(view->statement_bytes(), *key, ctx.Now());
-  auto stub = writeback::v1::AdminService::NewStub((*client)->channel());
-  grpc::ClientContext gctx;
-  gctx.set_deadline(absl::ToChronoTime(ctx.Now() + *timeout));
   writeback::v1::ApproveDecisionRequest req;
   req.set_decision_id(o.id);
   *req.mutable_approval() = approval;
-  writeback::v1::ApproveDecisionResponse resp;
-  grpc::Status s = stub->ApproveDecision(&gctx, req, &resp);
   ctx.out() << "approving (digest " << crypto::HexEncode(approval.statement_digest()) << ", key "
             << key->key_id() << "):\n"
             << Describe(st);
-  if (!s.ok()) return ctx.Fail(FromGrpcStatus(s, (*client)->address()));
+  auto r =
+      CallAdmin(ctx, absl::Seconds(10), &writeback::v1::AdminService::Stub::ApproveDecision, req);
+  if (!r.ok()) return ctx.Fail(r.status());
+  const writeback::v1::ApproveDecisionResponse& resp = *r;
   return ctx.Emit(absl::StrCat("approved: ", resp.approvals(), " of ", resp.required(),
                                " approvals; decision ", resp.decision_id(), " is ",
                                writeback::v1::DecisionState_Name(resp.state()), "\n"));

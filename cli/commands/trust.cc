@@ -278,39 +278,24 @@ int ShowFile(const ShowOptions& o, Context& ctx) {
 int Publish(const std::string& file, Context& ctx) {
   auto env = ReadSigned(file);
   if (!env.ok()) return ctx.Fail(env.status());
-  auto timeout = ctx.Timeout(absl::Seconds(10));
-  if (!timeout.ok()) return ctx.Fail(timeout.status());
-  auto client = ctx.Client();
-  if (!client.ok()) return ctx.Fail(client.status());
-  auto stub = writeback::v1::AdminService::NewStub((*client)->channel());
-  grpc::ClientContext gctx;
-  gctx.set_deadline(absl::ToChronoTime(ctx.Now() + *timeout));
   writeback::v1::PublishTrustPolicyRequest req;
   *req.mutable_policy() = *env;
-  writeback::v1::PublishTrustPolicyResponse resp;
-  grpc::Status s = stub->PublishTrustPolicy(&gctx, req, &resp);
-  if (!s.ok()) return ctx.Fail(FromGrpcStatus(s, (*client)->address()));
-  return ctx.Emit(absl::StrCat("trust policy v", resp.version(), " published; sent to ",
-                               resp.agents_notified(), " connected agent(s)\n"));
+  auto r = CallAdmin(ctx, absl::Seconds(10), &writeback::v1::AdminService::Stub::PublishTrustPolicy,
+                     req);
+  if (!r.ok()) return ctx.Fail(r.status());
+  return ctx.Emit(absl::StrCat("trust policy v", r->version(), " published; sent to ",
+                               r->agents_notified(), " connected agent(s)\n"));
 }
 
 int Status(Context& ctx) {
-  auto timeout = ctx.Timeout(absl::Seconds(10));
-  if (!timeout.ok()) return ctx.Fail(timeout.status());
-  auto client = ctx.Client();
-  if (!client.ok()) return ctx.Fail(client.status());
-  auto stub = writeback::v1::AdminService::NewStub((*client)->channel());
-  grpc::ClientContext gctx;
-  gctx.set_deadline(absl::ToChronoTime(ctx.Now() + *timeout));
-  writeback::v1::GetTrustPolicyResponse resp;
-  grpc::Status s = stub->GetTrustPolicy(&gctx, {}, &resp);
-  if (!s.ok()) return ctx.Fail(FromGrpcStatus(s, (*client)->address()));
-  if (!resp.has_policy()) {
+  auto r = CallAdmin(ctx, absl::Seconds(10), &writeback::v1::AdminService::Stub::GetTrustPolicy,
+                     writeback::v1::GetTrustPolicyRequest());
+  if (!r.ok()) return ctx.Fail(r.status());
+  if (!r->has_policy()) {
     return ctx.Emit("no trust policy published (approvals are not required)\n");
   }
-  return Show(
-      ctx, resp.parsed(),
-      absl::StrCat("held by the control plane (signed by key ", resp.policy().key_id(), ")"));
+  return Show(ctx, r->parsed(),
+              absl::StrCat("held by the control plane (signed by key ", r->policy().key_id(), ")"));
 }
 
 const char kGroup[] = "Trust root, trust policy and approver keys";
