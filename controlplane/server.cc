@@ -3,6 +3,8 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/impl/server_builder_option.h>
+#include <grpcpp/impl/server_builder_plugin.h>
 #include <grpcpp/resource_quota.h>
 
 #include <algorithm>
@@ -32,6 +34,19 @@ namespace wb::controlplane {
 using writeback::v1::ControlPlaneConfig;
 
 namespace {
+
+// Removes gRPC's server reflection plugin from one ServerBuilder.
+class WithoutReflection final : public grpc::ServerBuilderOption {
+ public:
+  void UpdateArguments(grpc::ChannelArguments*) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
+    plugins->erase(std::remove_if(plugins->begin(), plugins->end(),
+                                  [](const std::unique_ptr<grpc::ServerBuilderPlugin>& p) {
+                                    return p->name() == "proto_server_reflection";
+                                  }),
+                   plugins->end());
+  }
+};
 
 absl::StatusOr<writeback::v1::SignedEnvelope> LoadSignedPolicy(const std::string& path) {
   WB_ASSIGN_OR_RETURN(std::string bytes, fs::ReadFile(path, 1 << 20));
@@ -258,8 +273,11 @@ absl::Status ControlPlane::Start() {
   // describes the schema (the .proto files), every method stays behind the
   // authorization table. It is reachable without a certificate, so it is
   // off unless grpc_reflection is set (docs/security.md).
-  if (cfg_.grpc_reflection()) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  // Linking the reflection library registers its plugin for every server of
+  // the process; without grpc_reflection it is taken out of this builder.
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
+  if (!cfg_.grpc_reflection()) builder.SetOption(std::make_unique<WithoutReflection>());
   int port = 0;
   builder.AddListeningPort(cfg_.listen_address(), *creds, &port);
   builder.RegisterService(admin_.get());

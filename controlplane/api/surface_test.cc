@@ -173,3 +173,18 @@ TEST(SurfaceTest, EveryMethodIsReachableOnlyByItsDeclaredIdentityClass) {
 
 }  // namespace
 }  // namespace wb::controlplane
+
+namespace wb::controlplane {
+namespace {
+
+TEST(SurfaceTest, ReflectionIsServedOnlyWhenTheConfigAsksForIt) {
+  auto env = test::TestEnv::Start(SystemClock::Get(), {}, [](writeback::v1::ControlPlaneConfig& c) {
+    c.set_grpc_reflection(true);
+  });
+  ASSERT_NE(env, nullptr);
+  const grpc::Status s = CallOnce(env->Channel(env->NoCert()), kReflection, "");
+  EXPECT_NE(s.error_code(), grpc::StatusCode::UNIMPLEMENTED) << s.error_message();
+}
+
+}  // namespace
+}  // namespace wb::controlplane

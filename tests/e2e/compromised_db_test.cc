@@ -27,6 +27,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/e2e/harness.h"
+#include "tests/e2e/trust_fixture.h"
 #include "tests/integration/ssh_test_keys.h"
 
 namespace wb::e2e {
@@ -81,32 +82,8 @@ class CompromisedDbTest : public ::testing::Test {
     key_ = MakeSshKey("must-survive@ops");
   }
 
-  // Approvers admin (who submits), alice, bob; every class needs 1 approval
-  // except delete and grant (2).
   writeback::v1::TrustPolicy Policy(const std::string& dispatch_pub_file) {
-    writeback::v1::TrustPolicy p;
-    p.set_trust_domain(kDomain);
-    p.set_version(1);
-    p.set_issued_at_unix_ms(absl::ToUnixMillis(absl::Now()));
-    auto dk = crypto::Ed25519PublicKey::LoadFile(dispatch_pub_file);
-    EXPECT_TRUE(dk.ok()) << dk.status();
-    auto* d = p.add_dispatch_keys();
-    d->set_name("cp");
-    d->set_public_key(dk->raw());
-    const char* names[] = {"admin", "alice", "bob"};
-    for (int i = 0; i < 3; ++i) {
-      auto* a = p.add_approvers();
-      a->set_name(names[i]);
-      a->set_identity(absl::StrCat("spiffe://", kDomain, "/operator/", names[i]));
-      a->set_public_key(approver_keys_[i].public_key().raw());
-    }
-    auto& t = *p.mutable_approval_thresholds();
-    for (const char* c : {"disable", "revoke", "rotate"}) t[c] = 1;
-    t["delete"] = 2;
-    t["grant"] = 2;
-    p.mutable_default_rate_budget()->set_max_tasks(100);
-    p.mutable_default_rate_budget()->set_window_seconds(3600);
-    return p;
+    return ThreeApproverPolicy(kDomain, 1, dispatch_pub_file, approver_keys_);
   }
 
   std::string WriteSigned(const writeback::v1::TrustPolicy& p, const std::string& path) {

@@ -12,6 +12,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/e2e/harness.h"
+#include "tests/e2e/trust_fixture.h"
 #include "tests/integration/ssh_test_keys.h"
 
 namespace wb::e2e {
@@ -37,35 +38,11 @@ class TrustE2eTest : public ::testing::Test {
     key_ = MakeSshKey("leaked@ci");
   }
 
-  // Approvers: admin (who submits), alice, bob. Thresholds revoke 1,
-  // delete 2 (others 1). Budget `max_tasks` per hour.
+  // Approvers: admin (who submits), alice, bob (tests/e2e/trust_fixture.h).
   writeback::v1::TrustPolicy Policy(uint64_t version, const std::string& dispatch_pub_file,
                                     uint32_t max_tasks = 100, uint32_t revoke_threshold = 1) {
-    writeback::v1::TrustPolicy p;
-    p.set_trust_domain(kDomain);
-    p.set_version(version);
-    p.set_issued_at_unix_ms(absl::ToUnixMillis(absl::Now()));
-    auto dk = crypto::Ed25519PublicKey::LoadFile(dispatch_pub_file);
-    EXPECT_TRUE(dk.ok()) << dk.status();
-    auto* d = p.add_dispatch_keys();
-    d->set_name("cp");
-    d->set_public_key(dk->raw());
-    const char* names[] = {"admin", "alice", "bob"};
-    for (int i = 0; i < 3; ++i) {
-      auto* a = p.add_approvers();
-      a->set_name(names[i]);
-      a->set_identity(absl::StrCat("spiffe://", kDomain, "/operator/", names[i]));
-      a->set_public_key(approver_keys_[i].public_key().raw());
-    }
-    auto& t = *p.mutable_approval_thresholds();
-    t["disable"] = 1;
-    t["revoke"] = revoke_threshold;
-    t["rotate"] = 1;
-    t["delete"] = 2;
-    t["grant"] = 2;
-    p.mutable_default_rate_budget()->set_max_tasks(max_tasks);
-    p.mutable_default_rate_budget()->set_window_seconds(3600);
-    return p;
+    return ThreeApproverPolicy(kDomain, version, dispatch_pub_file, approver_keys_, max_tasks,
+                               revoke_threshold);
   }
 
   std::string WriteSigned(const writeback::v1::TrustPolicy& p, const std::string& path) {
