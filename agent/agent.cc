@@ -250,9 +250,23 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(const AgentConfig& cfg,
   }
 
   WB_RETURN_IF_ERROR(fs::MakeDirs(cfg.data_dir(), 0700));
-  auto journal = Journal::Open(cfg.data_dir() + "/journal");
+  std::string anchor = cfg.state_anchor_file();
+  if (anchor.empty()) {
+    std::string d = cfg.data_dir();
+    while (d.size() > 1 && d.back() == '/') d.pop_back();
+    anchor = d + ".anchor";
+  } else if (anchor == "-") {
+    anchor.clear();
+  }
+  auto journal = Journal::Open(cfg.data_dir() + "/journal", anchor);
   if (!journal.ok()) return InField("data_dir", journal.status());
   a->journal_ = std::move(*journal);
+  if (a->journal_->ReplayFloorMs() > 0) {
+    log::Warn(
+        "the state directory was restored from an older copy: tasks issued up to the "
+        "state anchor are refused as replays",
+        {{"replay_floor_unix_ms", absl::StrCat(a->journal_->ReplayFloorMs())}});
+  }
   if (cfg.trust_root_public_key_file().empty()) {
     a->trust_ = std::make_unique<AgentTrust>(std::move(pinned));
     log::Warn("no trust root pinned: tasks need no approvals (development only)",

@@ -251,6 +251,15 @@ TaskCheck CheckTask(const SignedEnvelope& env, const CheckContext& ctx,
       c.seen = std::move(**seen);
       return c;
     }
+    if (const int64_t floor = history->ReplayFloorMs();
+        floor > 0 && c.task.issued_at_unix_ms() <= floor) {
+      Reject(c, writeback::v1::REJECT_REASON_ROLLBACK,
+             absl::StrCat("task.issued_at_unix_ms ", c.task.issued_at_unix_ms(), " is not after ",
+                          floor,
+                          ": this agent's state was restored from an older copy, so tasks "
+                          "issued before then cannot be told from replays"));
+      return c;
+    }
   }
   if (!CheckMatchesStatement(ctx, c)) return c;
   if (!CheckAllowed(ctx, c)) return c;

@@ -9,9 +9,10 @@
 //      either → MALFORMED; task.dispatch_key_id == envelope key id (MALFORMED)
 //   3. audience == own SPIFFE ID (WRONG_AUDIENCE)
 //   4. history: task_id already seen → kDuplicate (the stored state/result;
-//      not a rejection). Done right after the task is known to be authentic
-//      and ours, so that a redelivery of an applied task after it expired
-//      still returns the stored result instead of a fresh refusal.
+//      not a rejection); unseen but issued before the history's replay
+//      floor (state restored from an old copy) → ROLLBACK. Done right after the task is known to be
+//      authentic and ours, so that a redelivery of an applied task after it expired still returns
+//      the stored result instead of a fresh refusal.
 //   5. task's instance, operation, target object and decision_version equal
 //      the statement's (TARGET_MISMATCH)
 //   6. instance and operation in the local allowlist (NOT_ALLOWED)
@@ -82,6 +83,10 @@ class TaskHistory {
   // Highest decision_version acted on for (instance, object); 0 if none.
   virtual absl::StatusOr<uint64_t> AppliedVersion(absl::string_view instance,
                                                   absl::string_view object) const = 0;
+  // Tasks issued at or before this time (Unix ms) that the history does not
+  // know are refused (ROLLBACK): set when the agent's state directory was
+  // restored from an older copy (agent/journal/journal.h, state anchor).
+  virtual int64_t ReplayFloorMs() const { return 0; }
 };
 
 enum class Verdict {

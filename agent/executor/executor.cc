@@ -259,6 +259,9 @@ void Executor::Submit(const SignedEnvelope& env) {
     log::Error("journal write failed", {{"task_id", e.task_id()}, {"error", s.ToString()}});
     return;
   }
+  if (absl::Status s = journal_->RaiseAnchor(c.task.issued_at_unix_ms()); !s.ok()) {
+    log::Error("state anchor not raised", {{"task_id", e.task_id()}, {"error", s.ToString()}});
+  }
   log::Info("task accepted", {{"task_id", e.task_id()},
                               {"decision_id", c.statement.decision_id()},
                               {"instance", e.connector_instance()},

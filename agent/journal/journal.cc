@@ -6,6 +6,8 @@
 
 #include <algorithm>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/fs/fs.h"
 #include "common/status/macros.h"
@@ -54,7 +56,8 @@ rocksdb::WriteOptions Synced() {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(const std::string& dir) {
+absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(const std::string& dir,
+                                                       const std::string& anchor_file) {
   if (dir.empty()) return absl::InvalidArgumentError("journal: directory is empty");
   WB_RETURN_IF_ERROR(fs::MakeDirs(dir, 0700));
   rocksdb::DBOptions opts;
@@ -90,6 +93,7 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(const std::string& dir) {
   WB_ASSIGN_OR_RETURN(auto outbox, j->Outbox());
   for (const auto& e : outbox) max_seq = std::max<uint64_t>(max_seq, e.seq());
   j->next_seq_.store(max_seq + 1);
+  if (!anchor_file.empty()) WB_RETURN_IF_ERROR(j->LoadAnchor(anchor_file));
   return j;
 }
 
@@ -130,6 +134,48 @@ absl::Status Journal::PutTask(JournalTask* entry) {
     WB_RETURN_IF_ERROR(FromRocks(batch.Put(budget_, key, ""), "batch"));
   }
   return FromRocks(db_->Write(Synced(), &batch), "write task");
+}
+
+absl::Status Journal::LoadAnchor(const std::string& anchor_file) {
+  anchor_file_ = anchor_file;
+  auto meta_i64 = [this](absl::string_view name) -> absl::StatusOr<int64_t> {
+    WB_ASSIGN_OR_RETURN(std::optional<std::string> v, GetMeta(name));
+    int64_t out = 0;
+    if (v.has_value() && !absl::SimpleAtoi(*v, &out)) {
+      return absl::DataLossError(absl::StrCat("journal: meta ", name, " is corrupt"));
+    }
+    return out;
+  };
+  WB_ASSIGN_OR_RETURN(const int64_t journal_anchor, meta_i64("anchor"));
+  WB_ASSIGN_OR_RETURN(int64_t floor, meta_i64("replay_floor"));
+  int64_t file_anchor = 0;
+  if (auto text = fs::ReadFile(anchor_file, 64); text.ok()) {
+    if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(*text), &file_anchor)) {
+      return absl::DataLossError(absl::StrCat("state anchor ", anchor_file, " is corrupt"));
+    }
+  } else if (text.status().code() != absl::StatusCode::kNotFound) {
+    return text.status();
+  }
+  if (file_anchor > journal_anchor && file_anchor > floor) {
+    // The directory is older than the anchor: it was restored from a copy.
+    floor = file_anchor;
+    WB_RETURN_IF_ERROR(PutMeta("replay_floor", absl::StrCat(floor)));
+    WB_RETURN_IF_ERROR(PutMeta("anchor", absl::StrCat(file_anchor)));
+  }
+  replay_floor_ms_ = floor;
+  anchor_ms_ = std::max(journal_anchor, file_anchor);
+  return absl::OkStatus();
+}
+
+absl::Status Journal::RaiseAnchor(int64_t issued_at_ms) {
+  if (anchor_file_.empty()) return absl::OkStatus();
+  std::lock_guard<std::mutex> l(anchor_mu_);
+  if (issued_at_ms <= anchor_ms_) return absl::OkStatus();
+  // Journal first: a crash in between leaves the file behind, never ahead.
+  WB_RETURN_IF_ERROR(PutMeta("anchor", absl::StrCat(issued_at_ms)));
+  WB_RETURN_IF_ERROR(fs::WriteFileAtomic(anchor_file_, absl::StrCat(issued_at_ms, "\n")));
+  anchor_ms_ = issued_at_ms;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<size_t> Journal::CountBudgetSince(int64_t since_ms) const {

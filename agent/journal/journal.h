@@ -45,7 +45,16 @@ class Journal final : public TaskHistory {
  public:
   // Opens (creating if needed) the journal database in `dir`. One process
   // at a time: RocksDB's lock file refuses a second opener.
-  static absl::StatusOr<std::unique_ptr<Journal>> Open(const std::string& dir);
+  //
+  // State anchor (replays after a restore): with `anchor_file` (a file
+  // OUTSIDE `dir`), the journal keeps the latest issue time of the tasks it
+  // accepted both in its meta column family and in that file (RaiseAnchor).
+  // Restoring `dir` from an older copy leaves the file ahead of the journal:
+  // Open then sets a replay floor at the file's value (kept in the journal
+  // for good), and every task issued up to it that the journal does not know
+  // is refused as a replay (TaskHistory::ReplayFloorMs).
+  static absl::StatusOr<std::unique_ptr<Journal>> Open(const std::string& dir,
+                                                       const std::string& anchor_file = "");
   ~Journal() override;
   Journal(const Journal&) = delete;
   Journal& operator=(const Journal&) = delete;
@@ -61,6 +70,12 @@ class Journal final : public TaskHistory {
   // puts the result in the outbox and, if `bump_version`, raises the
   // (instance, object) version to entry.decision_version — one synced batch.
   absl::Status Complete(const JournalTask& entry, bool bump_version);
+
+  // Records that a task issued at `issued_at_ms` was accepted: raises the
+  // anchor (journal, then the anchor file, synced) if it is later. No-op
+  // without an anchor file.
+  absl::Status RaiseAnchor(int64_t issued_at_ms);
+  int64_t ReplayFloorMs() const override { return replay_floor_ms_; }
 
   // Tasks recorded with budget_at_unix_ms >= since_ms (rate budget).
   absl::StatusOr<size_t> CountBudgetSince(int64_t since_ms) const;
@@ -88,6 +103,7 @@ class Journal final : public TaskHistory {
  private:
   Journal() = default;
   uint64_t NextSeq() { return next_seq_.fetch_add(1); }
+  absl::Status LoadAnchor(const std::string& anchor_file);
 
   std::unique_ptr<rocksdb::DB> db_;
   rocksdb::ColumnFamilyHandle* tasks_ = nullptr;
@@ -98,7 +114,11 @@ class Journal final : public TaskHistory {
   rocksdb::ColumnFamilyHandle* meta_ = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   std::atomic<uint64_t> next_seq_{1};
-  std::mutex version_mu_;  // serializes the read-modify-write of versions
+  std::string anchor_file_;
+  std::mutex anchor_mu_;
+  int64_t anchor_ms_ = 0;        // guarded by anchor_mu_
+  int64_t replay_floor_ms_ = 0;  // fixed at Open
+  std::mutex version_mu_;        // serializes the read-modify-write of versions
 };
 
 }  // namespace wb::agent

@@ -101,7 +101,8 @@ class ViewE2ETest : public ::testing::Test {
 };
 
 TEST_F(ViewE2ETest, MetricsMoveWithADecisionAndHealthAnswers) {
-  StartHarness();
+  // Reflection is off by default (docs/security.md); this test turns it on.
+  StartHarness([](writeback::v1::ControlPlaneConfig& c) { c.set_grpc_reflection(true); });
   EXPECT_EQ(HttpGet(port_, "/healthz").status, 200);
   EXPECT_EQ(HttpGet(port_, "/readyz").status, 200);
 
