@@ -13,8 +13,8 @@
 #include "absl/strings/str_cat.h"
 #include "cli/commands/view_client.h"
 #include "cli/commands/view_format.h"
-#include "controlplane/audit/offline.h"
-#include "controlplane/audit/view.h"
+#include "common/audit/offline.h"
+#include "common/audit/view.h"
 
 namespace wb::cli {
 namespace {

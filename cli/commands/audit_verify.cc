@@ -3,17 +3,17 @@
 // Checks the control plane's audit chain (docs/operations.md "Audit chain")
 // and names the first broken link; exit code 1 when it is broken. With
 // --data-dir it reads a stopped control plane's RocksDB directly (read-only),
-// through the same verifier (controlplane/audit): the one place where wbctl
-// links more than the API, for forensics when the control plane is down.
+// through the same verifier (common/audit), for forensics when the control
+// plane is down.
 #include <memory>
 #include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "cli/commands/view_client.h"
 #include "cli/commands/view_format.h"
-#include "controlplane/audit/offline.h"
-#include "controlplane/audit/verifier.h"
-#include "controlplane/audit/view.h"
+#include "common/audit/offline.h"
+#include "common/audit/verifier.h"
+#include "common/audit/view.h"
 
 namespace wb::cli {
 namespace {

@@ -7,8 +7,8 @@
 #include "common/logging/logging.h"
 #include "controlplane/api/admin_service.h"
 #include "controlplane/api/grpc_status.h"
-#include "controlplane/audit/verifier.h"
-#include "controlplane/audit/view.h"
+#include "common/audit/verifier.h"
+#include "common/audit/view.h"
 
 namespace wb::controlplane {
 

@@ -16,7 +16,7 @@
 //   CancelDecision withdraws tasks without a result (Dispatcher::Cancel):
 //                  NOT_FOUND, FAILED_PRECONDITION if already finished.
 //
-// The audit chain (admin_audit.cc, controlplane/audit):
+// The audit chain (admin_audit.cc, common/audit):
 //   VerifyAudit    walks the whole chain (audit::VerifyChain) and reports
 //                  the first broken link; a broken chain is an OK reply
 //                  with ok=false. INVALID_ARGUMENT for a malformed

@@ -18,7 +18,7 @@
 #include "common/crypto/crypto.h"
 #include "common/testing/wait.h"
 #include "controlplane/api/test_env.h"
-#include "controlplane/audit/chain.h"
+#include "common/audit/chain.h"
 #include "controlplane/audit/raw_db_testing.h"
 
 namespace wb::controlplane {

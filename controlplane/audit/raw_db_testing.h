@@ -17,8 +17,8 @@
 #include <utility>
 #include <vector>
 
-#include "controlplane/audit/chain.h"
-#include "controlplane/audit/verifier.h"
+#include "common/audit/chain.h"
+#include "common/audit/verifier.h"
 
 namespace wb::audit::testing {
 

@@ -7,7 +7,7 @@
 #include "common/status/macros.h"
 #include "common/trust/approvals.h"
 #include "controlplane/approval/trust_gate.h"
-#include "controlplane/audit/chain.h"
+#include "common/audit/chain.h"
 #include "controlplane/dispatch/dispatcher.h"
 
 namespace wb::controlplane {

@@ -14,7 +14,7 @@
 #include "common/tls/tls.h"
 #include "common/trust/approvals.h"
 #include "controlplane/approval/trust_gate.h"
-#include "controlplane/audit/chain.h"
+#include "common/audit/chain.h"
 
 namespace wb::controlplane {
 

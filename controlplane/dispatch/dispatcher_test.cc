@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/envelope/envelope.h"
 #include "common/testing/temp_dir.h"
-#include "controlplane/audit/chain.h"
+#include "common/audit/chain.h"
 #include "controlplane/store/rocksdb_store.h"
 
 namespace wb::controlplane {

@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/logging/logging.h"
 #include "common/status/macros.h"
-#include "controlplane/audit/chain.h"
+#include "common/audit/chain.h"
 #include "controlplane/dispatch/dispatcher.h"
 
 namespace wb::controlplane {

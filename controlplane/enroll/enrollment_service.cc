@@ -10,7 +10,7 @@
 #include "common/status/macros.h"
 #include "common/tls/tls.h"
 #include "controlplane/api/grpc_status.h"
-#include "controlplane/audit/chain.h"
+#include "common/audit/chain.h"
 
 namespace wb::controlplane {
 namespace {

@@ -8,7 +8,7 @@
 #include "common/envelope/envelope.h"
 #include "common/logging/logging.h"
 #include "common/status/macros.h"
-#include "controlplane/audit/chain.h"
+#include "common/audit/chain.h"
 #include "controlplane/metrics/metrics.h"
 
 namespace wb::controlplane {

@@ -15,9 +15,9 @@
 #include "absl/strings/str_cat.h"
 #include "common/crypto/crypto.h"
 #include "common/testing/temp_dir.h"
-#include "controlplane/audit/offline.h"
+#include "common/audit/offline.h"
 #include "controlplane/audit/raw_db_testing.h"
-#include "controlplane/audit/verifier.h"
+#include "common/audit/verifier.h"
 #include "controlplane/store/rocksdb_store.h"
 
 namespace wb::controlplane {

@@ -7,7 +7,7 @@
 //              "req/" request_id -> decision_id
 //              "ver/" BE64(version) -> decision_id       (newest-first listing)
 //              "exp/" BE64(expires_at_ms) decision_id -> "" (open decisions)
-//   audit      BE64(seq) -> AuditEntry{event bytes, hash}  (controlplane/audit/chain.h)
+//   audit      BE64(seq) -> AuditEntry{event bytes, hash}  (common/audit/chain.h)
 //
 // Group commit: every write call hands its mutations to a single writer
 // thread and waits. The writer takes everything queued while the previous

@@ -11,7 +11,7 @@
 //   - the request-id index maps a submit's request_id to its decision;
 //   - the decision version counter never goes backwards, across restarts.
 //
-// The audit chain (controlplane/audit/chain.h, docs/operations.md): every
+// The audit chain (common/audit/chain.h, docs/operations.md): every
 // write that changes a decision or task takes the audit events describing
 // the change and appends them in the SAME atomic write, so the chain never
 // misses a stored change and never records one that was not stored. The
@@ -40,8 +40,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "controlplane/audit/chain.h"
-#include "controlplane/audit/verifier.h"
+#include "common/audit/chain.h"
+#include "common/audit/verifier.h"
 #include "writeback/v1/records.pb.h"
 
 namespace wb::controlplane {

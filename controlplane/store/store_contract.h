@@ -19,7 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/crypto/crypto.h"
 #include "common/testing/temp_dir.h"
-#include "controlplane/audit/verifier.h"
+#include "common/audit/verifier.h"
 #include "controlplane/store/store.h"
 
 namespace wb::controlplane::store_testing {

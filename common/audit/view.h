@@ -6,7 +6,7 @@
 #include <cstdint>
 
 #include "absl/strings/string_view.h"
-#include "controlplane/audit/verifier.h"
+#include "common/audit/verifier.h"
 #include "writeback/v1/admin_service.pb.h"
 
 namespace wb::audit {

@@ -34,7 +34,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
-#include "controlplane/audit/chain.h"
+#include "common/audit/chain.h"
 
 namespace wb::audit {
 

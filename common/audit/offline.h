@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "controlplane/audit/verifier.h"
+#include "common/audit/verifier.h"
 
 namespace rocksdb {
 class DB;

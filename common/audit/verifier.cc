@@ -1,4 +1,4 @@
-#include "controlplane/audit/verifier.h"
+#include "common/audit/verifier.h"
 
 #include <utility>
 

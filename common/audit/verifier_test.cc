@@ -1,6 +1,6 @@
 // The verifier and the chain format on in-memory chains: every kind of
 // broken link is named at the right seq, anchors, and the anchor syntax.
-#include "controlplane/audit/verifier.h"
+#include "common/audit/verifier.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -10,8 +10,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/crypto/crypto.h"
-#include "controlplane/audit/chain.h"
-#include "controlplane/audit/view.h"
+#include "common/audit/chain.h"
+#include "common/audit/view.h"
 
 namespace wb::audit {
 namespace {

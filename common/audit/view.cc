@@ -1,4 +1,4 @@
-#include "controlplane/audit/view.h"
+#include "common/audit/view.h"
 
 #include "common/crypto/crypto.h"
 

@@ -1,4 +1,4 @@
-#include "controlplane/audit/chain.h"
+#include "common/audit/chain.h"
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"

@@ -1,4 +1,4 @@
-#include "controlplane/audit/offline.h"
+#include "common/audit/offline.h"
 
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
