@@ -66,16 +66,6 @@ absl::Status CheckIdentity(absl::string_view field, const std::string& id,
   return absl::OkStatus();
 }
 
-absl::StatusOr<writeback::v1::SignedEnvelope> LoadSignedPolicy(const std::string& path) {
-  WB_ASSIGN_OR_RETURN(std::string bytes, fs::ReadFile(path, 1 << 20));
-  writeback::v1::SignedEnvelope env;
-  if (!env.ParseFromString(bytes)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("'", path, "' is not a signed trust policy (write it with wbctl trust sign)"));
-  }
-  return env;
-}
-
 }  // namespace
 
 namespace {
@@ -158,7 +148,7 @@ absl::Status Agent::CheckConfig(const AgentConfig& cfg, const connectors::Regist
                         "come from the signed trust policy)");
     }
     if (!cfg.trust_policy_file().empty()) {
-      auto env = LoadSignedPolicy(cfg.trust_policy_file());
+      auto env = trust::ReadSignedPolicyFile(cfg.trust_policy_file());
       if (!env.ok()) return InField("trust_policy_file", env.status());
       auto v = trust::VerifyPolicy(*env, *root, 1, absl::Now());
       if (!v.ok()) return InField("trust_policy_file", v.status());
@@ -276,7 +266,7 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(const AgentConfig& cfg,
                         crypto::Ed25519PublicKey::LoadFile(cfg.trust_root_public_key_file()));
     std::optional<writeback::v1::SignedEnvelope> bootstrap;
     if (!cfg.trust_policy_file().empty()) {
-      WB_ASSIGN_OR_RETURN(bootstrap, LoadSignedPolicy(cfg.trust_policy_file()));
+      WB_ASSIGN_OR_RETURN(bootstrap, trust::ReadSignedPolicyFile(cfg.trust_policy_file()));
     }
     WB_ASSIGN_OR_RETURN(auto id, tls::ParseSpiffeId(cfg.agent_id()));
     auto t =

@@ -16,6 +16,7 @@
 #include "common/logging/logging.h"
 #include "common/status/macros.h"
 #include "common/tls/tls.h"
+#include "common/trust/policy.h"
 #include "controlplane/api/admin_service.h"
 #include "controlplane/api/agent_service.h"
 #include "controlplane/api/authz.h"
@@ -47,16 +48,6 @@ class WithoutReflection final : public grpc::ServerBuilderOption {
                    plugins->end());
   }
 };
-
-absl::StatusOr<writeback::v1::SignedEnvelope> LoadSignedPolicy(const std::string& path) {
-  WB_ASSIGN_OR_RETURN(std::string bytes, fs::ReadFile(path, 1 << 20));
-  writeback::v1::SignedEnvelope env;
-  if (!env.ParseFromString(bytes)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("'", path, "' is not a signed trust policy (write it with wbctl trust sign)"));
-  }
-  return env;
-}
 
 constexpr int kShutdownGraceSeconds = 5;
 // Clients ping every 30 s (tls::DefaultChannelArgs); allow that with margin,
@@ -152,7 +143,7 @@ absl::StatusOr<ControlPlaneConfig> NormalizeConfig(const ControlPlaneConfig& in)
     if (cfg.trust_root_public_key_file().empty()) {
       return Invalid("trust_policy_file", "requires trust_root_public_key_file");
     }
-    auto env = LoadSignedPolicy(cfg.trust_policy_file());
+    auto env = trust::ReadSignedPolicyFile(cfg.trust_policy_file());
     if (!env.ok()) return Invalid("trust_policy_file", env.status().message());
   }
   WB_RETURN_IF_ERROR(OperatorsViewOptionsFromConfig(cfg).status());
@@ -190,7 +181,7 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Create(const Control
     }
     std::optional<writeback::v1::SignedEnvelope> initial;
     if (!cfg.trust_policy_file().empty()) {
-      WB_ASSIGN_OR_RETURN(initial, LoadSignedPolicy(cfg.trust_policy_file()));
+      WB_ASSIGN_OR_RETURN(initial, trust::ReadSignedPolicyFile(cfg.trust_policy_file()));
     }
     WB_ASSIGN_OR_RETURN(cp->trust_,
                         TrustGate::Create(std::move(root), cfg.trust_domain(), key->public_key(),

@@ -52,18 +52,6 @@ absl::Status SaveKeyPair(const crypto::Ed25519PrivateKey& key, const std::string
   return fs::WriteFileAtomic(prefix + ".pub", key.public_key().ToPem(), Mode(0644));
 }
 
-absl::StatusOr<SignedEnvelope> ReadSigned(const std::string& path) {
-  auto bytes = fs::ReadFile(path, 1 << 20);
-  if (!bytes.ok()) return bytes.status();
-  SignedEnvelope env;
-  if (!env.ParseFromString(*bytes) ||
-      env.payload_type() != writeback::v1::PAYLOAD_TYPE_TRUST_POLICY) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ": not a signed trust policy (write one with wbctl trust sign)"));
-  }
-  return env;
-}
-
 std::string PolicyJson(const TrustPolicy& p) {
   std::string json;
   google::protobuf::util::JsonPrintOptions o;
@@ -250,7 +238,7 @@ struct ShowOptions {
 };
 
 int ShowFile(const ShowOptions& o, Context& ctx) {
-  auto env = ReadSigned(o.file);
+  auto env = trust::ReadSignedPolicyFile(o.file);
   if (!env.ok()) return ctx.Fail(env.status());
   std::string verified;
   TrustPolicy p;
@@ -276,7 +264,7 @@ int ShowFile(const ShowOptions& o, Context& ctx) {
 // ---- publish / status ----
 
 int Publish(const std::string& file, Context& ctx) {
-  auto env = ReadSigned(file);
+  auto env = trust::ReadSignedPolicyFile(file);
   if (!env.ok()) return ctx.Fail(env.status());
   writeback::v1::PublishTrustPolicyRequest req;
   *req.mutable_policy() = *env;

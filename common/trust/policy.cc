@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/actions/action_class.h"
+#include "common/fs/fs.h"
 #include "common/status/macros.h"
 #include "common/tls/tls.h"
 
@@ -129,6 +130,17 @@ absl::StatusOr<writeback::v1::SignedEnvelope> SignPolicy(const TrustPolicy& poli
                                                          const crypto::Ed25519PrivateKey& root) {
   WB_RETURN_IF_ERROR(ValidatePolicy(policy));
   return envelope::Sign(writeback::v1::PAYLOAD_TYPE_TRUST_POLICY, policy.SerializeAsString(), root);
+}
+
+absl::StatusOr<writeback::v1::SignedEnvelope> ReadSignedPolicyFile(const std::string& path) {
+  WB_ASSIGN_OR_RETURN(std::string bytes, fs::ReadFile(path, 1 << 20));
+  writeback::v1::SignedEnvelope env;
+  if (!env.ParseFromString(bytes) ||
+      env.payload_type() != writeback::v1::PAYLOAD_TYPE_TRUST_POLICY) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", path, "' is not a signed trust policy (write it with wbctl trust sign)"));
+  }
+  return env;
 }
 
 absl::StatusOr<VerifiedPolicy> VerifyPolicy(const writeback::v1::SignedEnvelope& env,

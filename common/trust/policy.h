@@ -73,6 +73,11 @@ absl::Status ValidatePolicy(const writeback::v1::TrustPolicy& policy);
 absl::StatusOr<writeback::v1::SignedEnvelope> SignPolicy(const writeback::v1::TrustPolicy& policy,
                                                          const crypto::Ed25519PrivateKey& root);
 
+// Reads a signed policy file written by `wbctl trust sign` (a serialized
+// SignedEnvelope of payload type TRUST_POLICY). Does not verify it.
+// INVALID_ARGUMENT naming the path when it is not one.
+absl::StatusOr<writeback::v1::SignedEnvelope> ReadSignedPolicyFile(const std::string& path);
+
 // Verifies the root's signature over the exact payload (before parsing),
 // parses (unknown fields refused), validates, and requires
 // version >= min_version and issued_at <= now + kMaxIssuedAtSkew.
