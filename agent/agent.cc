@@ -9,9 +9,11 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "agent/relay/relay.h"
 #include "common/actions/actions.h"
 #include "common/fs/fs.h"
 #include "common/logging/logging.h"
+#include "common/relay/relay.h"
 #include "common/status/macros.h"
 #include "common/tls/tls.h"
 #include "common/trust/policy.h"
@@ -118,8 +120,21 @@ absl::Status Agent::CheckConfig(const AgentConfig& cfg, const connectors::Regist
   if (cfg.controlplane_address().empty()) {
     return FieldError("controlplane_address", "required (host:port of the control plane)");
   }
-  WB_RETURN_IF_ERROR(
-      CheckIdentity("controlplane_id", cfg.controlplane_id(), tls::IdentityClass::kControlPlane));
+  // The control plane, or the relay this agent connects through
+  // (docs/networks.md): an agent identity.
+  if (auto up = tls::ParseSpiffeId(cfg.controlplane_id());
+      !up.ok() || up->cls != tls::IdentityClass::kAgent) {
+    WB_RETURN_IF_ERROR(
+        CheckIdentity("controlplane_id", cfg.controlplane_id(), tls::IdentityClass::kControlPlane));
+  }
+  if (cfg.controlplane_id() == cfg.agent_id()) {
+    return FieldError("controlplane_id", "is this agent itself");
+  }
+  if (cfg.has_relay()) {
+    if (absl::Status s = ValidateRelayListenAddress(cfg.relay().listen_address()); !s.ok()) {
+      return s;
+    }
+  }
   WB_RETURN_IF_ERROR(CheckReadable("tls.ca_file", cfg.tls().ca_file()));
   WB_RETURN_IF_ERROR(CheckReadable("tls.cert_file", cfg.tls().cert_file()));
   WB_RETURN_IF_ERROR(CheckReadable("tls.key_file", cfg.tls().key_file()));
@@ -370,6 +385,10 @@ writeback::v1::Hello Agent::MakeHello() {
   for (const auto& [k, v] : labels_) (*h.mutable_labels())[k] = v;
   h.set_agent_time_unix_ms(clock_->NowUnixMs());
   return h;
+}
+
+writeback::v1::SignedEnvelope Agent::ProveHello(const writeback::v1::Hello& hello) {
+  return relay::MakeConnectProof(hello, result_key_, clock_->Now());
 }
 
 writeback::v1::Heartbeat Agent::MakeHeartbeat() {

@@ -84,6 +84,7 @@ class Agent final : private Link::Handler, private Executor::Sink {
 
   // Link::Handler
   writeback::v1::Hello MakeHello() override;
+  writeback::v1::SignedEnvelope ProveHello(const writeback::v1::Hello& hello) override;
   writeback::v1::Heartbeat MakeHeartbeat() override;
   std::vector<writeback::v1::AgentMessage> OnConnected(
       const writeback::v1::Welcome& welcome) override;

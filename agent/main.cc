@@ -14,6 +14,7 @@
 
 #include "agent/agent.h"
 #include "agent/identity/identity.h"
+#include "agent/relay/relay.h"
 #include "common/config/config.h"
 #include "common/fs/fs.h"
 #include "common/logging/logging.h"
@@ -80,9 +81,24 @@ int Run(const std::string& path) {
     PrintError(s);
     return kExitConfig;
   }
+  // A relay (docs/networks.md) forwards deeper agents' streams upstream.
+  std::unique_ptr<wb::agent::Relay> relay;
+  if (cfg.has_relay()) {
+    auto opts = wb::agent::RelayOptionsFromConfig(cfg);
+    auto started = opts.ok() ? wb::agent::Relay::Start(*std::move(opts))
+                             : absl::StatusOr<std::unique_ptr<wb::agent::Relay>>(opts.status());
+    if (!started.ok()) {
+      wb::log::Error("relay start failed", {{"error", started.status().ToString()}});
+      PrintError(started.status());
+      (*agent)->Stop();
+      return kExitConfig;
+    }
+    relay = *std::move(started);
+  }
   int sig = 0;
   sigwait(&stop, &sig);
   wb::log::Info("stopping", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  if (relay) relay->Stop();
   (*agent)->Stop();
   return kExitOk;
 }

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/crypto/csr.h"
+#include "common/crypto/join_token.h"
 #include "common/envelope/envelope.h"
 #include "common/fs/fs.h"
 #include "common/logging/logging.h"
@@ -88,9 +89,14 @@ absl::Status Enroll(const writeback::v1::AgentConfig& cfg, const std::string& to
   WB_ASSIGN_OR_RETURN(std::string csr, crypto::MakeCsr(tls_key, cfg.agent_id()));
   WB_ASSIGN_OR_RETURN(auto stub, Stub(cfg, /*with_identity=*/false));
   writeback::v1::EnrollRequest req;
-  req.set_token(token);
   req.set_csr_pem(csr);
   req.set_result_public_key(result_key.public_key().raw());
+  // The token stays here: only its digest and a signature binding it to
+  // this CSR and result key travel (a relay may forward the request).
+  WB_ASSIGN_OR_RETURN(crypto::Ed25519PrivateKey token_key, crypto::JoinTokenKey(token));
+  req.set_token_digest(crypto::Sha256(token));
+  req.set_token_signature(
+      token_key.Sign(crypto::EnrollmentBinding(req.csr_pem(), req.result_public_key())));
   writeback::v1::EnrollResponse resp;
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + kCallTimeout));
@@ -211,6 +217,13 @@ void Renewer::Loop() {
       const absl::Time due = std::max(RenewalTime(*w, opts_.jitter, unit(rng)), min_due);
       if (now >= due) {
         s = RenewNow();
+        if (absl::IsUnimplemented(s)) {
+          // Relays do not forward renewals (the control plane would see the
+          // relay's certificate): prove the result key instead.
+          log::Info("renewal not available on this path: re-joining",
+                    {{"agent_id", cfg_.agent_id()}, {"why", s.message()}});
+          s = RejoinNow();
+        }
       } else {
         wait = due - now;
       }

@@ -149,6 +149,9 @@ absl::Status Link::RunOnce(bool* welcomed) {
 
   AgentMessage hello;
   *hello.mutable_hello() = handler_->MakeHello();
+  if (auto proof = handler_->ProveHello(hello.hello()); !proof.payload().empty()) {
+    *hello.mutable_connect_proof() = std::move(proof);
+  }
   ControlMessage msg;
   if (!c.stream->Write(hello)) {
     result = absl::UnavailableError("could not send Hello");

@@ -43,6 +43,11 @@ class Link {
     virtual ~Handler() = default;
     // The first message of every stream (called once per connection attempt).
     virtual writeback::v1::Hello MakeHello() = 0;
+    // The signed proof of `hello` sent with it (common/relay): what
+    // authenticates the agent when relays forward its stream. Default: none.
+    virtual writeback::v1::SignedEnvelope ProveHello(const writeback::v1::Hello& hello) {
+      return {};
+    }
     // Called every heartbeat interval on the heartbeat thread (may run
     // connector health checks).
     virtual writeback::v1::Heartbeat MakeHeartbeat() = 0;

@@ -52,6 +52,17 @@ std::string ShortId(absl::string_view id) {
   return std::string(slash == absl::string_view::npos ? id : id.substr(slash + 1));
 }
 
+std::string PathText(const v1::AgentStatus& a) {
+  if (a.relay_path().empty()) return "direct";
+  std::vector<std::string> hops;
+  for (const auto& h : a.relay_path()) hops.push_back(ShortId(h));
+  std::string out = absl::StrCat("via ", Printable(absl::StrJoin(hops, ">")));
+  if (!a.unreachable_via().empty()) {
+    absl::StrAppend(&out, " (unreachable: ", Printable(ShortId(a.unreachable_via())), ")");
+  }
+  return out;
+}
+
 std::string FleetStatusTable(const v1::FleetStatusResponse& r, absl::Time now) {
   const auto& s = r.summary();
   std::string out =
@@ -77,11 +88,12 @@ std::string FleetStatusTable(const v1::FleetStatusResponse& r, absl::Time now) {
     absl::StrAppend(&out, "Time to verified: ", absl::StrJoin(parts, "; "), "\n");
   }
   out += "\n";
-  Table t({"AGENT", "STATE", "SITE", "SEGMENT", "VERSION", "LAST-SEEN", "QUEUED", "IN-FLIGHT",
-           "APPLIED", "FAILED", "REFUSED", "LAST-VERIFIED", "UNHEALTHY", "CERT-EXPIRES"});
+  Table t({"AGENT", "STATE", "SITE", "SEGMENT", "PATH", "VERSION", "LAST-SEEN", "QUEUED",
+           "IN-FLIGHT", "APPLIED", "FAILED", "REFUSED", "LAST-VERIFIED", "UNHEALTHY",
+           "CERT-EXPIRES"});
   for (const auto& a : r.agents()) {
     t.AddRow({ShortId(a.agent_id()), AgentStateName(a.state()), Label(a.labels(), "site"),
-              Label(a.labels(), "segment"), Dash(a.version()),
+              Label(a.labels(), "segment"), PathText(a), Dash(a.version()),
               FormatAge(a.last_seen_unix_ms(), now), absl::StrCat(a.queue_depth()),
               absl::StrCat(a.in_flight()), absl::StrCat(a.applied()), absl::StrCat(a.failed()),
               absl::StrCat(a.refused()), FormatAge(a.last_verified_at_unix_ms(), now),
@@ -99,6 +111,15 @@ std::string AgentShowText(const v1::GetAgentResponse& r, absl::Time now) {
   line("Agent", Printable(a.agent_id()));
   line("State", absl::StrCat(AgentStateName(a.state()), " (", Printable(a.state_reason()), ")"));
   line("Version", Dash(a.version()));
+  std::vector<std::string> path;
+  for (const auto& h : a.relay_path()) path.push_back(Printable(h));
+  line("Path", path.empty()
+                   ? "direct"
+                   : absl::StrCat("agent > ", absl::StrJoin(path, " > "), " > control plane",
+                                  a.unreachable_via().empty()
+                                      ? ""
+                                      : absl::StrCat(" (unreachable through ",
+                                                     Printable(a.unreachable_via()), ")")));
   std::vector<std::string> labels;
   for (const auto& [k, v] : a.labels()) labels.push_back(absl::StrCat(k, "=", v));
   std::sort(labels.begin(), labels.end());

@@ -343,6 +343,19 @@ Ed25519PrivateKey Ed25519PrivateKey::Generate() {
   return out;
 }
 
+absl::StatusOr<Ed25519PrivateKey> Ed25519PrivateKey::FromSeed(absl::string_view seed32) {
+  if (seed32.size() != 32) return absl::InvalidArgumentError("Ed25519 seed: must be 32 bytes");
+  EVP_PKEY* k = EVP_PKEY_new_raw_private_key(
+      EVP_PKEY_ED25519, nullptr, reinterpret_cast<const uint8_t*>(seed32.data()), seed32.size());
+  if (k == nullptr) return absl::InternalError("Ed25519 seed: key not created");
+  Ed25519PrivateKey out;
+  out.pkey_ = std::shared_ptr<EVP_PKEY>(k, EVP_PKEY_free);
+  auto pub = PublicOf(k);
+  if (!pub.ok()) return pub.status();
+  out.public_ = *pub;
+  return out;
+}
+
 absl::StatusOr<Ed25519PrivateKey> Ed25519PrivateKey::FromPem(absl::string_view pem) {
   auto k = ReadPrivatePem(pem);
   if (!k.ok()) return k.status();

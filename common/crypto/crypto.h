@@ -57,6 +57,9 @@ class Ed25519PublicKey {
 class Ed25519PrivateKey {
  public:
   static Ed25519PrivateKey Generate();
+  // The key whose 32-byte private seed is `seed32` (deterministic: the same
+  // seed gives the same key; common/crypto/join_token.h).
+  static absl::StatusOr<Ed25519PrivateKey> FromSeed(absl::string_view seed32);
   static absl::StatusOr<Ed25519PrivateKey> FromPem(absl::string_view pem);
   static absl::StatusOr<Ed25519PrivateKey> LoadFile(const std::string& path);
 

@@ -253,6 +253,7 @@ grpc::Status AdminServiceImpl::ListAgents(grpc::ServerContext* ctx,
     for (const auto& inst : a.instances()) v->add_instances(inst.name());
     *v->mutable_labels() = a.labels();
     v->set_result_key_id(a.result_key_id());
+    *v->mutable_relay_path() = a.relay_path();
   }
   return grpc::Status::OK;
 }

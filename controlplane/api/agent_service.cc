@@ -11,6 +11,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/logging/logging.h"
+#include "common/relay/relay.h"
 #include "controlplane/api/grpc_status.h"
 #include "writeback/v1/trust.pb.h"
 
@@ -41,12 +42,13 @@ class AgentStream final : public grpc::ServerBidiReactor<AgentMessage, ControlMe
                           public AgentSession {
  public:
   AgentStream(Dispatcher* dispatcher, SessionRegistry* sessions, WorkerPool* pool,
-              const Clock* clock, std::string peer_id)
+              const Clock* clock, std::string peer_id, std::vector<std::string> relay_path)
       : dispatcher_(dispatcher),
         sessions_(sessions),
         pool_(pool),
         clock_(clock),
         peer_id_(std::move(peer_id)),
+        relay_path_(std::move(relay_path)),
         max_in_flight_(dispatcher->options().max_in_flight),
         redeliver_after_ms_(int64_t{dispatcher->options().redelivery_timeout_seconds} * 1000),
         max_queued_writes_(max_in_flight_ + 16) {
@@ -312,20 +314,30 @@ class AgentStream final : public grpc::ServerBidiReactor<AgentMessage, ControlMe
                     "no hello");
       return;
     }
-    auto welcome = dispatcher_->Hello(peer_id_, m.hello());
+    StreamOrigin origin;
+    origin.peer_id = peer_id_;
+    origin.relay_path = relay_path_;
+    origin.connect_proof = m.connect_proof();
+    auto welcome = dispatcher_->Hello(origin, m.hello());
     if (!welcome.ok()) {
-      log::Warn("hello refused", {{"agent_id", peer_id_}, {"error", welcome.status().message()}});
+      log::Warn("hello refused", {{"agent_id", m.hello().agent_id()},
+                                  {"peer", peer_id_},
+                                  {"error", welcome.status().message()}});
       RequestFinish(ToGrpcStatus(welcome.status()), welcome.status().message());
       return;
     }
     welcomed_ = true;
-    agent_id_ = peer_id_;
+    // Direct: the certificate's identity (Hello checked equal); relayed: the
+    // identity its connect proof established.
+    agent_id_ = m.hello().agent_id();
     if (finishing()) return;
     // If the call ends after this point, OnDone's job (queued behind this
     // one) unregisters.
-    sessions_->Register(agent_id_, this, clock_->NowUnixMs());
+    sessions_->Register(agent_id_, this, clock_->NowUnixMs(), relay_path_);
     registered_ = true;
-    log::Info("agent stream open", {{"agent_id", agent_id_}});
+    log::Info("agent stream open",
+              {{"agent_id", agent_id_},
+               {"via", relay_path_.empty() ? "direct" : relay::FormatRelayPath(relay_path_)}});
     if (welcome->has_trust_policy()) {
       writeback::v1::TrustPolicy sent;  // the control plane's own, verified copy
       if (sent.ParseFromString(welcome->trust_policy().payload())) {
@@ -432,6 +444,7 @@ class AgentStream final : public grpc::ServerBidiReactor<AgentMessage, ControlMe
   WorkerPool* const pool_;
   const Clock* const clock_;
   const std::string peer_id_;
+  const std::vector<std::string> relay_path_;
   const size_t max_in_flight_;
   const int64_t redeliver_after_ms_;
   uint64_t sent_policy_version_ = 0;  // on the stream's executor only
@@ -477,7 +490,20 @@ grpc::ServerBidiReactor<AgentMessage, ControlMessage>* AgentServiceImpl::Connect
   if (on_connect_ && ctx->auth_context() != nullptr) {
     on_connect_(caller->ToString(), *ctx->auth_context());
   }
-  return new AgentStream(dispatcher_, sessions_, pool_, clock_, caller->ToString());
+  std::vector<std::string> relay_path;
+  const auto& md = ctx->client_metadata();
+  if (auto h = md.find(relay::kRelayPathHeader); h != md.end()) {
+    auto path = relay::ParseRelayPath(absl::string_view(h->second.data(), h->second.size()),
+                                      caller->trust_domain);
+    if (!path.ok()) {
+      log::Warn("agent stream refused",
+                {{"peer", caller->ToString()}, {"error", path.status().message()}});
+      return new RejectedStream(ToGrpcStatus(path.status()));
+    }
+    relay_path = *std::move(path);
+  }
+  return new AgentStream(dispatcher_, sessions_, pool_, clock_, caller->ToString(),
+                         std::move(relay_path));
 }
 
 }  // namespace wb::controlplane

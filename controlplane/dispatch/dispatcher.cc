@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/actions/actions.h"
+#include "common/audit/chain.h"
 #include "common/envelope/envelope.h"
 #include "common/faults/faults.h"
 #include "common/logging/logging.h"
@@ -14,7 +15,6 @@
 #include "common/tls/tls.h"
 #include "common/trust/approvals.h"
 #include "controlplane/approval/trust_gate.h"
-#include "common/audit/chain.h"
 
 namespace wb::controlplane {
 
@@ -379,94 +379,6 @@ std::vector<AgentRecord> Dispatcher::Agents() const {
 
 // ---------------------------------------------------------------- agents
 
-absl::StatusOr<writeback::v1::Welcome> Dispatcher::Hello(absl::string_view peer_id,
-                                                         const writeback::v1::Hello& hello) {
-  if (hello.agent_id() != peer_id) {
-    return absl::PermissionDeniedError(absl::StrCat("hello.agent_id: '", hello.agent_id(),
-                                                    "' is not the certificate's identity '",
-                                                    peer_id, "'"));
-  }
-  auto key = crypto::Ed25519PublicKey::FromRaw(hello.result_public_key());
-  if (!key.ok()) {
-    return Invalid("hello.result_public_key", absl::StrCat("not a raw 32-byte Ed25519 public key (",
-                                                           key.status().message(), ")"));
-  }
-  WB_RETURN_IF_ERROR(actions::ValidateText("hello.version", hello.version(), 128, true));
-  absl::flat_hash_set<std::string> names;
-  for (int i = 0; i < hello.instances_size(); ++i) {
-    const auto& inst = hello.instances(i);
-    const std::string f = absl::StrCat("hello.instances[", i, "]");
-    WB_RETURN_IF_ERROR(tls::ValidateName(f + ".name", inst.name()));
-    if (!names.insert(inst.name()).second) {
-      return Invalid(f + ".name", absl::StrCat("instance '", inst.name(), "' is listed twice"));
-    }
-    if (inst.type().empty()) return Invalid(f + ".type", "required");
-  }
-  for (const auto& [k, v] : hello.labels()) {
-    WB_RETURN_IF_ERROR(actions::ValidateText("hello.labels key", k, 128, false));
-    WB_RETURN_IF_ERROR(actions::ValidateText(absl::StrCat("hello.labels[", k, "]"), v, 256, true));
-  }
-
-  const std::string agent_id(peer_id);
-  const int64_t now_ms = clock_->NowUnixMs();
-  absl::MutexLock l(&dir_mu_);
-  auto known = agents_.find(agent_id);
-  if (known != agents_.end() && known->second.record.banned()) {
-    log::Warn("hello refused: agent is banned", {{"agent_id", agent_id}});
-    return absl::PermissionDeniedError(absl::StrCat("agent ", agent_id, " is banned"));
-  }
-  // The result key registered at enrolment, or on first use for agents
-  // issued a certificate out of band (wbctl pki init).
-  if (known != agents_.end() && !known->second.record.result_public_key().empty() &&
-      !crypto::ConstantTimeEquals(known->second.record.result_public_key(),
-                                  hello.result_public_key())) {
-    log::Warn("hello refused: result key changed", {{"agent_id", agent_id}});
-    return absl::PermissionDeniedError("result key changed");
-  }
-  for (int i = 0; i < hello.instances_size(); ++i) {
-    auto r = routes_.find(hello.instances(i).name());
-    if (r != routes_.end() && r->second.agent_id != agent_id) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("hello.instances[", i, "].name: instance '", hello.instances(i).name(),
-                       "' is served by agent ", r->second.agent_id));
-    }
-  }
-  AgentRecord rec = known != agents_.end() ? known->second.record : AgentRecord();
-  if (known == agents_.end() || rec.result_public_key().empty()) {
-    rec.set_agent_id(agent_id);
-    rec.set_result_public_key(hello.result_public_key());
-    rec.set_result_key_id(key->key_id());
-    if (rec.first_seen_unix_ms() == 0) rec.set_first_seen_unix_ms(now_ms);
-  }
-  rec.set_version(hello.version());
-  *rec.mutable_instances() = hello.instances();
-  *rec.mutable_labels() = hello.labels();
-  rec.set_last_seen_unix_ms(now_ms);
-  WB_RETURN_IF_ERROR(store_->PutAgent(rec));
-
-  if (known != agents_.end()) {
-    for (const auto& old : known->second.record.instances()) {
-      auto r = routes_.find(old.name());
-      if (r != routes_.end() && r->second.agent_id == agent_id) routes_.erase(r);
-    }
-  }
-  for (const auto& inst : rec.instances()) routes_[inst.name()] = InstanceRoute{agent_id, inst};
-  agents_[agent_id] = KnownAgent{rec, *std::move(key), now_ms};
-  log::Info(known == agents_.end() ? "agent registered" : "agent connected",
-            {{"agent_id", agent_id},
-             {"version", rec.version()},
-             {"instances", absl::StrCat(rec.instances_size())},
-             {"result_key_id", rec.result_key_id()}});
-
-  writeback::v1::Welcome w;
-  w.set_controlplane_id(opts_.controlplane_id);
-  w.set_server_time_unix_ms(now_ms);
-  w.set_heartbeat_interval_seconds(opts_.heartbeat_interval_seconds);
-  w.set_max_in_flight(opts_.max_in_flight);
-  if (auto p = trust_policy(); p != nullptr) *w.mutable_trust_policy() = p->envelope;
-  return w;
-}
-
 absl::Status Dispatcher::Heartbeat(absl::string_view agent_id, const writeback::v1::Heartbeat& hb) {
   const int64_t now_ms = clock_->NowUnixMs();
   absl::MutexLock l(&dir_mu_);
@@ -555,6 +467,29 @@ ResultAck Dispatcher::IntakeResult(absl::string_view agent_id,
     return Refuse(agent_id, task_id, "result.task_id: the task is not addressed to this agent");
   }
   if (!crypto::ConstantTimeEquals(r.task_digest(), crypto::Sha256(peek->signed_task().payload()))) {
+    if (r.outcome() == writeback::v1::OUTCOME_REJECTED) {
+      // The agent refused bytes that are not what we signed: the task was
+      // altered on its way (a relay, the network). Nothing happened on the
+      // target; the task stays open. Recorded, and acknowledged so the agent
+      // stops re-sending it.
+      altered_deliveries_.fetch_add(1);
+      std::string via;
+      {
+        absl::MutexLock dl(&dir_mu_);
+        auto it = agents_.find(agent_id);
+        if (it != agents_.end()) via = absl::StrJoin(it->second.record.relay_path(), ",");
+      }
+      log::Warn("agent refused an altered copy of a task (tampered in transit?)",
+                {{"agent_id", agent_id},
+                 {"task_id", task_id},
+                 {"reason", writeback::v1::RejectReason_Name(r.reject_reason())},
+                 {"via", via.empty() ? "direct" : via}});
+      ResultAck ack;
+      ack.set_task_id(task_id);
+      ack.set_accepted(true);
+      ack.set_error("recorded as an altered delivery; the task stays open");
+      return ack;
+    }
     return Refuse(agent_id, task_id, "result.task_digest: does not match the task's signed bytes");
   }
 

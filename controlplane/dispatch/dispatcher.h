@@ -76,6 +76,18 @@ struct BanOutcome {
   size_t tasks_canceled = 0;
   bool stream_ended = false;
   size_t tokens_revoked = 0;
+  // Streams of other agents it was relaying, ended with it.
+  size_t relayed_streams_ended = 0;
+};
+
+// Where an agent stream came from (controlplane/api/agent_service.cc).
+struct StreamOrigin {
+  std::string peer_id;  // the verified SPIFFE ID of the connection's certificate
+  // Relays the stream came through, nearest the agent first (the
+  // x-writeback-relay-path header, common/relay); empty: direct.
+  std::vector<std::string> relay_path;
+  // The first message's connect proof; required when relay_path is set.
+  writeback::v1::SignedEnvelope connect_proof;
 };
 
 // What Dispatcher::Approve did.
@@ -198,6 +210,14 @@ class Dispatcher {
   // served by another agent), INVALID_ARGUMENT (malformed hello).
   absl::StatusOr<writeback::v1::Welcome> Hello(absl::string_view peer_id,
                                                const writeback::v1::Hello& hello);
+  // The same for a stream that may have come through relays. Relayed: the
+  // last relay must be the peer's certificate, every relay a known agent
+  // that is not banned, and the agent is authenticated by its connect proof
+  // (signed by its registered result key, fresh, nonce never seen): the
+  // Hello used is the one it signed. Errors as above; PERMISSION_DENIED
+  // names the relay or the proof's field.
+  absl::StatusOr<writeback::v1::Welcome> Hello(const StreamOrigin& origin,
+                                               const writeback::v1::Hello& hello);
   // Updates last_seen and the health of the agent's known instances.
   absl::Status Heartbeat(absl::string_view agent_id, const writeback::v1::Heartbeat& hb);
   // The agent journaled the task: QUEUED -> DELIVERED. No change for a task
@@ -232,6 +252,9 @@ class Dispatcher {
 
   // Results refused since start (bad signature, wrong agent, wrong digest...).
   uint64_t rejected_results() const { return rejected_results_.load(); }
+  // Tasks an agent refused because its copy did not match what was signed
+  // (altered in transit, e.g. by a relay), since start.
+  uint64_t altered_deliveries() const { return altered_deliveries_.load(); }
   // Tasks sent again on a live stream after the delivery timeout, since start.
   uint64_t redeliveries() const { return redeliveries_.load(); }
 
@@ -241,6 +264,12 @@ class Dispatcher {
     crypto::Ed25519PublicKey result_key;
     int64_t persisted_last_seen_ms = 0;
   };
+  // Checks a relayed stream's origin; returns the Hello its agent signed.
+  absl::StatusOr<writeback::v1::Hello> CheckRelayed(const StreamOrigin& origin,
+                                                    const std::string& agent_id);
+  absl::StatusOr<writeback::v1::Welcome> Register(const std::string& agent_id,
+                                                  const writeback::v1::Hello& hello,
+                                                  const std::vector<std::string>& relay_path);
   struct InstanceRoute {
     std::string agent_id;
     writeback::v1::ConnectorInstanceInfo info;
@@ -293,7 +322,13 @@ class Dispatcher {
   absl::Mutex req_mu_;
   absl::flat_hash_set<std::string> requests_in_flight_ ABSL_GUARDED_BY(req_mu_);
 
+  // Connect-proof nonces accepted within their validity window -> when
+  // they may be forgotten (a proof replayed by a relay is refused).
+  absl::Mutex nonce_mu_;
+  absl::flat_hash_map<std::string, int64_t> connect_nonces_ ABSL_GUARDED_BY(nonce_mu_);
+
   std::atomic<uint64_t> rejected_results_{0};
+  std::atomic<uint64_t> altered_deliveries_{0};
   std::atomic<uint64_t> redeliveries_{0};
 };
 

@@ -1,9 +1,9 @@
 // Agent identity lifecycle on the control plane: enrolment records, renewed
 // certificates, bans (Dispatcher methods; see dispatcher.h).
 #include "absl/strings/str_cat.h"
+#include "common/audit/chain.h"
 #include "common/logging/logging.h"
 #include "common/status/macros.h"
-#include "common/audit/chain.h"
 #include "controlplane/dispatch/dispatcher.h"
 
 namespace wb::controlplane {
@@ -94,6 +94,9 @@ absl::StatusOr<BanOutcome> Dispatcher::Ban(absl::string_view by, absl::string_vi
   // First cut the stream: nothing more is sent to it.
   out.stream_ended = sessions_->End(
       agent_id, absl::PermissionDeniedError(absl::StrCat("agent ", agent_id, " is banned")));
+  // And every stream it was relaying (their agents reconnect another way).
+  out.relayed_streams_ended = sessions_->EndRelayedThrough(
+      agent_id, absl::UnavailableError(absl::StrCat("relay ", agent_id, " is banned")));
   // Tasks without a result: withdrawn (their decisions recomputed).
   absl::flat_hash_set<std::string> done;
   while (true) {

@@ -3,15 +3,14 @@
 namespace wb::controlplane {
 
 void SessionRegistry::Register(const std::string& agent_id, AgentSession* s,
-                               int64_t connected_since_unix_ms) {
+                               int64_t connected_since_unix_ms,
+                               std::vector<std::string> relay_path) {
   absl::MutexLock l(&mu_);
-  auto [it, inserted] = live_.try_emplace(agent_id, Entry{s, connected_since_unix_ms});
-  if (!inserted) {
-    if (it->second.session != s) {
-      it->second.session->End(absl::AbortedError("superseded by a newer stream of the same agent"));
-    }
-    it->second = Entry{s, connected_since_unix_ms};
+  auto [it, inserted] = live_.try_emplace(agent_id, Entry{s, connected_since_unix_ms, {}});
+  if (!inserted && it->second.session != s) {
+    it->second.session->End(absl::AbortedError("superseded by a newer stream of the same agent"));
   }
+  it->second = Entry{s, connected_since_unix_ms, std::move(relay_path)};
 }
 
 void SessionRegistry::Unregister(const std::string& agent_id, const AgentSession* s) {
@@ -49,6 +48,21 @@ bool SessionRegistry::End(absl::string_view agent_id, const absl::Status& why) {
   if (it == live_.end()) return false;
   it->second.session->End(why);
   return true;
+}
+
+size_t SessionRegistry::EndRelayedThrough(absl::string_view relay_id, const absl::Status& why) {
+  absl::MutexLock l(&mu_);
+  size_t n = 0;
+  for (auto& [id, e] : live_) {
+    for (const auto& hop : e.relay_path) {
+      if (hop == relay_id) {
+        e.session->End(why);
+        ++n;
+        break;
+      }
+    }
+  }
+  return n;
 }
 
 size_t SessionRegistry::size() const {

@@ -34,7 +34,9 @@ class SessionRegistry {
  public:
   // Makes `s` the live session of `agent_id`. A previous session of the same
   // agent is ended with ABORTED and forgotten.
-  void Register(const std::string& agent_id, AgentSession* s, int64_t connected_since_unix_ms);
+  // `relay_path`: the relays the stream came through (empty: direct).
+  void Register(const std::string& agent_id, AgentSession* s, int64_t connected_since_unix_ms,
+                std::vector<std::string> relay_path = {});
   // Forgets `s` if it is still the live session of `agent_id`.
   void Unregister(const std::string& agent_id, const AgentSession* s);
   // Wakes the live session of `agent_id`, if any.
@@ -45,6 +47,9 @@ class SessionRegistry {
   std::optional<int64_t> ConnectedSince(absl::string_view agent_id) const;
   // Ends the live session of `agent_id` (a ban); false if it has none.
   bool End(absl::string_view agent_id, const absl::Status& why);
+  // Ends the live sessions forwarded through relay `relay_id` (a ban of
+  // the relay). Returns how many.
+  size_t EndRelayedThrough(absl::string_view relay_id, const absl::Status& why);
   // Ends every live session (they unregister themselves as they finish).
   void EndAll(const absl::Status& why);
   size_t size() const;
@@ -53,6 +58,7 @@ class SessionRegistry {
   struct Entry {
     AgentSession* session;
     int64_t since_ms;
+    std::vector<std::string> relay_path;
   };
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, Entry> live_ ABSL_GUARDED_BY(mu_);

@@ -2,15 +2,16 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/audit/chain.h"
 #include "common/crypto/crypto.h"
 #include "common/crypto/csr.h"
+#include "common/crypto/join_token.h"
 #include "common/envelope/envelope.h"
 #include "common/fs/fs.h"
 #include "common/logging/logging.h"
 #include "common/status/macros.h"
 #include "common/tls/tls.h"
 #include "controlplane/api/grpc_status.h"
-#include "common/audit/chain.h"
 
 namespace wb::controlplane {
 namespace {
@@ -86,8 +87,10 @@ absl::StatusOr<writeback::v1::CreateJoinTokenResponse> Enroller::CreateToken(
   }
   const std::string token = absl::StrCat("wbj_", crypto::HexEncode(crypto::RandomBytes(32)));
   const int64_t now = clock_->NowUnixMs();
+  WB_ASSIGN_OR_RETURN(crypto::Ed25519PrivateKey token_key, crypto::JoinTokenKey(token));
   writeback::v1::JoinTokenRecord rec;
   rec.set_token_digest(crypto::Sha256(token));
+  rec.set_proof_public_key(token_key.public_key().raw());
   rec.set_agent_id(agent_id);
   rec.set_created_by(std::string(by));
   rec.set_created_at_unix_ms(now);
@@ -135,8 +138,12 @@ absl::StatusOr<writeback::v1::EnrollResponse> Enroller::Issue(const std::string&
 absl::StatusOr<writeback::v1::EnrollResponse> Enroller::Enroll(
     const writeback::v1::EnrollRequest& req) {
   WB_RETURN_IF_ERROR(TakeRate());
-  if (req.token().empty() || req.token().size() > 256)
-    return Invalid("token", "missing or too long");
+  if (req.token_digest().size() != 32) {
+    return Invalid("token_digest", "must be the 32-byte SHA-256 of the join token");
+  }
+  if (req.token_signature().empty() || req.token_signature().size() > 128) {
+    return Invalid("token_signature", "missing or too long");
+  }
   if (auto k = crypto::Ed25519PublicKey::FromRaw(req.result_public_key()); !k.ok()) {
     return Invalid("result_public_key", "not a raw 32-byte Ed25519 public key");
   }
@@ -146,7 +153,7 @@ absl::StatusOr<writeback::v1::EnrollResponse> Enroller::Enroll(
   writeback::v1::JoinTokenRecord rec;
   {
     absl::MutexLock l(&token_mu_);
-    auto found = store_->GetJoinToken(crypto::Sha256(req.token()));
+    auto found = store_->GetJoinToken(req.token_digest());
     // One answer for every unusable token, so that a caller cannot tell an
     // unknown token from a spent, expired or revoked one.
     const absl::Status unusable =
@@ -159,6 +166,17 @@ absl::StatusOr<writeback::v1::EnrollResponse> Enroller::Enroll(
     if (rec.used_at_unix_ms() != 0 || rec.revoked() ||
         clock_->NowUnixMs() > rec.expires_at_unix_ms()) {
       log::Warn("enrolment refused: token not usable", {{"agent_id", rec.agent_id()}});
+      return unusable;
+    }
+    // Possession of the token, bound to this CSR and result key: a relay
+    // that saw the request cannot reuse it for its own keys. Checked before
+    // the token is spent, so a forged request does not burn it.
+    auto proof_key = crypto::Ed25519PublicKey::FromRaw(rec.proof_public_key());
+    if (!proof_key.ok() ||
+        !proof_key->Verify(crypto::EnrollmentBinding(req.csr_pem(), req.result_public_key()),
+                           req.token_signature())) {
+      log::Warn("enrolment refused: token signature does not match this request",
+                {{"agent_id", rec.agent_id()}});
       return unusable;
     }
     rec.set_used_at_unix_ms(clock_->NowUnixMs());

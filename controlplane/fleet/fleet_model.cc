@@ -6,6 +6,7 @@
 #include <map>
 #include <tuple>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/crypto/crypto.h"
@@ -129,6 +130,7 @@ AgentStatus FleetModel::MakeStatus(const AgentRecord& rec, int64_t now_ms) const
     if (!inst.healthy()) ++unhealthy;
   }
   a.set_unhealthy_instances(unhealthy);
+  *a.mutable_relay_path() = rec.relay_path();
   const AgentCounters c = tracker_->Counters(rec.agent_id());
   a.set_queue_depth(c.queued);
   a.set_in_flight(c.delivered);
@@ -142,6 +144,9 @@ AgentStatus FleetModel::MakeStatus(const AgentRecord& rec, int64_t now_ms) const
     auto it = cert_not_after_.find(rec.agent_id());
     if (it != cert_not_after_.end()) a.set_cert_not_after_unix_ms(it->second);
   }
+  // Not seen on a connection (an agent behind relays: the control plane sees
+  // the relay's certificate): the one issued at enrolment, renewal or re-join.
+  if (a.cert_not_after_unix_ms() == 0) a.set_cert_not_after_unix_ms(rec.cert_not_after_unix_ms());
   return a;
 }
 
@@ -156,8 +161,7 @@ writeback::v1::FleetStatusResponse FleetModel::Status(
   sum->set_offline_after_missed_heartbeats(opts_.offline_after_missed_heartbeats);
   std::map<std::pair<std::string, std::string>, writeback::v1::SiteCell> grid;
   std::vector<AgentStatus> agents;
-  for (const AgentRecord& rec : dispatcher_->Agents()) {
-    AgentStatus a = MakeStatus(rec, now_ms);
+  for (AgentStatus& a : AllStatuses(now_ms)) {
     sum->set_agents(sum->agents() + 1);
     switch (a.state()) {
       case writeback::v1::AGENT_STATE_ONLINE:
@@ -213,13 +217,36 @@ writeback::v1::FleetStatusResponse FleetModel::Status(
   return resp;
 }
 
+std::vector<AgentStatus> FleetModel::AllStatuses(int64_t now_ms) const {
+  std::vector<AgentStatus> all;
+  absl::flat_hash_map<std::string, AgentState> state;
+  for (const AgentRecord& rec : dispatcher_->Agents()) {
+    all.push_back(MakeStatus(rec, now_ms));
+    state[rec.agent_id()] = all.back().state();
+  }
+  for (AgentStatus& a : all) {
+    if (a.state() == writeback::v1::AGENT_STATE_ONLINE) continue;
+    // Nearest the control plane first: that relay cuts off everything below.
+    for (int i = a.relay_path_size() - 1; i >= 0; --i) {
+      auto it = state.find(a.relay_path(i));
+      if (it != state.end() && it->second == writeback::v1::AGENT_STATE_ONLINE) continue;
+      a.set_unreachable_via(a.relay_path(i));
+      a.set_state_reason(
+          absl::StrCat(a.state_reason(), "; unreachable through relay ", a.relay_path(i), " (",
+                       it == state.end() ? "unknown" : AgentStateName(it->second), ")"));
+      break;
+    }
+  }
+  return all;
+}
+
 absl::StatusOr<AgentStatus> FleetModel::Agent(absl::string_view id_or_name) const {
   if (id_or_name.empty()) return absl::InvalidArgumentError("agent_id: required");
   const bool full = absl::StartsWith(id_or_name, "spiffe://");
   const std::string suffix = absl::StrCat("/agent/", id_or_name);
-  for (const AgentRecord& rec : dispatcher_->Agents()) {
-    if (full ? rec.agent_id() == id_or_name : absl::EndsWith(rec.agent_id(), suffix)) {
-      return MakeStatus(rec, clock_->NowUnixMs());
+  for (AgentStatus& a : AllStatuses(clock_->NowUnixMs())) {
+    if (full ? a.agent_id() == id_or_name : absl::EndsWith(a.agent_id(), suffix)) {
+      return std::move(a);
     }
   }
   return absl::NotFoundError(absl::StrCat("agent_id: no agent '", id_or_name, "'"));

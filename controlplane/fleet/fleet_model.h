@@ -84,6 +84,9 @@ class FleetModel {
  private:
   writeback::v1::AgentStatus MakeStatus(const writeback::v1::AgentRecord& rec,
                                         int64_t now_ms) const;
+  // Every agent's status, each not-ONLINE agent behind relays marked with
+  // the relay (nearest the control plane) through which it is unreachable.
+  std::vector<writeback::v1::AgentStatus> AllStatuses(int64_t now_ms) const;
 
   const Clock* const clock_;
   const FleetOptions opts_;

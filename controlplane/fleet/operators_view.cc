@@ -237,6 +237,7 @@ void OperatorsView::RefreshMetrics(const writeback::v1::FleetStatusResponse& fle
   }
   for (const auto& [state, n] : s.decisions_by_state()) g.decisions_by_state[state] = n;
   g.results_refused_total = dispatcher_ == nullptr ? 0 : dispatcher_->rejected_results();
+  g.altered_deliveries_total = dispatcher_ == nullptr ? 0 : dispatcher_->altered_deliveries();
   metrics_.SetFleet(g);
 }
 

@@ -119,6 +119,13 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                               "misaddressed task, digest mismatch)")
                           .Register(r)
                           .Add({});
+  altered_deliveries_ = &prometheus::BuildCounter()
+                             .Name("writeback_altered_deliveries_total")
+                             .Help(
+                                 "Tasks an agent refused because the copy it received did not "
+                                 "match what the control plane signed (altered in transit)")
+                             .Register(r)
+                             .Add({});
   queue_depth_ = &prometheus::BuildGauge()
                       .Name("writeback_queue_depth")
                       .Help("Tasks queued for all agents and not yet journaled")
@@ -207,6 +214,11 @@ void Metrics::SetFleet(const FleetGauges& g) {
     results_refused_->Increment(delta);
     signature_errors_->Add({{"side", "controlplane"}}).Increment(delta);
     results_refused_seen_ = g.results_refused_total;
+  }
+  if (g.altered_deliveries_total > altered_deliveries_seen_) {
+    altered_deliveries_->Increment(
+        static_cast<double>(g.altered_deliveries_total - altered_deliveries_seen_));
+    altered_deliveries_seen_ = g.altered_deliveries_total;
   }
 }
 

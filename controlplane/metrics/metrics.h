@@ -70,6 +70,9 @@ class Metrics {
     // Results the control plane refused since start (bad signature, unknown
     // task, digest mismatch...): Dispatcher::rejected_results().
     uint64_t results_refused_total = 0;
+    // Tasks an agent refused because the copy it received was altered on
+    // the way (a relay or the network; docs/networks.md).
+    uint64_t altered_deliveries_total = 0;
   };
   void SetFleet(const FleetGauges& g);
 
@@ -98,12 +101,14 @@ class Metrics {
   prometheus::Counter* drift_detected_;
   prometheus::Counter* remediations_;
   prometheus::Counter* results_refused_;
+  prometheus::Counter* altered_deliveries_;
   prometheus::Gauge* queue_depth_;
   prometheus::Gauge* in_flight_;
   prometheus::Gauge* drifted_;
 
   absl::Mutex mu_;
   uint64_t results_refused_seen_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t altered_deliveries_seen_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace wb::controlplane
