@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "absl/strings/match.h"
+#include "agent/relay/relay.h"
 #include "agent/testing/fake_connector.h"
 #include "agent/testing/fake_controlplane.h"
 #include "agent/testing/task_factory.h"
@@ -239,7 +240,19 @@ TEST_F(AgentTest, BadConfigErrorsNameTheField) {
        [](AgentConfig& c, auto&) { c.set_agent_id("spiffe://writeback.test/operator/a1"); }},
       {"controlplane_address", [](AgentConfig& c, auto&) { c.clear_controlplane_address(); }},
       {"controlplane_id",
-       [](AgentConfig& c, auto&) { c.set_controlplane_id("spiffe://writeback.test/agent/cp"); }},
+       [](AgentConfig& c, auto&) { c.set_controlplane_id("spiffe://writeback.test/operator/cp"); }},
+      // An agent identity is a relay (docs/networks.md), but not this agent.
+      {"controlplane_id", [](AgentConfig& c, auto&) { c.set_controlplane_id(c.agent_id()); }},
+      {"relay.listen_address",
+       [](AgentConfig& c, auto&) { c.mutable_relay()->set_listen_address("0.0.0.0:7443"); }},
+      {"relay.listen_address",
+       [](AgentConfig& c, auto&) { c.mutable_relay()->set_listen_address("[::]:7443"); }},
+      {"relay.listen_address",
+       [](AgentConfig& c, auto&) { c.mutable_relay()->set_listen_address("relay.example:7443"); }},
+      {"relay.listen_address",
+       [](AgentConfig& c, auto&) { c.mutable_relay()->set_listen_address("10.0.0.1"); }},
+      {"relay.listen_address",
+       [](AgentConfig& c, auto&) { c.mutable_relay()->set_listen_address("10.0.0.1:70000"); }},
       {"tls.ca_file", [](AgentConfig& c, auto&) { c.mutable_tls()->clear_ca_file(); }},
       {"tls.cert_file",
        [](AgentConfig& c, auto& t) { c.mutable_tls()->set_cert_file(t + "/missing.crt"); }},
@@ -314,6 +327,49 @@ TEST_F(AgentTest, ExampleConfigLoadsAndValidates) {
   connectors::RegisterBuiltinConnectors(builtin);
   s = Agent::CheckConfig(cfg, builtin);
   EXPECT_TRUE(s.ok()) << s;
+}
+
+// The relay examples (docs/networks.md): a DMZ relay, and an agent behind it.
+TEST_F(AgentTest, RelayExampleConfigsLoadAndValidate) {
+  connectors::Registry builtin;
+  connectors::RegisterBuiltinConnectors(builtin);
+  for (const std::string name : {"dmz-relay", "cell-01"}) {
+    AgentConfig cfg;
+    absl::Status s = config::LoadYamlFile(
+        absl::StrCat(WB_SOURCE_DIR "/deploy/agent-", name, ".example.yaml"), &cfg);
+    ASSERT_TRUE(s.ok()) << name << ": " << s;
+    EXPECT_EQ(cfg.agent_id(), "spiffe://writeback.test/agent/" + name);
+    auto ident = pki_->AddAgent(name, absl::Now());
+    ASSERT_TRUE(ident.ok()) << ident.status();
+    *cfg.mutable_tls() = ident->tls;
+    cfg.set_result_key_file(pki_->agent_result_key_file(name));
+    cfg.set_dispatch_public_key_files(0, pki_->dispatch_pub_file());
+    cfg.set_data_dir(dir_.Sub(name + "-data"));
+    s = Agent::CheckConfig(cfg, builtin);
+    EXPECT_TRUE(s.ok()) << name << ": " << s;
+    if (name == "dmz-relay") {
+      EXPECT_EQ(cfg.relay().listen_address(), "10.20.0.1:7443");
+      auto opts = RelayOptionsFromConfig(cfg);
+      ASSERT_TRUE(opts.ok()) << opts.status();
+      EXPECT_EQ(opts->upstream_id, "spiffe://writeback.test/controlplane/cp");
+      EXPECT_EQ(opts->trust_domain, "writeback.test");
+    } else {
+      EXPECT_FALSE(cfg.has_relay());
+      EXPECT_EQ(cfg.controlplane_id(), "spiffe://writeback.test/agent/dmz-relay");
+    }
+  }
+}
+
+TEST(RelayListenAddressTest, OnlySpecificAddresses) {
+  for (const char* ok : {"10.20.0.1:7443", "127.0.0.1:0", "[fd00::1]:7443"}) {
+    EXPECT_TRUE(ValidateRelayListenAddress(ok).ok()) << ok;
+  }
+  for (const char* bad : {"", "0.0.0.0:7443", "[::]:7443", ":7443", "host:7443", "10.0.0.1",
+                          "10.0.0.1:-1", "10.0.0.1:65536", "[fd00::1]7443"}) {
+    absl::Status s = ValidateRelayListenAddress(bad);
+    EXPECT_FALSE(s.ok()) << bad;
+    EXPECT_TRUE(absl::StartsWith(s.message(), "relay.listen_address:")) << s.message();
+  }
 }
 
 }  // namespace
