@@ -33,6 +33,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/fs/fs.h"
 #include "common/pki/pki.h"
 #include "common/testing/temp_dir.h"
@@ -335,6 +336,20 @@ TEST_F(RelayNetnsTest, AgentInAnInnerSegmentIsReachedOnlyThroughTheRelay) {
   auto listening = lab_->Run("in", {"/usr/bin/ss", "-H", "-l", "-t", "-u", "-n"});
   ASSERT_TRUE(listening.ok()) << listening.status();
   EXPECT_EQ(*listening, "") << "something listens in the agent's namespace";
+  // The relay listens on its inside address only.
+  auto relay_listening = lab_->Run("dmz", {"/usr/bin/ss", "-H", "-l", "-t", "-u", "-n"});
+  ASSERT_TRUE(relay_listening.ok()) << relay_listening.status();
+  // Columns: netid state recv-q send-q local peer; local is
+  // "[::ffff:10.91.2.1]:7444" (a v4-mapped socket) or "10.91.2.1:7444".
+  for (absl::string_view line : absl::StrSplit(*relay_listening, '\n', absl::SkipEmpty())) {
+    std::vector<absl::string_view> cols = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    ASSERT_GE(cols.size(), 5u) << line;
+    EXPECT_TRUE(absl::StrContains(cols[4], absl::StrCat(kDmzInnerIp, "]:", kRelayPort)) ||
+                cols[4] == absl::StrCat(kDmzInnerIp, ":", kRelayPort))
+        << "the DMZ listens on " << cols[4];
+  }
+  EXPECT_FALSE(relay_listening->empty());
+  std::printf("listening in the DMZ: %s", relay_listening->c_str());
   // Nobody gets in; the agent reaches only the relay; the relay only the
   // control plane (positive controls first: the probe itself works).
   EXPECT_EQ(Probe("dmz", kCpIp, kCpPort), "connected\n");
