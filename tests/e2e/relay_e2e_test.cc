@@ -369,6 +369,50 @@ TEST_F(RelayE2eTest, EnrolmentSeenOnTheWayCannotBeReusedForOtherKeys) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
 }
 
+// What the relay itself checks before forwarding anything.
+TEST_F(RelayE2eTest, RelayChecksItsDownstreamPeers) {
+  writeback::v1::AgentConfig c = h_->agent_config("dmz");
+  c.mutable_relay()->set_listen_address("127.0.0.1:0");
+  c.mutable_relay()->set_max_downstream_streams(1);
+  auto o = agent::RelayOptionsFromConfig(c);
+  ASSERT_TRUE(o.ok()) << o.status();
+  auto relay = agent::Relay::Start(*std::move(o));
+  ASSERT_TRUE(relay.ok()) << relay.status();
+  const std::string addr = absl::StrCat("127.0.0.1:", (*relay)->port());
+  // Opens a stream to the relay with `tls`, says Hello as `agent_id`, and
+  // returns "WELCOMED" or the status message.
+  auto open = [&](const writeback::v1::TlsConfig& tls, const std::string& agent_id,
+                  grpc::ClientContext* keep = nullptr) {
+    auto creds = tls::MakeChannelCredentials(tls, kDmz);
+    if (!creds.ok()) return std::string(creds.status().message());
+    auto stub = writeback::v1::AgentService::NewStub(
+        grpc::CreateCustomChannel(addr, *creds, tls::DefaultChannelArgs()));
+    grpc::ClientContext own;
+    grpc::ClientContext* ctx = keep != nullptr ? keep : &own;
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    auto s = stub->Connect(ctx);
+    writeback::v1::AgentMessage m;
+    m.mutable_hello()->set_agent_id(agent_id);
+    s->Write(m);
+    writeback::v1::ControlMessage reply;
+    if (s->Read(&reply)) return std::string("WELCOMED");
+    return s->Finish().error_message();
+  };
+  // An operator's certificate is not a downstream agent.
+  auto op = h_->pki().AddOperator("eve", absl::Now());
+  ASSERT_TRUE(op.ok());
+  EXPECT_THAT(open(op->tls, kCell), HasSubstr("needs an agent certificate"));
+  // An agent saying Hello as another agent.
+  EXPECT_THAT(open(h_->agent_config("cell").tls(), kE1),
+              HasSubstr("is not the downstream certificate's identity"));
+  // One stream at most (max_downstream_streams: 1): e1 holds it.
+  PointE1At(**relay, kDmz);
+  auto a = EnrolAndStartE1();
+  ASSERT_NE(a, nullptr);
+  EXPECT_THAT(open(h_->agent_config("cell").tls(), kCell), HasSubstr("downstream streams already"));
+  a->Stop();
+}
+
 TEST_F(RelayE2eTest, BanningARelayEndsTheStreamsItCarries) {
   auto relay = StartRelay("dmz", CpAddress(), h_->agent_config("dmz").controlplane_id());
   ASSERT_NE(relay, nullptr);
