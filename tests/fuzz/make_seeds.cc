@@ -19,6 +19,7 @@
 #include "agent/checks/task_checks.h"
 #include "common/actions/actions.h"
 #include "common/envelope/envelope.h"
+#include "common/relay/relay.h"
 #include "common/trust/policy.h"
 #include "connectors/connector.h"
 #include "connectors/util/connector_util.h"
@@ -170,6 +171,34 @@ void ResultSeeds(Writer& w) {
   w.Add("empty", Flag(1));
 }
 
+// Relay path headers (flag 2) and connect proofs signed at the target's
+// fixed clock (connect_proof_fuzzer.cc).
+void ConnectSeeds(Writer& w) {
+  const absl::Time now = absl::FromUnixSeconds(1'800'000'000);
+  writeback::v1::Hello hello;
+  hello.set_agent_id(kAgentId);
+  hello.set_version("0.1.0");
+  hello.set_result_public_key(AgentResultKey().public_key().raw());
+  (*hello.mutable_labels())["segment"] = "cell";
+  hello.add_instances()->set_name("hosts-a");
+  const auto env = relay::MakeConnectProof(hello, AgentResultKey(), now);
+  Expect(relay::VerifyConnectProof(env, kAgentId, AgentResultKey().public_key(), now).ok(),
+         "connect proof seed refused");
+  w.Add("proof-envelope", Flag(0) + env.SerializeAsString());
+  w.Add("proof-payload", Flag(1) + env.payload());
+  w.Add("proof-as-result", Flag(0) + envelope::Sign(writeback::v1::PAYLOAD_TYPE_RESULT,
+                                                    env.payload(), AgentResultKey())
+                                         .SerializeAsString());
+  const std::string r1 = "spiffe://writeback.test/agent/cell-relay";
+  const std::string r2 = "spiffe://writeback.test/agent/dmz-relay";
+  Expect(relay::ParseRelayPath(r1 + "," + r2, "writeback.test").ok(), "path seed refused");
+  w.Add("path-one", Flag(2) + r2);
+  w.Add("path-two", Flag(2) + r1 + "," + r2);
+  w.Add("path-loop", Flag(2) + r1 + "," + r1);
+  w.Add("path-operator", Flag(2) + "spiffe://writeback.test/operator/admin");
+  w.Add("path-empty", Flag(2));
+}
+
 // A target file for the connector types whose parsers the target runs.
 std::string ContentFor(const Example& ex) {
   if (ex.type == "ssh_authorized_keys") {
@@ -287,14 +316,16 @@ int main(int argc, char** argv) {
   namespace fs = std::filesystem;
   const fs::path out = argv[1];
   Writer task(out / "task_envelope"), result(out / "result_verify"), conn(out / "connector_params"),
-      trust(out / "trust_policy");
+      trust(out / "trust_policy"), connect(out / "connect_proof");
   wb::fuzz::TaskSeeds(task);
   wb::fuzz::ResultSeeds(result);
   wb::fuzz::ConnectorSeeds(conn);
   wb::fuzz::TrustPolicySeeds(trust);
+  wb::fuzz::ConnectSeeds(connect);
   std::printf(
       "make_seeds: task_envelope %d, result_verify %d, connector_params %d, "
-      "trust_policy %d seeds in %s; %d failures\n",
-      task.count(), result.count(), conn.count(), trust.count(), out.c_str(), wb::fuzz::g_failures);
+      "trust_policy %d, connect_proof %d seeds in %s; %d failures\n",
+      task.count(), result.count(), conn.count(), trust.count(), connect.count(), out.c_str(),
+      wb::fuzz::g_failures);
   return wb::fuzz::g_failures == 0 ? 0 : 1;
 }
