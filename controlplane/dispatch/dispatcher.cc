@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/actions/actions.h"
+#include "common/audit/chain.h"
 #include "common/envelope/envelope.h"
 #include "common/faults/faults.h"
 #include "common/logging/logging.h"
@@ -14,7 +15,6 @@
 #include "common/tls/tls.h"
 #include "common/trust/approvals.h"
 #include "controlplane/approval/trust_gate.h"
-#include "common/audit/chain.h"
 
 namespace wb::controlplane {
 
@@ -645,7 +645,7 @@ absl::StatusOr<std::vector<TaskRecord>> Dispatcher::NextTasks(
     absl::string_view agent_id, const absl::flat_hash_set<std::string>& in_flight, size_t limit) {
   WB_ASSIGN_OR_RETURN(std::vector<std::string> ids,
                       store_->PeekOutbox(agent_id, limit, [&](absl::string_view id) {
-                        return in_flight.contains(id);
+                        return in_flight.contains(id) || TravelsOffline(id);
                       }));
   std::vector<TaskRecord> out;
   out.reserve(ids.size());
@@ -656,6 +656,7 @@ absl::StatusOr<std::vector<TaskRecord>> Dispatcher::NextTasks(
       return t.status();
     }
     if (!IsOpenTaskState(t->state())) continue;  // finished meanwhile
+    if (!t->bundle_id().empty()) continue;       // exported meanwhile
     out.push_back(*std::move(t));
   }
   return out;
@@ -683,6 +684,7 @@ absl::StatusOr<std::vector<TaskRecord>> Dispatcher::Redeliver(
       return t.status();
     }
     if (t->agent_id() != agent_id || !IsOpenTaskState(t->state())) continue;
+    if (!t->bundle_id().empty()) continue;  // exported meanwhile: travels offline
     redeliveries_.fetch_add(1);
     log::Info("task redelivered after the delivery timeout",
               {{"task_id", id}, {"decision_id", t->decision_id()}, {"agent_id", agent_id}});
