@@ -399,8 +399,11 @@ absl::StatusOr<writeback::v1::ImportBundleResponse> Dispatcher::ImportBundle(
     rv->set_reject_reason(r.reject_reason());
     rv->set_message(r.message());
     rv->set_status(item.status);
-    if (auto t = store_->GetTask(r.task_id()); t.ok()) rv->set_task_state(t->state());
-    if (auto d = store_->GetDecision(r.decision_id()); d.ok()) rv->set_decision_state(d->state());
+  }
+  // States after the whole import.
+  for (auto& rv : *resp.mutable_results()) {
+    if (auto t = store_->GetTask(rv.task_id()); t.ok()) rv.set_task_state(t->state());
+    if (auto d = store_->GetDecision(rv.decision_id()); d.ok()) rv.set_decision_state(d->state());
   }
   writeback::v1::AuditEvent ev =
       audit::NewEvent(writeback::v1::AUDIT_EVENT_KIND_BUNDLE_IMPORTED, caller, now_ms);
