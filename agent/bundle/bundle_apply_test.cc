@@ -12,6 +12,8 @@
 #include "common/bundle/bundle.h"
 #include "common/fs/fs.h"
 #include "common/testing/temp_dir.h"
+#include "common/trust/approvals.h"
+#include "common/trust/testing.h"
 #include "tests/integration/ssh_test_keys.h"
 
 namespace wb::agent {
@@ -54,7 +56,9 @@ class BundleApplyTest : public ::testing::Test {
 
   // A bundle removing the leaked key for alice and bob; written to a file.
   writeback::v1::TaskBundle Bundle(std::vector<std::string> users = {"alice", "bob"},
-                                   absl::Duration trip = absl::Hours(1)) {
+                                   absl::Duration trip = absl::Hours(1),
+                                   const crypto::Ed25519PrivateKey* approver = nullptr,
+                                   const crypto::Ed25519PrivateKey* manifest_key = nullptr) {
     writeback::v1::BundleManifest m;
     m.set_bundle_id("b-test");
     m.set_agent_id(kAgent);
@@ -72,14 +76,21 @@ class BundleApplyTest : public ::testing::Test {
       s.fingerprint = leaked_.fingerprint;
       s.now = now_;
       s.ttl = trip;
-      tasks.push_back(testing::MakeSignedTask(s, dispatch_));
+      const std::string statement = testing::MakeStatement(s).SerializeAsString();
+      writeback::v1::Task task = testing::MakeTaskFor(s, statement, dispatch_.key_id());
+      // Root mode: alice's task carries an approval, bob's none.
+      if (approver != nullptr && u == "alice") {
+        *task.add_approvals() = trust::Approve(statement, *approver, now_);
+      }
+      tasks.push_back(testing::SignTask(task, dispatch_));
       auto* e = m.add_entries();
       e->set_task_id(s.task_id);
       e->set_task_digest(bundle::PayloadDigest(tasks.back()));
     }
-    return bundle::MakeTaskBundle(envelope::Sign(writeback::v1::PAYLOAD_TYPE_BUNDLE_MANIFEST,
-                                                 m.SerializeAsString(), dispatch_),
-                                  std::move(tasks));
+    const crypto::Ed25519PrivateKey& key = manifest_key != nullptr ? *manifest_key : dispatch_;
+    return bundle::MakeTaskBundle(
+        envelope::Sign(writeback::v1::PAYLOAD_TYPE_BUNDLE_MANIFEST, m.SerializeAsString(), key),
+        std::move(tasks));
   }
 
   absl::StatusOr<BundleApplyReport> Apply(const writeback::v1::TaskBundle& b) {
@@ -196,6 +207,41 @@ TEST_F(BundleApplyTest, RefusalsApplyNothing) {
   }
   EXPECT_EQ(KeysNow("alice"), before);
   EXPECT_FALSE(fs::ReadFile(out_).ok());
+}
+
+TEST_F(BundleApplyTest, RootModeTrustsThePolicyAndChecksApprovals) {
+  // A root-signed policy naming the dispatch key and one approver.
+  trust::testing::PolicyKeys pk;
+  pk.dispatch = dispatch_;
+  writeback::v1::TrustPolicy policy = trust::testing::MakePolicy(pk, "writeback.test", 1, 1);
+  ASSERT_TRUE(fs::WriteFileAtomic(dir_.path() + "/root.pub", pk.root.public_key().ToPem()).ok());
+  ASSERT_TRUE(fs::WriteFileAtomic(dir_.path() + "/policy.signed",
+                                  envelope::Sign(writeback::v1::PAYLOAD_TYPE_TRUST_POLICY,
+                                                 policy.SerializeAsString(), pk.root)
+                                      .SerializeAsString())
+                  .ok());
+  cfg_.clear_dispatch_public_key_files();
+  cfg_.set_trust_root_public_key_file(dir_.path() + "/root.pub");
+  cfg_.set_trust_policy_file(dir_.path() + "/policy.signed");
+
+  // A manifest signed by a key the policy does not list: refused.
+  auto stranger = crypto::Ed25519PrivateKey::Generate();
+  auto bad = Apply(Bundle({"alice", "bob"}, absl::Hours(1), &pk.approvers[0], &stranger));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("not signed by a trusted dispatch key"), std::string::npos)
+      << bad.status();
+  EXPECT_NE(KeysNow("alice").find(leaked_.line), std::string::npos);
+
+  auto r = Apply(Bundle({"alice", "bob"}, absl::Hours(1), &pk.approvers[0]));
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->tasks.size(), 2u);
+  EXPECT_EQ(r->tasks[0].result.outcome(), writeback::v1::OUTCOME_VERIFIED)
+      << r->tasks[0].result.DebugString();
+  EXPECT_EQ(r->tasks[1].result.outcome(), writeback::v1::OUTCOME_REJECTED);
+  EXPECT_EQ(r->tasks[1].result.reject_reason(),
+            writeback::v1::REJECT_REASON_INSUFFICIENT_APPROVALS);
+  EXPECT_EQ(KeysNow("alice"), absl::StrCat(kept_.line, "\n"));
+  EXPECT_NE(KeysNow("bob").find(leaked_.line), std::string::npos) << "unapproved task applied";
 }
 
 }  // namespace

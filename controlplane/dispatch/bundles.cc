@@ -155,6 +155,11 @@ absl::StatusOr<writeback::v1::ExportBundleResponse> Dispatcher::ExportBundle(
     for (const std::string& id : by_decision[decision_id]) {
       WB_ASSIGN_OR_RETURN(TaskRecord t, store_->GetTask(id));
       if (t.state() != writeback::v1::TASK_STATE_QUEUED) continue;  // changed meanwhile
+      if (!t.bundle_id().empty() && now_ms < t.bundle_expires_at_unix_ms()) {
+        // Exported meanwhile by a concurrent export.
+        *resp.add_skipped() = Skipped(t, absl::StrCat("travelling in bundle ", t.bundle_id()));
+        continue;
+      }
       if (!IsOpenDecisionState(d.state()) || statement_end <= now_ms) {
         *resp.add_skipped() = Skipped(t, "the decision expired");
         continue;
@@ -266,6 +271,47 @@ absl::StatusOr<writeback::v1::ExportBundleResponse> Dispatcher::ExportBundle(
                                 {"skipped", absl::StrCat(resp.skipped_size())},
                                 {"expires_at", TimeText(latest)}});
   return resp;
+}
+
+absl::StatusOr<std::string> Dispatcher::AdoptEarlierResult(absl::string_view caller,
+                                                           const std::string& decision_id,
+                                                           const std::string& task_id) {
+  absl::MutexLock l(&DecisionLock(decision_id));
+  WB_ASSIGN_OR_RETURN(DecisionRecord d, store_->GetDecision(decision_id));
+  WB_ASSIGN_OR_RETURN(TaskRecord old, store_->GetTask(task_id));
+  if (old.reissued_as_task_id().empty() || !old.has_signed_result() ||
+      old.result().outcome() == writeback::v1::OUTCOME_REJECTED) {
+    return std::string();
+  }
+  auto listed = [&](const std::string& id) {
+    for (const auto* list : {&d.task_ids(), &d.reverify_task_ids()}) {
+      if (std::find(list->begin(), list->end(), id) != list->end()) return true;
+    }
+    return false;
+  };
+  // The task that stands for this target now (re-issues may chain).
+  std::string cur = old.reissued_as_task_id();
+  TaskRecord succ;
+  for (int hops = 0; !cur.empty() && hops < 100; ++hops) {
+    WB_ASSIGN_OR_RETURN(succ, store_->GetTask(cur));
+    if (listed(cur)) break;
+    cur = succ.reissued_as_task_id();
+  }
+  // Without a current re-issue, or one that has its own result: unchanged.
+  if (cur.empty() || !listed(cur) || !IsOpenTaskState(succ.state())) return std::string();
+  const int64_t now_ms = clock_->NowUnixMs();
+  const writeback::v1::TaskState succ_old_state = succ.state();
+  const writeback::v1::DecisionState old_decision_state = d.state();
+  succ.set_state(writeback::v1::TASK_STATE_CANCELED);
+  succ.set_finished_at_unix_ms(now_ms);
+  ReplaceTaskId(&d, cur, task_id);
+  WB_RETURN_IF_ERROR(Recompute(&d, {succ}, now_ms).status());
+  audit::AuditEvents events;
+  audit::AddStateChanges(caller, now_ms, d, old_decision_state, {succ}, {succ_old_state}, &events);
+  WB_RETURN_IF_ERROR(store_->SaveProgress(d, true, {succ}, events));
+  log::Info("re-issued task withdrawn: the earlier bundle's result came back",
+            {{"task_id", task_id}, {"withdrawn", cur}, {"decision_id", decision_id}});
+  return cur;
 }
 
 absl::StatusOr<writeback::v1::ImportBundleResponse> Dispatcher::ImportBundle(
@@ -380,11 +426,18 @@ absl::StatusOr<writeback::v1::ImportBundleResponse> Dispatcher::ImportBundle(
     if (item.plan == Plan::kRecord) {
       writeback::v1::ResultAck ack = IntakeResult(agent, v.bundle.results(static_cast<int>(i)));
       if (!ack.accepted()) {
-        return absl::UnavailableError(absl::StrCat(
-            "result bundle: ", resp.recorded(), " of ", items.size(), " results recorded, then: ",
-            ack.error(), " (import the same file again to record the rest)"));
+        return absl::AbortedError(absl::StrCat("result bundle: ", resp.recorded(), " of ",
+                                               items.size(),
+                                               " results recorded, then: ", ack.error(),
+                                               " (import the same file again to record the rest)"));
       }
       item.status = "recorded";
+      auto adopted = AdoptEarlierResult(caller, item.result.decision_id(), item.result.task_id());
+      if (!adopted.ok()) return adopted.status();
+      if (!adopted->empty()) {
+        item.status = absl::StrCat("recorded: applied before its bundle expired; the re-issue ",
+                                   *adopted, " is withdrawn");
+      }
       resp.set_recorded(resp.recorded() + 1);
     } else if (item.plan == Plan::kAlready) {
       resp.set_already_recorded(resp.already_recorded() + 1);

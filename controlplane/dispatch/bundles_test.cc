@@ -336,6 +336,33 @@ TEST_F(BundlesTest, AnExpiredBundleIsReissuedUnderNewTaskIds) {
   EXPECT_EQ(Decision(id).state(), writeback::v1::DECISION_STATE_VERIFIED);
 }
 
+TEST_F(BundlesTest, AnEarlierBundleAppliedInTimeStillCounts) {
+  const std::string id = Submit({"deploy"});
+  auto e = d_->ExportBundle(kOperator, kAgentA, 60);
+  ASSERT_TRUE(e.ok()) << e.status();
+  const std::string old_id = e->tasks(0).task_id();
+  clock_.Advance(absl::Seconds(61));
+  auto e2 = d_->ExportBundle(kOperator, kAgentA, 600);  // re-issued: the first seemed lost
+  ASSERT_TRUE(e2.ok()) << e2.status();
+  const std::string new_id = e2->tasks(0).task_id();
+  // The agent had applied the first bundle in time; its results arrive now.
+  auto r = d_->ImportBundle(kOperator,
+                            ResultFile(e->bundle_file(), writeback::v1::OUTCOME_VERIFIED, key_a_));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_THAT(r->results(0).status(), HasSubstr("the re-issue " + new_id + " is withdrawn"));
+  EXPECT_EQ(Decision(id).state(), writeback::v1::DECISION_STATE_VERIFIED);
+  EXPECT_EQ(Decision(id).task_ids(0), old_id);
+  EXPECT_EQ(Task(new_id).state(), writeback::v1::TASK_STATE_CANCELED);
+  // The second bundle, applied anyway: the agent refused the repeat
+  // (ROLLBACK). Recorded on the withdrawn task; the decision stays VERIFIED.
+  auto late = d_->ImportBundle(
+      kOperator, ResultFile(e2->bundle_file(), writeback::v1::OUTCOME_REJECTED, key_a_, kAgentA,
+                            writeback::v1::REJECT_REASON_ROLLBACK));
+  ASSERT_TRUE(late.ok()) << late.status();
+  EXPECT_EQ(Task(new_id).state(), writeback::v1::TASK_STATE_REJECTED);
+  EXPECT_EQ(Decision(id).state(), writeback::v1::DECISION_STATE_VERIFIED);
+}
+
 TEST_F(BundlesTest, ExportErrorsNameTheReason) {
   auto unknown = d_->ExportBundle(kOperator, "spiffe://writeback.test/agent/nobody", 0);
   EXPECT_EQ(unknown.status().code(), absl::StatusCode::kNotFound);

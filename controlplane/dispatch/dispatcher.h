@@ -309,6 +309,14 @@ class Dispatcher {
   // The task travels in an air-gapped bundle (never sent online). A task
   // that cannot be read counts as offline: it is not sent.
   bool TravelsOffline(absl::string_view task_id);
+  // After a result that applied something was recorded for `task_id`, whose
+  // bundle had expired and which was re-issued: the re-issue still open
+  // (QUEUED) is withdrawn (CANCELED) and `task_id` stands for its target
+  // again, so the decision follows the change really made. Returns the
+  // withdrawn task id, or "" when nothing changed.
+  absl::StatusOr<std::string> AdoptEarlierResult(absl::string_view caller,
+                                                 const std::string& decision_id,
+                                                 const std::string& task_id);
 
   Store* const store_;
   const Clock* const clock_;
