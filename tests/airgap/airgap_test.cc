@@ -116,7 +116,7 @@ class AirGapTest : public ::testing::Test {
     if (IpPath().empty()) GTEST_SKIP() << "needs the ip tool (iproute2)";
     leaked_ = MakeSshKey("ci-deploy-2019");
     kept_ = MakeSshKey("ops@bastion");
-    for (const char* u : {"deploy", "backup"}) {
+    for (const char* u : {"deploy", "backup", "ops"}) {
       ASSERT_TRUE(fs::MakeDirs(absl::StrCat(dir_.path(), "/home/", u, "/.ssh"), 0700).ok());
       ASSERT_TRUE(fs::WriteFileAtomic(Keys(u), Original()).ok());
     }
@@ -232,6 +232,33 @@ TEST_F(AirGapTest, BundleAppliedWithoutNetworkMakesTheDecisionVerified) {
   auto bundle = bundle::ReadTaskBundleFile(tasks);
   ASSERT_TRUE(bundle.ok()) << bundle.status();
   ASSERT_EQ(bundle->tasks_size(), 2);
+
+  // ---- Exported tasks are never sent online. The agent comes back on the
+  // network for a moment: a decision submitted AFTER the export reaches it
+  // over its stream and is VERIFIED, while the exported tasks, ahead of it in
+  // its outbox, stay QUEUED and untouched. ----
+  {
+    ASSERT_TRUE(h_->StartAgent("gap").ok());
+    ASSERT_TRUE(h_->WaitAgentConnected("gap").ok());
+    auto online = h_->Submit(SshRemoveKeySpec("plant-ssh", {"ops"}, leaked_.fingerprint));
+    ASSERT_TRUE(online.ok()) << online.status();
+    auto v = h_->WaitTerminal(online->decision_id());
+    ASSERT_TRUE(v.ok()) << v.status();
+    EXPECT_EQ(v->state(), writeback::v1::DECISION_STATE_VERIFIED);
+    auto exported = h_->Get(id);
+    ASSERT_TRUE(exported.ok());
+    for (const auto& t : exported->tasks()) {
+      EXPECT_EQ(t.state(), writeback::v1::TASK_STATE_QUEUED) << t.task_id() << " was sent online";
+      EXPECT_EQ(t.delivery_attempts(), 0u);
+    }
+    EXPECT_EQ(KeysNow("deploy"), Original());
+    EXPECT_EQ(KeysNow("ops"), absl::StrCat(kept_.line, "\n"));
+    std::printf(
+        "airgap: online decision %s VERIFIED over the stream; the 2 exported tasks stayed "
+        "QUEUED\n",
+        online->decision_id().c_str());
+    h_->StopAgent("gap");  // off the network again (and its journal is free)
+  }
 
   // ---- Damaged bundles are refused on the agent; nothing is applied. ----
   {
