@@ -4,6 +4,9 @@
 //   writeback-agent enroll --config FILE --token-file F   get this agent's
 //       certificate with a join token (keys are made here, never sent)
 //   writeback-agent status --config FILE  READY / NOT READY (certificate)
+//   writeback-agent bundle apply FILE --out RESULTS [--config FILE]
+//       apply an air-gapped task bundle with the agent's own journal and
+//       write the signed result bundle (agent/bundle/bundle_apply.h)
 // Exit codes: 0 ok, 1 bad configuration or start-up failure, 2 usage.
 #include <pthread.h>
 #include <signal.h>
@@ -12,7 +15,11 @@
 #include <cstdio>
 #include <string>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "agent/agent.h"
+#include "agent/bundle/bundle_apply.h"
 #include "agent/identity/identity.h"
 #include "agent/relay/relay.h"
 #include "common/config/config.h"
@@ -151,6 +158,62 @@ int Status(const std::string& path) {
   return kExitOk;
 }
 
+std::string TimeText(int64_t unix_ms) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixMillis(unix_ms), absl::UTCTimeZone());
+}
+
+int BundleApply(const std::string& path, const std::string& file, const std::string& out,
+                const std::string& wait) {
+  writeback::v1::AgentConfig cfg;
+  if (absl::Status s = wb::config::LoadYamlFile(path, &cfg); !s.ok()) {
+    PrintError(s);
+    return kExitConfig;
+  }
+  // Progress goes to stderr; the summary to stdout.
+  if (absl::Status s = wb::log::Init("writeback-agent",
+                                     cfg.log_level().empty() ? "warn" : cfg.log_level(), "text");
+      !s.ok()) {
+    PrintError(s);
+    return kExitConfig;
+  }
+  wb::agent::BundleApplyOptions o;
+  o.bundle_path = file;
+  o.out_path = out;
+  if (!wait.empty() && !absl::ParseDuration(wait, &o.wait)) {
+    std::fprintf(stderr, "writeback-agent: --wait: '%s' is not a duration (e.g. 30m)\n",
+                 wait.c_str());
+    return kExitUsage;
+  }
+  wb::connectors::Registry registry;
+  wb::connectors::RegisterBuiltinConnectors(registry);
+  auto r = wb::agent::ApplyBundle(cfg, registry, o);
+  if (!r.ok()) {
+    PrintError(r.status());
+    return kExitConfig;
+  }
+  std::printf("bundle %s (expires %s%s): %zu task(s); result bundle written to %s\n",
+              r->bundle_id.c_str(), TimeText(r->expires_at_unix_ms).c_str(),
+              r->expired ? ", EXPIRED: stored results only" : "", r->tasks.size(), out.c_str());
+  for (const auto& t : r->tasks) {
+    std::string outcome = writeback::v1::Outcome_Name(t.result.outcome());
+    if (absl::StartsWith(outcome, "OUTCOME_")) outcome = outcome.substr(8);
+    if (t.result.reject_reason() != writeback::v1::REJECT_REASON_UNSPECIFIED) {
+      std::string reason = writeback::v1::RejectReason_Name(t.result.reject_reason());
+      if (absl::StartsWith(reason, "REJECT_REASON_")) reason = reason.substr(14);
+      outcome = absl::StrCat(outcome, " (", reason, ")");
+    }
+    std::string detail = t.result.message();
+    if (detail.empty()) detail = t.result.verification().detail();
+    std::printf("  %s  %s/%s %s  %s%s%s\n", t.task_id.c_str(), t.connector_instance.c_str(),
+                t.operation.c_str(), t.target.c_str(), outcome.c_str(), detail.empty() ? "" : ": ",
+                detail.c_str());
+    if (t.from_journal) std::printf("      (stored result of an earlier run)\n");
+  }
+  std::printf("take %s back to the control plane: wbctl bundle import %s\n", out.c_str(),
+              out.c_str());
+  return kExitOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -173,6 +236,16 @@ int main(int argc, char** argv) {
   CLI::App* status =
       app.add_subcommand("status", "READY or NOT READY (the certificate's validity)");
   status->add_option("--config", config, "Agent configuration (YAML)")->required();
+  CLI::App* bundle = app.add_subcommand("bundle", "Air-gapped bundles (docs/networks.md)");
+  bundle->require_subcommand(1);
+  CLI::App* apply = bundle->add_subcommand(
+      "apply", "Apply a task bundle with this agent's journal and write the signed results");
+  std::string bundle_file, out_file, wait;
+  std::string bundle_config = "/etc/writeback/agent.yaml";
+  apply->add_option("FILE", bundle_file, "Task bundle (wbctl bundle export)")->required();
+  apply->add_option("--out", out_file, "Where to write the result bundle")->required();
+  apply->add_option("--config", bundle_config, "Agent configuration (YAML)")->capture_default_str();
+  apply->add_option("--wait", wait, "How long to wait for the tasks (default 30m)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -182,5 +255,6 @@ int main(int argc, char** argv) {
   if (check->parsed()) return CheckConfig(config);
   if (enroll->parsed()) return Enroll(config, token_file, force);
   if (status->parsed()) return Status(config);
+  if (apply->parsed()) return BundleApply(bundle_config, bundle_file, out_file, wait);
   return Run(config);
 }

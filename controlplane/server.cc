@@ -122,6 +122,17 @@ absl::StatusOr<ControlPlaneConfig> NormalizeConfig(const ControlPlaneConfig& in)
       CheckRange("max_in_flight_per_agent", cfg.max_in_flight_per_agent(), 1, 10000, 64));
   WB_RETURN_IF_ERROR(
       CheckRange("delivery_timeout_seconds", cfg.delivery_timeout_seconds(), 5, 86400, 60));
+  WB_RETURN_IF_ERROR(CheckRange("bundle.max_trip_seconds", cfg.bundle().max_trip_seconds(), 60,
+                                kMaxTtlSeconds, 30 * 24 * 3600));
+  if (cfg.bundle().max_trip_seconds() == 0) {
+    cfg.mutable_bundle()->set_max_trip_seconds(30 * 24 * 3600);
+  }
+  WB_RETURN_IF_ERROR(CheckRange("bundle.default_trip_seconds", cfg.bundle().default_trip_seconds(),
+                                60, cfg.bundle().max_trip_seconds(), 7 * 24 * 3600));
+  if (cfg.bundle().default_trip_seconds() == 0) {
+    cfg.mutable_bundle()->set_default_trip_seconds(
+        std::min<uint32_t>(7 * 24 * 3600, cfg.bundle().max_trip_seconds()));
+  }
   if (cfg.default_task_ttl_seconds() == 0) cfg.set_default_task_ttl_seconds(3600);
   if (cfg.heartbeat_interval_seconds() == 0) cfg.set_heartbeat_interval_seconds(10);
   if (cfg.max_in_flight_per_agent() == 0) cfg.set_max_in_flight_per_agent(64);
@@ -204,6 +215,8 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Create(const Control
                                      ? cfg.delivery_timeout_seconds()
                                      : opts.redelivery_timeout_seconds;
   d.random_bytes = opts.random_bytes;
+  d.bundle_default_trip_seconds = cfg.bundle().default_trip_seconds();
+  d.bundle_max_trip_seconds = cfg.bundle().max_trip_seconds();
   WB_ASSIGN_OR_RETURN(cp->dispatcher_,
                       Dispatcher::Create(cp->view_->store(), clock, *std::move(key),
                                          cp->sessions_.get(), std::move(d)));

@@ -296,4 +296,47 @@ grpc::Status AdminServiceImpl::TailEvents(
   return view_ == nullptr ? NoView() : view_->TailEvents(ctx, req, writer);
 }
 
+grpc::Status AdminServiceImpl::ExportBundle(grpc::ServerContext* ctx,
+                                            const writeback::v1::ExportBundleRequest* req,
+                                            writeback::v1::ExportBundleResponse* resp) {
+  auto caller = authz_->Check(kExportBundleMethod, *ctx);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  std::string id = req->agent_id();
+  if (!id.empty() && id.find("://") == std::string::npos) {
+    id = tls::MakeSpiffeId(authz_->trust_domain(), tls::IdentityClass::kAgent, id);
+  }
+  if (auto parsed = tls::ParseSpiffeId(id); !parsed.ok() ||
+                                            parsed->cls != tls::IdentityClass::kAgent ||
+                                            parsed->trust_domain != authz_->trust_domain()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        absl::StrCat("agent_id: '", req->agent_id(),
+                                     "' is not an agent of trust domain ", authz_->trust_domain()));
+  }
+  auto r = dispatcher_->ExportBundle(caller->ToString(), id, req->trip_seconds());
+  if (!r.ok()) return ToGrpcStatus(r.status());
+  *resp = *std::move(r);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::ImportBundle(grpc::ServerContext* ctx,
+                                            const writeback::v1::ImportBundleRequest* req,
+                                            writeback::v1::ImportBundleResponse* resp) {
+  auto caller = authz_->Check(kImportBundleMethod, *ctx);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  auto r = dispatcher_->ImportBundle(caller->ToString(), req->result_bundle_file());
+  if (!r.ok()) {
+    log::Warn("result bundle refused",
+              {{"caller", caller->ToString()}, {"error", r.status().message()}});
+    // A bad file is the caller's input, not the caller's identity: never
+    // answer UNAUTHENTICATED or PERMISSION_DENIED for it.
+    const absl::StatusCode c = r.status().code();
+    if (c == absl::StatusCode::kUnauthenticated || c == absl::StatusCode::kPermissionDenied) {
+      return ToGrpcStatus(absl::InvalidArgumentError(r.status().message()));
+    }
+    return ToGrpcStatus(r.status());
+  }
+  *resp = *std::move(r);
+  return grpc::Status::OK;
+}
+
 }  // namespace wb::controlplane

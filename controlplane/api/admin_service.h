@@ -108,6 +108,12 @@ class AdminServiceImpl final : public writeback::v1::AdminService::Service {
   grpc::Status ExportAudit(grpc::ServerContext* ctx, const writeback::v1::ExportAuditRequest* req,
                            grpc::ServerWriter<writeback::v1::AuditEntryView>* writer) override;
 
+  // Air-gapped bundles (Dispatcher::ExportBundle / ImportBundle).
+  grpc::Status ExportBundle(grpc::ServerContext* ctx, const writeback::v1::ExportBundleRequest* req,
+                            writeback::v1::ExportBundleResponse* resp) override;
+  grpc::Status ImportBundle(grpc::ServerContext* ctx, const writeback::v1::ImportBundleRequest* req,
+                            writeback::v1::ImportBundleResponse* resp) override;
+
  private:
   absl::StatusOr<std::vector<writeback::v1::TaskRecord>> LoadTasks(
       const writeback::v1::DecisionRecord& d);

@@ -38,6 +38,8 @@ Authorizer Authorizer::Default(std::string trust_domain) {
                                                  {kHealthWatchMethod, anyone},
                                                  {kVerifyAuditMethod, operators},
                                                  {kExportAuditMethod, operators},
+                                                 {kExportBundleMethod, operators},
+                                                 {kImportBundleMethod, operators},
                                              });
 }
 

@@ -53,6 +53,8 @@ inline constexpr char kHealthCheckMethod[] = "/grpc.health.v1.Health/Check";
 inline constexpr char kHealthWatchMethod[] = "/grpc.health.v1.Health/Watch";
 inline constexpr char kVerifyAuditMethod[] = "/writeback.v1.AdminService/VerifyAudit";
 inline constexpr char kExportAuditMethod[] = "/writeback.v1.AdminService/ExportAudit";
+inline constexpr char kExportBundleMethod[] = "/writeback.v1.AdminService/ExportBundle";
+inline constexpr char kImportBundleMethod[] = "/writeback.v1.AdminService/ImportBundle";
 
 struct AccessRule {
   // Anyone, with or without a certificate (health checks, enrolment).

@@ -33,6 +33,16 @@ TEST(AuthorizerTest, OperatorsAdministerAgentsConnect) {
       absl::StatusCode::kPermissionDenied);
 }
 
+TEST(AuthorizerTest, BundlesAreForOperatorsOnly) {
+  for (const char* m : {kExportBundleMethod, kImportBundleMethod}) {
+    EXPECT_TRUE(kAuthz.CheckPeer(m, kOperator).ok()) << m;
+    // An agent cannot export its own tasks nor import its own results.
+    EXPECT_EQ(kAuthz.CheckPeer(m, kAgent).status().code(), absl::StatusCode::kPermissionDenied)
+        << m;
+    EXPECT_EQ(kAuthz.CheckPeer(m, "").status().code(), absl::StatusCode::kUnauthenticated) << m;
+  }
+}
+
 TEST(AuthorizerTest, NoCertificateIsUnauthenticated) {
   auto s = kAuthz.CheckPeer(kGetDecisionMethod, "").status();
   EXPECT_EQ(s.code(), absl::StatusCode::kUnauthenticated);

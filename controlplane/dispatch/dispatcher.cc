@@ -580,7 +580,7 @@ absl::StatusOr<std::vector<TaskRecord>> Dispatcher::NextTasks(
     absl::string_view agent_id, const absl::flat_hash_set<std::string>& in_flight, size_t limit) {
   WB_ASSIGN_OR_RETURN(std::vector<std::string> ids,
                       store_->PeekOutbox(agent_id, limit, [&](absl::string_view id) {
-                        return in_flight.contains(id);
+                        return in_flight.contains(id) || TravelsOffline(id);
                       }));
   std::vector<TaskRecord> out;
   out.reserve(ids.size());
@@ -591,6 +591,7 @@ absl::StatusOr<std::vector<TaskRecord>> Dispatcher::NextTasks(
       return t.status();
     }
     if (!IsOpenTaskState(t->state())) continue;  // finished meanwhile
+    if (!t->bundle_id().empty()) continue;       // exported meanwhile
     out.push_back(*std::move(t));
   }
   return out;
@@ -618,6 +619,7 @@ absl::StatusOr<std::vector<TaskRecord>> Dispatcher::Redeliver(
       return t.status();
     }
     if (t->agent_id() != agent_id || !IsOpenTaskState(t->state())) continue;
+    if (!t->bundle_id().empty()) continue;  // exported meanwhile: travels offline
     redeliveries_.fetch_add(1);
     log::Info("task redelivered after the delivery timeout",
               {{"task_id", id}, {"decision_id", t->decision_id()}, {"agent_id", agent_id}});

@@ -69,6 +69,10 @@ struct DispatcherOptions {
   // The trust policy (controlplane/approval); not owned, may be null (no
   // approvals, no budgets: development).
   TrustGate* trust = nullptr;
+  // Air-gapped bundles (bundles.cc): a bundle's tasks expire this long after
+  // the export unless the operator chooses (never beyond the decision).
+  uint32_t bundle_default_trip_seconds = 7 * 24 * 3600;
+  uint32_t bundle_max_trip_seconds = 30 * 24 * 3600;
 };
 
 // What Dispatcher::Ban did.
@@ -243,6 +247,34 @@ class Dispatcher {
   absl::StatusOr<std::vector<writeback::v1::TaskRecord>> Redeliver(
       absl::string_view agent_id, const std::vector<std::string>& task_ids);
 
+  // ---- Air-gapped bundles (bundles.cc, docs/networks.md) ----
+
+  // Re-signs `agent_id`'s queued tasks (full SPIFFE ID) into one task bundle
+  // whose tasks expire `trip_seconds` from now (0 = the default; never
+  // beyond a decision's own expiry) and marks them as travelling offline:
+  // NextTasks and Redeliver never send them online. Tasks whose earlier
+  // bundle expired without a result are re-issued under new task ids (the
+  // old ones become SUPERSEDED). Skipped, and listed with why: tasks the
+  // agent already journaled (DELIVERED), tasks possibly in flight on its
+  // live stream (the first max_in_flight queued ones while it is
+  // connected), tasks travelling in an unexpired bundle. Errors: NOT_FOUND
+  // (unknown agent), FAILED_PRECONDITION (banned, nothing to export),
+  // INVALID_ARGUMENT (trip_seconds).
+  absl::StatusOr<writeback::v1::ExportBundleResponse> ExportBundle(absl::string_view caller,
+                                                                   absl::string_view agent_id,
+                                                                   uint32_t trip_seconds);
+  // Checks a result bundle file in full (bundle level: common/bundle; each
+  // result exactly as IntakeResult does, against the bundle's manifest and
+  // the stored task) and only then records every result through
+  // IntakeResult. Refused with nothing recorded: not signed by the result
+  // key registered for the agent it names, a manifest this control plane
+  // did not sign (unknown bundle), a bundle exported to another agent, a
+  // result for a task the bundle did not carry, anything tampered with
+  // (UNAUTHENTICATED / PERMISSION_DENIED / INVALID_ARGUMENT), and a result
+  // bundle whose every result is already recorded (ALREADY_EXISTS: replay).
+  absl::StatusOr<writeback::v1::ImportBundleResponse> ImportBundle(absl::string_view caller,
+                                                                   absl::string_view file_bytes);
+
   // ---- Time ----
 
   // Marks open tasks of decisions past their expiry EXPIRED (using the
@@ -303,6 +335,17 @@ class Dispatcher {
                                  int64_t now_ms);
   writeback::v1::ResultAck Refuse(absl::string_view agent_id, absl::string_view task_id,
                                   absl::string_view error);
+  // The task travels in an air-gapped bundle (never sent online). A task
+  // that cannot be read counts as offline: it is not sent.
+  bool TravelsOffline(absl::string_view task_id);
+  // After a result that applied something was recorded for `task_id`, whose
+  // bundle had expired and which was re-issued: the re-issue still open
+  // (QUEUED) is withdrawn (CANCELED) and `task_id` stands for its target
+  // again, so the decision follows the change really made. Returns the
+  // withdrawn task id, or "" when nothing changed.
+  absl::StatusOr<std::string> AdoptEarlierResult(absl::string_view caller,
+                                                 const std::string& decision_id,
+                                                 const std::string& task_id);
 
   Store* const store_;
   const Clock* const clock_;
