@@ -15,6 +15,7 @@
 #include "common/fs/fs.h"
 #include "common/logging/logging.h"
 #include "common/status/macros.h"
+#include "common/tls/server_args.h"
 #include "common/tls/tls.h"
 #include "common/trust/policy.h"
 #include "controlplane/api/admin_service.h"
@@ -288,25 +289,13 @@ absl::Status ControlPlane::Start() {
   builder.RegisterService(agent_service_.get());
   builder.RegisterService(enrollment_.get());
   // Message size limits and keepalive as everywhere else.
-  const grpc::ChannelArguments defaults = tls::DefaultChannelArgs();
-  const grpc_channel_args args = defaults.c_channel_args();
-  for (size_t i = 0; i < args.num_args; ++i) {
-    if (args.args[i].type == GRPC_ARG_INTEGER) {
-      builder.AddChannelArgument(args.args[i].key, args.args[i].value.integer);
-    }
-  }
-  builder.SetMaxReceiveMessageSize(4 << 20);
-  builder.SetMaxSendMessageSize(4 << 20);
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
-                             kMinClientPingIntervalMs);
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+  tls::ApplyServerDefaults(builder, kMinClientPingIntervalMs);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, kMaxConcurrentStreamsPerConnection);
   grpc::ResourceQuota quota("writeback-controlplane");
   quota.SetMaxThreads(kMaxServerThreads);
   builder.SetResourceQuota(quota);
-  // gRPC sets SO_REUSEPORT by default: a second control plane would share
-  // the port and split the agents silently. Refuse a busy port instead.
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // (ApplyServerDefaults turned SO_REUSEPORT off: a second control plane
+  // would otherwise share the port and split the agents silently.)
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port == 0) {
     server_.reset();

@@ -13,6 +13,7 @@
 #include "common/fs/fs.h"
 #include "common/logging/logging.h"
 #include "common/relay/relay.h"
+#include "common/tls/server_args.h"
 #include "common/tls/tls.h"
 #include "writeback/v1/agent_service.grpc.pb.h"
 #include "writeback/v1/enrollment.grpc.pb.h"
@@ -342,19 +343,8 @@ absl::StatusOr<std::unique_ptr<Relay>> Relay::Start(Options opts) {
   builder.AddListeningPort(impl->opts.config.listen_address(), *creds, &impl->port);
   builder.RegisterService(impl->agent_service.get());
   builder.RegisterService(impl->enroll_service.get());
-  const grpc::ChannelArguments defaults = tls::DefaultChannelArgs();
-  const grpc_channel_args args = defaults.c_channel_args();
-  for (size_t i = 0; i < args.num_args; ++i) {
-    if (args.args[i].type == GRPC_ARG_INTEGER) {
-      builder.AddChannelArgument(args.args[i].key, args.args[i].value.integer);
-    }
-  }
-  builder.SetMaxReceiveMessageSize(4 << 20);
-  builder.SetMaxSendMessageSize(4 << 20);
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10'000);
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+  tls::ApplyServerDefaults(builder, /*min_client_ping_interval_ms=*/10'000);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 8);
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   grpc::ResourceQuota quota("writeback-relay");
   quota.SetMaxThreads(static_cast<int>(impl->opts.config.max_downstream_streams()) + 32);
   builder.SetResourceQuota(quota);

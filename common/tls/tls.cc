@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/fs/fs.h"
+#include "common/tls/server_args.h"
 
 namespace wb::tls {
 namespace {
@@ -180,6 +181,22 @@ grpc::ChannelArguments DefaultChannelArgs() {
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   return args;
+}
+
+void ApplyServerDefaults(grpc::ServerBuilder& builder, int min_client_ping_interval_ms) {
+  const grpc::ChannelArguments defaults = DefaultChannelArgs();
+  const grpc_channel_args args = defaults.c_channel_args();
+  for (size_t i = 0; i < args.num_args; ++i) {
+    if (args.args[i].type == GRPC_ARG_INTEGER) {
+      builder.AddChannelArgument(args.args[i].key, args.args[i].value.integer);
+    }
+  }
+  builder.SetMaxReceiveMessageSize(4 << 20);
+  builder.SetMaxSendMessageSize(4 << 20);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                             min_client_ping_interval_ms);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
 }
 
 }  // namespace wb::tls

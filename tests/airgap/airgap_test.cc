@@ -25,9 +25,9 @@
 #include "common/bundle/bundle.h"
 #include "common/crypto/crypto.h"
 #include "common/fs/fs.h"
+#include "common/testing/config_file.h"
 #include "common/testing/wait.h"
 #include "connectors/testing/servers/process.h"
-#include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "tests/e2e/harness.h"
 #include "tests/integration/ssh_test_keys.h"
@@ -100,15 +100,6 @@ class Netns {
   std::string error_;
 };
 
-absl::Status WriteJson(const google::protobuf::Message& m, const std::string& path) {
-  google::protobuf::util::JsonPrintOptions o;
-  o.preserve_proto_field_names = true;
-  std::string json;
-  auto s = google::protobuf::util::MessageToJsonString(m, &json, o);
-  if (!s.ok()) return absl::InternalError(s.ToString());
-  return fs::WriteFileAtomic(path, json);
-}
-
 class AirGapTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -155,11 +146,11 @@ class AirGapTest : public ::testing::Test {
                                                  "\n  key_file: ", op.tls.key_file(), "\n"))
                     .ok());
     agent_cfg_ = h_->dir() + "/gap-agent.yaml";
-    ASSERT_TRUE(WriteJson(h_->agent_config("gap"), agent_cfg_).ok());
+    ASSERT_TRUE(testing::WriteConfigFile(h_->agent_config("gap"), agent_cfg_).ok());
     other_cfg_ = h_->dir() + "/other-agent.yaml";
     writeback::v1::AgentConfig other = h_->agent_config("other");
     other.set_data_dir(h_->dir() + "/other-offline");  // its daemon holds its own journal
-    ASSERT_TRUE(WriteJson(other, other_cfg_).ok());
+    ASSERT_TRUE(testing::WriteConfigFile(other, other_cfg_).ok());
   }
 
   std::string Original() const { return absl::StrCat(kept_.line, "\n", leaked_.line, "\n"); }

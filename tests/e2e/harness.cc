@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/agent.h"
+#include "common/fs/fs.h"
 #include "common/status/macros.h"
 #include "common/testing/wait.h"
 #include "common/tls/tls.h"
@@ -43,6 +44,11 @@ absl::StatusOr<std::unique_ptr<Harness>> Harness::Start(Options opts) {
   cp.set_default_task_ttl_seconds(opts.default_task_ttl_seconds);
   cp.set_heartbeat_interval_seconds(1);
   cp.set_log_format("text");
+  if (opts.enrollment) {
+    std::string key = cp.tls().ca_file();
+    key.replace(key.size() - 3, 3, "key");  // the PKI keeps ca.key next to ca.crt
+    cp.mutable_enrollment()->set_ca_key_file(key);
+  }
   if (opts.tweak_controlplane) opts.tweak_controlplane(cp);
   WB_RETURN_IF_ERROR(h->StartControlPlane());
   // Restarts reuse the port the first start picked.
@@ -72,6 +78,20 @@ absl::StatusOr<std::unique_ptr<Harness>> Harness::Start(Options opts) {
 
 std::string Harness::agent_spiffe_id(const std::string& id) const {
   return tls::MakeSpiffeId(pki_->trust_domain(), tls::IdentityClass::kAgent, id);
+}
+
+absl::StatusOr<writeback::v1::AgentConfig> Harness::NewAgentConfig(const std::string& based_on,
+                                                                   const std::string& name,
+                                                                   const std::string& dir) const {
+  writeback::v1::AgentConfig cfg = agent_config(based_on);
+  cfg.set_agent_id(agent_spiffe_id(name));
+  WB_RETURN_IF_ERROR(fs::MakeDirs(dir));
+  cfg.mutable_tls()->set_cert_file(dir + "/tls.crt");
+  cfg.mutable_tls()->set_key_file(dir + "/tls.key");
+  cfg.set_result_key_file(dir + "/result.key");
+  cfg.set_data_dir(dir + "/data");
+  cfg.clear_connectors();
+  return cfg;
 }
 
 absl::Status Harness::StartControlPlane() {

@@ -46,6 +46,8 @@ class Harness {
     // Applied to every agent config before start (labels, skew, …).
     std::function<void(writeback::v1::AgentConfig&)> tweak_agent;
     std::function<void(writeback::v1::ControlPlaneConfig&)> tweak_controlplane;
+    // Enrolment on (enrollment.ca_key_file = the PKI's CA key).
+    bool enrollment = false;
   };
 
   static absl::StatusOr<std::unique_ptr<Harness>> Start(Options opts);
@@ -77,6 +79,12 @@ class Harness {
     return agent_cfgs_.at(id);
   }
   std::string agent_spiffe_id(const std::string& id) const;
+  // The config of a new agent `name` that has no identity yet (enrolment
+  // tests): agent_config(based_on) with its own files under `dir` (created:
+  // tls.crt, tls.key, result.key, data/) and no connector instances.
+  absl::StatusOr<writeback::v1::AgentConfig> NewAgentConfig(const std::string& based_on,
+                                                            const std::string& name,
+                                                            const std::string& dir) const;
   // A running agent (null if stopped or unknown).
   agent::Agent* agent(const std::string& id) const {
     auto it = agents_.find(id);

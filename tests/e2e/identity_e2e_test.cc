@@ -43,11 +43,7 @@ class IdentityE2eTest : public ::testing::Test {
     c.add_allowed_operations("remove_key");
     c.mutable_ssh_authorized_keys()->set_path_template(dir_.path() + "/a1/{user}/authorized_keys");
     o.agents["a1"] = {c};
-    o.tweak_controlplane = [](writeback::v1::ControlPlaneConfig& cp) {
-      std::string key = cp.tls().ca_file();
-      key.replace(key.size() - 3, 3, "key");  // the PKI keeps ca.key next to ca.crt
-      cp.mutable_enrollment()->set_ca_key_file(key);
-    };
+    o.enrollment = true;
     auto h = Harness::Start(o);
     ASSERT_TRUE(h.ok()) << h.status();
     h_ = *std::move(h);
@@ -55,15 +51,10 @@ class IdentityE2eTest : public ::testing::Test {
     connectors::RegisterBuiltinConnectors(*registry_);
 
     // e1: nothing but the CA certificate and the control plane's identity.
-    cfg_ = h_->agent_config("a1");
-    cfg_.set_agent_id(kE1);
     const std::string d = dir_.Sub("e1");
-    ASSERT_TRUE(fs::MakeDirs(d).ok());
-    cfg_.mutable_tls()->set_cert_file(d + "/tls.crt");
-    cfg_.mutable_tls()->set_key_file(d + "/tls.key");
-    cfg_.set_result_key_file(d + "/result.key");
-    cfg_.set_data_dir(d + "/data");
-    cfg_.clear_connectors();
+    auto cfg = h_->NewAgentConfig("a1", "e1", d);
+    ASSERT_TRUE(cfg.ok()) << cfg.status();
+    cfg_ = *std::move(cfg);
     auto* e = cfg_.add_connectors();
     e->set_name("ssh-e1");
     e->set_type("ssh_authorized_keys");

@@ -67,11 +67,7 @@ class RelayE2eTest : public ::testing::Test {
     Harness::Options o;
     o.agents["dmz"] = {SshInstance("ssh-dmz", dir_.Sub("dmz"))};
     o.agents["cell"] = {SshInstance("ssh-cell", dir_.Sub("cell"))};
-    o.tweak_controlplane = [](writeback::v1::ControlPlaneConfig& cp) {
-      std::string key = cp.tls().ca_file();
-      key.replace(key.size() - 3, 3, "key");  // the PKI keeps ca.key next to ca.crt
-      cp.mutable_enrollment()->set_ca_key_file(key);
-    };
+    o.enrollment = true;
     auto h = Harness::Start(o);
     ASSERT_TRUE(h.ok()) << h.status();
     h_ = *std::move(h);
@@ -80,15 +76,10 @@ class RelayE2eTest : public ::testing::Test {
 
     // e1: the CA certificate and its relay's identity; it never learns the
     // control plane's address.
-    cfg_ = h_->agent_config("dmz");
-    cfg_.set_agent_id(kE1);
     const std::string d = dir_.Sub("e1");
-    ASSERT_TRUE(fs::MakeDirs(d).ok());
-    cfg_.mutable_tls()->set_cert_file(d + "/tls.crt");
-    cfg_.mutable_tls()->set_key_file(d + "/tls.key");
-    cfg_.set_result_key_file(d + "/result.key");
-    cfg_.set_data_dir(d + "/data");
-    cfg_.clear_connectors();
+    auto cfg = h_->NewAgentConfig("dmz", "e1", d);
+    ASSERT_TRUE(cfg.ok()) << cfg.status();
+    cfg_ = *std::move(cfg);
     *cfg_.add_connectors() = SshInstance("ssh-e1", d);
   }
 

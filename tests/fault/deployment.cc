@@ -17,9 +17,9 @@
 #include "absl/strings/strip.h"
 #include "common/fs/fs.h"
 #include "common/status/macros.h"
+#include "common/testing/config_file.h"
 #include "common/testing/wait.h"
 #include "common/tls/tls.h"
-#include "google/protobuf/util/json_util.h"
 
 extern char** environ;
 
@@ -33,16 +33,6 @@ absl::Status FromGrpc(const grpc::Status& s) {
 void SetDeadline(grpc::ClientContext& ctx, absl::Duration d = absl::Seconds(5)) {
   ctx.set_deadline(std::chrono::system_clock::now() +
                    std::chrono::milliseconds(absl::ToInt64Milliseconds(d)));
-}
-
-// The config loader reads YAML; JSON is YAML, and proto field names are its keys.
-absl::Status WriteConfig(const google::protobuf::Message& m, const std::string& path) {
-  google::protobuf::util::JsonPrintOptions o;
-  o.preserve_proto_field_names = true;
-  std::string json;
-  auto s = google::protobuf::util::MessageToJsonString(m, &json, o);
-  if (!s.ok()) return absl::InternalError(s.ToString());
-  return fs::WriteFileAtomic(path, json);
 }
 
 void KillAndReap(pid_t* pid) {
@@ -182,13 +172,13 @@ absl::Status Deployment::WriteAgentConfig(int i) {
   c->mutable_exec()->set_program(bin_.counter);
   c->mutable_exec()->set_timeout_ms(10000);
   (*c->mutable_exec()->mutable_env())["WB_EFFECTS_FILE"] = effects_file(i);
-  return WriteConfig(a, agent_config_path(i));
+  return testing::WriteConfigFile(a, agent_config_path(i));
 }
 
 absl::Status Deployment::StartControlPlane(const std::vector<std::string>& env) {
   if (cp_pid_ > 0) return absl::FailedPreconditionError("control plane already running");
   const std::string cfg_path = dir_.Sub("cp.yaml");
-  WB_RETURN_IF_ERROR(WriteConfig(cp_cfg_, cfg_path));
+  WB_RETURN_IF_ERROR(testing::WriteConfigFile(cp_cfg_, cfg_path));
   unlink(cp_cfg_.port_file().c_str());
   const std::vector<std::string> argv = {bin_.controlplane, "--config", cfg_path};
   WB_ASSIGN_OR_RETURN(cp_pid_, Spawn(argv, controlplane_log(), env));

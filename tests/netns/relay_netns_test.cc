@@ -36,11 +36,11 @@
 #include "absl/strings/str_split.h"
 #include "common/fs/fs.h"
 #include "common/pki/pki.h"
+#include "common/testing/config_file.h"
 #include "common/testing/temp_dir.h"
 #include "common/tls/tls.h"
 #include "connectors/testing/servers/process.h"
 #include "gmock/gmock.h"
-#include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/integration/ssh_test_keys.h"
@@ -72,15 +72,6 @@ bool PollUntil(Pred pred, absl::Duration timeout, absl::Duration every = absl::M
     absl::SleepFor(every);
   }
   return pred();
-}
-
-absl::Status WriteConfig(const google::protobuf::Message& m, const std::string& path) {
-  google::protobuf::util::JsonPrintOptions o;
-  o.preserve_proto_field_names = true;
-  std::string json;
-  auto s = google::protobuf::util::MessageToJsonString(m, &json, o);
-  if (!s.ok()) return absl::InternalError(s.ToString());
-  return fs::WriteFileAtomic(path, json);
 }
 
 std::string Agent(const std::string& name) {
@@ -191,13 +182,13 @@ class RelayNetnsTest : public ::testing::Test {
     std::string ca_key = pki_->ca_file();
     ca_key.replace(ca_key.size() - 3, 3, "key");
     cp.mutable_enrollment()->set_ca_key_file(ca_key);
-    ASSERT_TRUE(WriteConfig(cp, dir_.Sub("cp.yaml")).ok());
+    ASSERT_TRUE(testing::WriteConfigFile(cp, dir_.Sub("cp.yaml")).ok());
 
     writeback::v1::WbctlConfig w;
     w.set_controlplane_address(absl::StrCat(kCpIp, ":", kCpPort));
     w.set_controlplane_id(pki_->controlplane_id());
     *w.mutable_tls() = pki_->operator_identity("admin").tls;
-    ASSERT_TRUE(WriteConfig(w, dir_.Sub("wbctl.yaml")).ok());
+    ASSERT_TRUE(testing::WriteConfigFile(w, dir_.Sub("wbctl.yaml")).ok());
 
     // The relay: an ordinary agent of the DMZ that also listens inside.
     writeback::v1::AgentConfig r;
@@ -213,10 +204,10 @@ class RelayNetnsTest : public ::testing::Test {
     r.set_log_format("text");
     r.mutable_relay()->set_listen_address(absl::StrCat(kDmzInnerIp, ":", kRelayPort));
     r.mutable_relay()->set_port_file(dir_.Sub("relay.port"));
-    ASSERT_TRUE(WriteConfig(r, dir_.Sub("dmz.yaml")).ok());
+    ASSERT_TRUE(testing::WriteConfigFile(r, dir_.Sub("dmz.yaml")).ok());
     r.mutable_relay()->set_listen_address(absl::StrCat(kDmzInnerIp, ":", kTamperPort));
     r.mutable_relay()->set_port_file(dir_.Sub("tamper.port"));
-    ASSERT_TRUE(WriteConfig(r, dir_.Sub("tamper.yaml")).ok());
+    ASSERT_TRUE(testing::WriteConfigFile(r, dir_.Sub("tamper.yaml")).ok());
 
     // e1 knows only the relay: its address and SPIFFE ID.
     e1_cfg_.set_agent_id(Agent("e1"));
@@ -239,7 +230,7 @@ class RelayNetnsTest : public ::testing::Test {
     c->mutable_ssh_authorized_keys()->set_path_template(dir_.Sub("e1/home") +
                                                         "/{user}/authorized_keys");
     ASSERT_TRUE(fs::MakeDirs(dir_.Sub("e1/home/deploy")).ok());
-    ASSERT_TRUE(WriteConfig(e1_cfg_, dir_.Sub("e1.yaml")).ok());
+    ASSERT_TRUE(testing::WriteConfigFile(e1_cfg_, dir_.Sub("e1.yaml")).ok());
   }
 
   std::unique_ptr<ChildProcess> Start(const std::string& ns, std::vector<std::string> argv,
@@ -408,7 +399,7 @@ TEST_F(RelayNetnsTest, AgentInAnInnerSegmentIsReachedOnlyThroughTheRelay) {
       << Log("tamper.log");
   e1_->Stop(SIGTERM, absl::Seconds(10));
   e1_cfg_.set_controlplane_address(absl::StrCat(kDmzInnerIp, ":", kTamperPort));
-  ASSERT_TRUE(WriteConfig(e1_cfg_, dir_.Sub("e1.yaml")).ok());
+  ASSERT_TRUE(testing::WriteConfigFile(e1_cfg_, dir_.Sub("e1.yaml")).ok());
   e1_ = Start("in", {WB_AGENT_BINARY, "run", "--config", dir_.Sub("e1.yaml")}, "e1.log");
   ASSERT_TRUE(PollUntil(
       [&] {
