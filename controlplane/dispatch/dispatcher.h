@@ -369,6 +369,7 @@ class Dispatcher {
   // they may be forgotten (a proof replayed by a relay is refused).
   absl::Mutex nonce_mu_;
   absl::flat_hash_map<std::string, int64_t> connect_nonces_ ABSL_GUARDED_BY(nonce_mu_);
+  int64_t nonces_pruned_at_ms_ ABSL_GUARDED_BY(nonce_mu_) = 0;
 
   std::atomic<uint64_t> rejected_results_{0};
   std::atomic<uint64_t> altered_deliveries_{0};

@@ -93,7 +93,12 @@ absl::StatusOr<writeback::v1::Hello> Dispatcher::CheckRelayed(const StreamOrigin
   {
     const int64_t now_ms = absl::ToUnixMillis(now);
     absl::MutexLock l(&nonce_mu_);
-    absl::erase_if(connect_nonces_, [&](const auto& e) { return e.second < now_ms; });
+    // Forget expired nonces at most every 10 s: a reconnect storm of many
+    // relayed agents must not scan the whole set on every Hello.
+    if (now_ms - nonces_pruned_at_ms_ >= 10'000) {
+      absl::erase_if(connect_nonces_, [&](const auto& e) { return e.second < now_ms; });
+      nonces_pruned_at_ms_ = now_ms;
+    }
     if (!connect_nonces_
              .emplace(v.nonce, now_ms + 2 * absl::ToInt64Milliseconds(relay::kConnectProofMaxSkew))
              .second) {
