@@ -194,6 +194,10 @@ TEST_F(AgentTest, RestartedAgentDoesNotReapplyARedeliveredTask) {
     ASSERT_TRUE(agent->Start().ok());
     cp.SendTask(task);
     ASSERT_TRUE(WaitFor([&] { return cp.results().size() == 1; }));
+    // Stopped only once the result is acknowledged: otherwise the restarted
+    // agent also re-sends it from its outbox (a third result, and the count
+    // below could pass 2 between two polls).
+    ASSERT_TRUE(WaitFor([&] { return agent->unacknowledged_results().value_or(99) == 0; }));
   }
   auto agent = MakeAgent(Config(cp.port()));
   ASSERT_TRUE(agent->Start().ok());

@@ -33,8 +33,10 @@ TEST(MetricsTest, ExpositionParsesAndCountersMove) {
   g.decisions_by_state["DRIFTED"] = 1;
   g.decisions_by_state["VERIFIED"] = 4;
   g.results_refused_total = 3;
+  g.altered_deliveries_total = 1;
   m.SetFleet(g);
   g.results_refused_total = 5;
+  g.altered_deliveries_total = 2;
   m.SetFleet(g);
 
   const std::string text = m.Render();
@@ -56,6 +58,7 @@ TEST(MetricsTest, ExpositionParsesAndCountersMove) {
   EXPECT_EQ(Sum(*s, "writeback_queue_depth"), 7);
   EXPECT_EQ(Sum(*s, "writeback_agent_queue_depth", "agent/a"), 7);
   EXPECT_EQ(Sum(*s, "writeback_results_refused_total"), 5);  // a total, not added twice
+  EXPECT_EQ(Sum(*s, "writeback_altered_deliveries_total"), 2);
   EXPECT_EQ(Sum(*s, "writeback_signature_errors_total", "side=\"agent\""), 1);
   EXPECT_THAT(text, HasSubstr("# TYPE writeback_time_to_verified_seconds histogram"));
 }
