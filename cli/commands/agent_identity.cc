@@ -50,10 +50,15 @@ int Ban(const BanOptions& o, Context& ctx) {
   auto r = CallAdmin(ctx, absl::Seconds(30), &writeback::v1::AdminService::Stub::BanAgent, req);
   if (!r.ok()) return ctx.Fail(r.status());
   const writeback::v1::BanAgentResponse& resp = *r;
+  std::string relayed;
+  if (resp.relayed_streams_ended() > 0) {
+    relayed = absl::StrCat(", ", resp.relayed_streams_ended(),
+                           " stream(s) it was relaying for other agents ended");
+  }
   return ctx.Emit(absl::StrCat("agent ", resp.agent_id(), " banned: stream ",
                                resp.stream_ended() ? "ended" : "not open", ", ",
                                resp.tasks_canceled(), " task(s) canceled, ", resp.tokens_revoked(),
-                               " join token(s) revoked\n"));
+                               " join token(s) revoked", relayed, "\n"));
 }
 
 const bool kToken = RegisterCommand({

@@ -186,6 +186,7 @@ grpc::Status AdminServiceImpl::BanAgent(grpc::ServerContext* ctx,
   resp->set_tasks_canceled(static_cast<uint32_t>(r->tasks_canceled));
   resp->set_stream_ended(r->stream_ended);
   resp->set_tokens_revoked(static_cast<uint32_t>(r->tokens_revoked));
+  resp->set_relayed_streams_ended(static_cast<uint32_t>(r->relayed_streams_ended));
   return grpc::Status::OK;
 }
 

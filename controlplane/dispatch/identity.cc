@@ -132,7 +132,8 @@ absl::StatusOr<BanOutcome> Dispatcher::Ban(absl::string_view by, absl::string_vi
                              {"by", std::string(by)},
                              {"reason", std::string(reason)},
                              {"tasks_canceled", absl::StrCat(out.tasks_canceled)},
-                             {"stream_ended", out.stream_ended ? "true" : "false"}});
+                             {"stream_ended", out.stream_ended ? "true" : "false"},
+                             {"relayed_streams_ended", absl::StrCat(out.relayed_streams_ended)}});
   return out;
 }
 

@@ -416,6 +416,8 @@ TEST_F(RelayE2eTest, BanningARelayEndsTheStreamsItCarries) {
   req.set_reason("relay host compromised (test)");
   writeback::v1::BanAgentResponse resp;
   ASSERT_TRUE(h_->admin().BanAgent(&ctx, req, &resp).ok());
+  EXPECT_TRUE(resp.stream_ended());             // the relay's own
+  EXPECT_EQ(resp.relayed_streams_ended(), 1u);  // e1's, through it
   ASSERT_TRUE(PollUntil([&] { return !a->connected(); }, absl::Seconds(10)))
       << "e1's stream through the banned relay is still open";
   const int attempts = a->connect_attempts();
