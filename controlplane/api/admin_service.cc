@@ -161,22 +161,28 @@ grpc::Status AdminServiceImpl::CreateJoinToken(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
-grpc::Status AdminServiceImpl::BanAgent(grpc::ServerContext* ctx,
-                                        const writeback::v1::BanAgentRequest* req,
-                                        writeback::v1::BanAgentResponse* resp) {
-  auto caller = authz_->Check(kBanAgentMethod, *ctx);
-  if (!caller.ok()) return ToGrpcStatus(caller.status());
-  std::string id = req->agent_id();
+absl::StatusOr<std::string> AdminServiceImpl::AgentIdOf(const std::string& given) const {
+  std::string id = given;
   if (!id.empty() && id.find("://") == std::string::npos) {
     id = tls::MakeSpiffeId(authz_->trust_domain(), tls::IdentityClass::kAgent, id);
   }
   if (auto parsed = tls::ParseSpiffeId(id); !parsed.ok() ||
                                             parsed->cls != tls::IdentityClass::kAgent ||
                                             parsed->trust_domain != authz_->trust_domain()) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        absl::StrCat("agent_id: '", req->agent_id(),
-                                     "' is not an agent of trust domain ", authz_->trust_domain()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "agent_id: '", given, "' is not an agent of trust domain ", authz_->trust_domain()));
   }
+  return id;
+}
+
+grpc::Status AdminServiceImpl::BanAgent(grpc::ServerContext* ctx,
+                                        const writeback::v1::BanAgentRequest* req,
+                                        writeback::v1::BanAgentResponse* resp) {
+  auto caller = authz_->Check(kBanAgentMethod, *ctx);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  auto agent = AgentIdOf(req->agent_id());
+  if (!agent.ok()) return ToGrpcStatus(agent.status());
+  const std::string& id = *agent;
   if (absl::Status s = actions::ValidateText("reason", req->reason(), 1024, false); !s.ok()) {
     return ToGrpcStatus(s);
   }
@@ -302,17 +308,9 @@ grpc::Status AdminServiceImpl::ExportBundle(grpc::ServerContext* ctx,
                                             writeback::v1::ExportBundleResponse* resp) {
   auto caller = authz_->Check(kExportBundleMethod, *ctx);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
-  std::string id = req->agent_id();
-  if (!id.empty() && id.find("://") == std::string::npos) {
-    id = tls::MakeSpiffeId(authz_->trust_domain(), tls::IdentityClass::kAgent, id);
-  }
-  if (auto parsed = tls::ParseSpiffeId(id); !parsed.ok() ||
-                                            parsed->cls != tls::IdentityClass::kAgent ||
-                                            parsed->trust_domain != authz_->trust_domain()) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        absl::StrCat("agent_id: '", req->agent_id(),
-                                     "' is not an agent of trust domain ", authz_->trust_domain()));
-  }
+  auto agent = AgentIdOf(req->agent_id());
+  if (!agent.ok()) return ToGrpcStatus(agent.status());
+  const std::string& id = *agent;
   auto r = dispatcher_->ExportBundle(caller->ToString(), id, req->trip_seconds());
   if (!r.ok()) return ToGrpcStatus(r.status());
   *resp = *std::move(r);

@@ -115,6 +115,10 @@ class AdminServiceImpl final : public writeback::v1::AdminService::Service {
                             writeback::v1::ImportBundleResponse* resp) override;
 
  private:
+  // An agent's SPIFFE ID from a request's agent_id (a bare name or the full
+  // ID); INVALID_ARGUMENT naming agent_id if it is not an agent of our
+  // trust domain.
+  absl::StatusOr<std::string> AgentIdOf(const std::string& given) const;
   absl::StatusOr<std::vector<writeback::v1::TaskRecord>> LoadTasks(
       const writeback::v1::DecisionRecord& d);
 
