@@ -34,11 +34,17 @@ ObservedStore::ObservedStore(Store* inner, StoreObserver* observer, Metrics* met
 absl::Status ObservedStore::CreateDecision(const DecisionRecord& decision,
                                            const std::vector<TaskRecord>& tasks,
                                            absl::string_view request_id,
+                                           const std::vector<DecisionUpdate>& others,
                                            const audit::AuditEvents& audit_events) {
   WriteTimer t(metrics_, "create_decision");
-  absl::Status s = inner_->CreateDecision(decision, tasks, request_id, audit_events);
+  absl::Status s = inner_->CreateDecision(decision, tasks, request_id, others, audit_events);
   t.Done(s.ok());
-  if (s.ok() && observer_ != nullptr) observer_->OnDecisionCreated(decision, tasks);
+  if (s.ok() && observer_ != nullptr) {
+    for (const DecisionUpdate& u : others) {
+      observer_->OnProgress(u.decision, u.decision_changed, u.tasks);
+    }
+    observer_->OnDecisionCreated(decision, tasks);
+  }
   return s;
 }
 
@@ -50,6 +56,32 @@ absl::Status ObservedStore::SaveProgress(const DecisionRecord& decision, bool de
   t.Done(s.ok());
   if (s.ok() && observer_ != nullptr) observer_->OnProgress(decision, decision_changed, tasks);
   return s;
+}
+
+absl::Status ObservedStore::SaveProgressBatch(const std::vector<DecisionUpdate>& updates,
+                                              const audit::AuditEvents& audit_events) {
+  WriteTimer t(metrics_, "save_progress");
+  absl::Status s = inner_->SaveProgressBatch(updates, audit_events);
+  t.Done(s.ok());
+  if (s.ok() && observer_ != nullptr) {
+    for (const DecisionUpdate& u : updates) {
+      observer_->OnProgress(u.decision, u.decision_changed, u.tasks);
+    }
+  }
+  return s;
+}
+
+absl::Status ObservedStore::PutBinding(const writeback::v1::InstanceBinding& binding,
+                                       const audit::AuditEvents& audit_events) {
+  WriteTimer t(metrics_, "put_binding");
+  absl::Status s = inner_->PutBinding(binding, audit_events);
+  t.Done(s.ok());
+  if (s.ok() && observer_ != nullptr) observer_->OnBindingPut(binding);
+  return s;
+}
+
+absl::StatusOr<std::vector<writeback::v1::InstanceBinding>> ObservedStore::ListBindings() {
+  return inner_->ListBindings();
 }
 
 absl::Status ObservedStore::AppendAudit(const audit::AuditEvents& events) {

@@ -30,6 +30,7 @@ class StoreObserver {
   virtual void OnProgress(const writeback::v1::DecisionRecord& decision, bool decision_changed,
                           const std::vector<writeback::v1::TaskRecord>& tasks) = 0;
   virtual void OnAgentPut(const writeback::v1::AgentRecord& agent) = 0;
+  virtual void OnBindingPut(const writeback::v1::InstanceBinding& binding) {}
 };
 
 class ObservedStore final : public Store {
@@ -41,10 +42,17 @@ class ObservedStore final : public Store {
   absl::Status CreateDecision(const writeback::v1::DecisionRecord& decision,
                               const std::vector<writeback::v1::TaskRecord>& tasks,
                               absl::string_view request_id,
+                              const std::vector<DecisionUpdate>& others,
                               const audit::AuditEvents& audit_events) override;
+  using Store::CreateDecision;
   absl::Status SaveProgress(const writeback::v1::DecisionRecord& decision, bool decision_changed,
                             const std::vector<writeback::v1::TaskRecord>& tasks,
                             const audit::AuditEvents& audit_events) override;
+  absl::Status SaveProgressBatch(const std::vector<DecisionUpdate>& updates,
+                                 const audit::AuditEvents& audit_events) override;
+  absl::Status PutBinding(const writeback::v1::InstanceBinding& binding,
+                          const audit::AuditEvents& audit_events) override;
+  absl::StatusOr<std::vector<writeback::v1::InstanceBinding>> ListBindings() override;
   absl::Status AppendAudit(const audit::AuditEvents& events) override;
   absl::Status PutAgent(const writeback::v1::AgentRecord& agent) override;
   absl::StatusOr<uint64_t> NextDecisionVersion() override;

@@ -39,6 +39,7 @@ constexpr absl::string_view kVerPrefix = "ver/";
 constexpr absl::string_view kExpPrefix = "exp/";
 constexpr absl::string_view kTrustPolicyKey = "trust/policy";
 constexpr absl::string_view kJoinTokenPrefix = "jt/";
+constexpr absl::string_view kBindingPrefix = "bind/";
 
 void AppendBigEndian(uint64_t v, int bytes, std::string* out) {
   for (int i = bytes - 1; i >= 0; --i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
@@ -303,9 +304,23 @@ void RocksDbStore::AddTaskOps(const DecisionRecord& decision, const TaskRecord& 
   }
 }
 
+absl::Status RocksDbStore::AddUpdateOps(const DecisionUpdate& u, std::vector<Op>* ops) {
+  if (u.decision_changed) AddDecisionOps(u.decision, ops);
+  for (const TaskRecord& t : u.tasks) {
+    if (t.decision_id() != u.decision.parsed().decision_id()) {
+      return absl::InvalidArgumentError(absl::StrCat("store: task ", t.task_id(),
+                                                     " does not belong to decision ",
+                                                     u.decision.parsed().decision_id()));
+    }
+    AddTaskOps(u.decision, t, ops);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status RocksDbStore::CreateDecision(const DecisionRecord& decision,
                                           const std::vector<TaskRecord>& tasks,
                                           absl::string_view request_id,
+                                          const std::vector<DecisionUpdate>& others,
                                           const audit::AuditEvents& audit_events) {
   const auto& st = decision.parsed();
   if (st.decision_id().empty()) return absl::InvalidArgumentError("decision_id: required");
@@ -318,6 +333,7 @@ absl::Status RocksDbStore::CreateDecision(const DecisionRecord& decision,
     ops.push_back({meta_, absl::StrCat(kReqPrefix, request_id), st.decision_id()});
   }
   for (const TaskRecord& t : tasks) AddTaskOps(decision, t, &ops);
+  for (const DecisionUpdate& u : others) WB_RETURN_IF_ERROR(AddUpdateOps(u, &ops));
   return Commit(std::move(ops), st.version(), audit_events);
 }
 
@@ -338,6 +354,40 @@ absl::Status RocksDbStore::SaveProgress(const DecisionRecord& decision, bool dec
   }
   if (ops.empty() && audit_events.empty()) return absl::OkStatus();
   return Commit(std::move(ops), 0, audit_events);
+}
+
+absl::Status RocksDbStore::SaveProgressBatch(const std::vector<DecisionUpdate>& updates,
+                                             const audit::AuditEvents& audit_events) {
+  WB_RETURN_IF_ERROR(CheckEvents(audit_events));
+  std::vector<Op> ops;
+  for (const DecisionUpdate& u : updates) WB_RETURN_IF_ERROR(AddUpdateOps(u, &ops));
+  if (ops.empty() && audit_events.empty()) return absl::OkStatus();
+  return Commit(std::move(ops), 0, audit_events);
+}
+
+absl::Status RocksDbStore::PutBinding(const writeback::v1::InstanceBinding& binding,
+                                      const audit::AuditEvents& audit_events) {
+  WB_RETURN_IF_ERROR(CheckOpen());
+  if (binding.instance().empty()) return absl::InvalidArgumentError("instance: required");
+  WB_RETURN_IF_ERROR(CheckEvents(audit_events));
+  std::vector<Op> ops;
+  ops.push_back(
+      {meta_, absl::StrCat(kBindingPrefix, binding.instance()), binding.SerializeAsString()});
+  return Commit(std::move(ops), 0, audit_events);
+}
+
+absl::StatusOr<std::vector<writeback::v1::InstanceBinding>> RocksDbStore::ListBindings() {
+  WB_RETURN_IF_ERROR(CheckOpen());
+  std::vector<writeback::v1::InstanceBinding> out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_));
+  for (it->Seek(ToSlice(kBindingPrefix));
+       it->Valid() && it->key().starts_with(ToSlice(kBindingPrefix)); it->Next()) {
+    WB_ASSIGN_OR_RETURN(auto rec, ParseRecord<writeback::v1::InstanceBinding>(
+                                      it->value().ToString(), "instance binding"));
+    out.push_back(std::move(rec));
+  }
+  WB_RETURN_IF_ERROR(FromRocks(it->status(), "scan instance bindings"));
+  return out;
 }
 
 absl::Status RocksDbStore::AppendAudit(const audit::AuditEvents& events) {

@@ -57,10 +57,17 @@ class RocksDbStore final : public Store {
   absl::Status CreateDecision(const writeback::v1::DecisionRecord& decision,
                               const std::vector<writeback::v1::TaskRecord>& tasks,
                               absl::string_view request_id,
+                              const std::vector<DecisionUpdate>& others,
                               const audit::AuditEvents& audit_events) override;
+  using Store::CreateDecision;
   absl::Status SaveProgress(const writeback::v1::DecisionRecord& decision, bool decision_changed,
                             const std::vector<writeback::v1::TaskRecord>& tasks,
                             const audit::AuditEvents& audit_events) override;
+  absl::Status SaveProgressBatch(const std::vector<DecisionUpdate>& updates,
+                                 const audit::AuditEvents& audit_events) override;
+  absl::Status PutBinding(const writeback::v1::InstanceBinding& binding,
+                          const audit::AuditEvents& audit_events) override;
+  absl::StatusOr<std::vector<writeback::v1::InstanceBinding>> ListBindings() override;
   absl::Status AppendAudit(const audit::AuditEvents& events) override;
   absl::Status PutAgent(const writeback::v1::AgentRecord& agent) override;
   absl::StatusOr<uint64_t> NextDecisionVersion() override;
@@ -111,6 +118,7 @@ class RocksDbStore final : public Store {
   void AddTaskOps(const writeback::v1::DecisionRecord& decision,
                   const writeback::v1::TaskRecord& task, std::vector<Op>* ops);
   void AddDecisionOps(const writeback::v1::DecisionRecord& decision, std::vector<Op>* ops);
+  absl::Status AddUpdateOps(const DecisionUpdate& u, std::vector<Op>* ops);
   absl::StatusOr<std::string> GetRaw(rocksdb::ColumnFamilyHandle* cf, absl::string_view key,
                                      absl::string_view what);
 

@@ -51,6 +51,15 @@ bool IsOpenTaskState(writeback::v1::TaskState s);
 // PENDING_APPROVAL, APPROVED or DISPATCHED: not finished yet.
 bool IsOpenDecisionState(writeback::v1::DecisionState s);
 
+// One decision's part of a write that changes several decisions at once
+// (Store::SaveProgressBatch, Store::CreateDecision): the same meaning as
+// SaveProgress' arguments.
+struct DecisionUpdate {
+  writeback::v1::DecisionRecord decision;
+  bool decision_changed = false;
+  std::vector<writeback::v1::TaskRecord> tasks;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -61,10 +70,19 @@ class Store {
   // version/expiry index entries and, if `request_id` is not empty, the
   // request-id index entry, and appends `audit_events`. Raises the version counter
   // to the decision's version if it is lower.
+  // `others` are changes to other, existing decisions made in the same
+  // atomic write (their tasks taken over by the new decision, delivery.md).
   virtual absl::Status CreateDecision(const writeback::v1::DecisionRecord& decision,
                                       const std::vector<writeback::v1::TaskRecord>& tasks,
                                       absl::string_view request_id,
+                                      const std::vector<DecisionUpdate>& others,
                                       const audit::AuditEvents& audit_events) = 0;
+  absl::Status CreateDecision(const writeback::v1::DecisionRecord& decision,
+                              const std::vector<writeback::v1::TaskRecord>& tasks,
+                              absl::string_view request_id,
+                              const audit::AuditEvents& audit_events) {
+    return CreateDecision(decision, tasks, request_id, {}, audit_events);
+  }
 
   // Stores new values of `tasks` (all belonging to `decision`) and, if
   // `decision_changed`, of `decision` itself. Outbox and expiry index entries
@@ -75,6 +93,18 @@ class Store {
                                     bool decision_changed,
                                     const std::vector<writeback::v1::TaskRecord>& tasks,
                                     const audit::AuditEvents& audit_events) = 0;
+
+  // SaveProgress for several decisions in ONE atomic write (a result for a
+  // task that covers other decisions' tasks changes them too). Each
+  // update's tasks must belong to its decision (INVALID_ARGUMENT otherwise,
+  // nothing written).
+  virtual absl::Status SaveProgressBatch(const std::vector<DecisionUpdate>& updates,
+                                         const audit::AuditEvents& audit_events) = 0;
+
+  // Creates or replaces the binding of `binding.instance` and appends
+  // `audit_events`, atomically.
+  virtual absl::Status PutBinding(const writeback::v1::InstanceBinding& binding,
+                                  const audit::AuditEvents& audit_events) = 0;
 
   // Appends `events` alone, for what has no other store write here:
   // enrolment, renewal, ban, trust policy change (or whose own write lives
@@ -115,6 +145,8 @@ class Store {
   // The stored trust policy; nullopt if none was published.
   virtual absl::StatusOr<std::optional<writeback::v1::SignedEnvelope>> GetTrustPolicy() = 0;
   virtual absl::StatusOr<std::vector<writeback::v1::AgentRecord>> ListAgents() = 0;
+  // Every instance binding (unbound ones included), by instance name.
+  virtual absl::StatusOr<std::vector<writeback::v1::InstanceBinding>> ListBindings() = 0;
   // Newest (highest version) first, at most `limit`. `state` UNSPECIFIED
   // matches every state.
   virtual absl::StatusOr<std::vector<writeback::v1::DecisionRecord>> ListDecisions(

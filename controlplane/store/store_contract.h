@@ -194,6 +194,83 @@ TEST_P(StoreContractTest, SaveProgressRefusesTasksOfAnotherDecision) {
   EXPECT_EQ(store_->GetTask("t-x").status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST_P(StoreContractTest, SeveralDecisionsChangeInOneWrite) {
+  // An older decision's task taken over by a newer one, in the write that
+  // creates the newer one; then a result of the newer task finishing both.
+  auto older = MakeDecision("d-old", 1, 9000, {"t-old"});
+  auto old_task = MakeTask("t-old", "d-old", "agent-a", 0);
+  ASSERT_TRUE(store_->CreateDecision(older, {old_task}, "", {}).ok());
+  auto newer = MakeDecision("d-new", 2, 9000, {"t-new"});
+  auto new_task = MakeTask("t-new", "d-new", "agent-a", 0);
+  old_task.set_state(writeback::v1::TASK_STATE_SUPERSEDED);
+  old_task.set_covered_by_task_id("t-new");
+  ASSERT_TRUE(store_
+                  ->CreateDecision(newer, {new_task}, "", {DecisionUpdate{older, false, {old_task}}},
+                                   {MakeEvent(writeback::v1::AUDIT_EVENT_KIND_DECISION_SUBMITTED,
+                                              "with a take-over")})
+                  .ok());
+  EXPECT_EQ(store_->GetTask("t-old")->covered_by_task_id(), "t-new");
+  EXPECT_THAT(Outbox("agent-a"), ::testing::ElementsAre("t-new"));
+
+  new_task.set_state(writeback::v1::TASK_STATE_VERIFIED);
+  newer.set_state(writeback::v1::DECISION_STATE_VERIFIED);
+  older.set_state(writeback::v1::DECISION_STATE_VERIFIED);
+  ASSERT_TRUE(store_
+                  ->SaveProgressBatch({DecisionUpdate{newer, true, {new_task}},
+                                       DecisionUpdate{older, true, {}}},
+                                      {})
+                  .ok());
+  EXPECT_EQ(store_->GetDecision("d-old")->state(), writeback::v1::DECISION_STATE_VERIFIED);
+  EXPECT_EQ(store_->GetDecision("d-new")->state(), writeback::v1::DECISION_STATE_VERIFIED);
+  EXPECT_TRUE(Outbox("agent-a").empty());
+  auto expired = store_->ExpiredDecisions(10000, 10);
+  ASSERT_TRUE(expired.ok());
+  EXPECT_TRUE(expired->empty());
+
+  // All or nothing: a task under the wrong decision refuses the whole batch.
+  older.set_state(writeback::v1::DECISION_STATE_FAILED);
+  auto s = store_->SaveProgressBatch(
+      {DecisionUpdate{older, true, {}}, DecisionUpdate{newer, false, {old_task}}}, {});
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->GetDecision("d-old")->state(), writeback::v1::DECISION_STATE_VERIFIED);
+}
+
+TEST_P(StoreContractTest, InstanceBindingsRoundTripWithTheirAuditEvents) {
+  auto none = store_->ListBindings();
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+  writeback::v1::InstanceBinding b;
+  b.set_instance("ssh-a");
+  b.set_agent_id("spiffe://writeback.test/agent/a1");
+  b.set_bound_by("spiffe://writeback.test/operator/alice");
+  ASSERT_TRUE(
+      store_->PutBinding(b, {MakeEvent(writeback::v1::AUDIT_EVENT_KIND_INSTANCE_BOUND, "bound")})
+          .ok());
+  b.set_previous_agent_id(b.agent_id());
+  b.clear_agent_id();
+  ASSERT_TRUE(
+      store_
+          ->PutBinding(b, {MakeEvent(writeback::v1::AUDIT_EVENT_KIND_INSTANCE_UNBOUND, "unbound")})
+          .ok());
+  writeback::v1::InstanceBinding other;
+  other.set_instance("db");
+  other.set_agent_id("spiffe://writeback.test/agent/a2");
+  ASSERT_TRUE(store_->PutBinding(other, {}).ok());
+  auto all = store_->ListBindings();
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].instance(), "db");
+  EXPECT_EQ((*all)[1].instance(), "ssh-a");
+  EXPECT_TRUE((*all)[1].agent_id().empty());
+  EXPECT_EQ((*all)[1].previous_agent_id(), "spiffe://writeback.test/agent/a1");
+  auto events = ChainEvents(store_.get());
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].kind(), writeback::v1::AUDIT_EVENT_KIND_INSTANCE_BOUND);
+  EXPECT_EQ(events[1].kind(), writeback::v1::AUDIT_EVENT_KIND_INSTANCE_UNBOUND);
+  writeback::v1::InstanceBinding nameless;
+  EXPECT_EQ(store_->PutBinding(nameless, {}).code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST_P(StoreContractTest, ListDecisionsNewestFirstWithLimitAndFilter) {
   for (int v = 1; v <= 5; ++v) {
     auto d = MakeDecision(absl::StrCat("d-", v), v, 5000, {});
