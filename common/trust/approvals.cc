@@ -1,6 +1,8 @@
 #include "common/trust/approvals.h"
 
+#include <algorithm>
 #include <limits>
+#include <optional>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -40,18 +42,18 @@ std::string ApprovalCount::Explain() const {
   return out;
 }
 
-ApprovalCount CountApprovals(
-    const VerifiedPolicy& policy, absl::string_view connector_type,
-    absl::string_view statement_bytes, const writeback::v1::DecisionStatement& statement,
-    const google::protobuf::RepeatedPtrField<writeback::v1::Approval>& approvals) {
+namespace {
+
+// THE rule (see the header), for a digest signed under `payload_type`.
+ApprovalCount Count(const VerifiedPolicy& policy, writeback::v1::PayloadType payload_type,
+                    const std::string& digest, absl::string_view requester,
+                    std::string action_class, std::optional<uint32_t> threshold,
+                    absl::string_view what,
+                    const google::protobuf::RepeatedPtrField<writeback::v1::Approval>& approvals) {
   ApprovalCount out;
-  out.action_class = std::string(actions::ActionClassOf(connector_type, statement.operation()));
-  std::optional<uint32_t> threshold =
-      out.action_class.empty() ? std::nullopt : policy.ThresholdFor(out.action_class);
+  out.action_class = std::move(action_class);
   out.required = threshold.value_or(std::numeric_limits<uint32_t>::max());
-  const std::string digest = StatementDigest(statement_bytes);
-  const std::string signed_input =
-      envelope::SigningInput(writeback::v1::PAYLOAD_TYPE_DECISION_APPROVAL, digest);
+  const std::string signed_input = envelope::SigningInput(payload_type, digest);
   std::set<std::string> counted_keys, counted_identities;
   for (const auto& a : approvals) {
     std::string problem;
@@ -63,8 +65,8 @@ ApprovalCount CountApprovals(
       problem = "approves a different statement (digest mismatch)";
     } else if (!who->key.Verify(signed_input, a.signature())) {
       problem = absl::StrCat("signature by ", who->name, " does not verify");
-    } else if (who->identity == statement.requester()) {
-      problem = absl::StrCat(who->name, " requested this decision and cannot approve it");
+    } else if (who->identity == requester) {
+      problem = absl::StrCat(who->name, " requested this ", what, " and cannot approve it");
     } else if (counted_keys.contains(who->key.raw()) ||
                counted_identities.contains(who->identity)) {
       problem = absl::StrCat(who->name, " already counted");
@@ -76,6 +78,49 @@ ApprovalCount CountApprovals(
     out.problems.push_back(std::move(problem));
   }
   return out;
+}
+
+}  // namespace
+
+ApprovalCount CountApprovals(
+    const VerifiedPolicy& policy, absl::string_view connector_type,
+    absl::string_view statement_bytes, const writeback::v1::DecisionStatement& statement,
+    const google::protobuf::RepeatedPtrField<writeback::v1::Approval>& approvals) {
+  std::string action_class(actions::ActionClassOf(connector_type, statement.operation()));
+  std::optional<uint32_t> threshold =
+      action_class.empty() ? std::nullopt : policy.ThresholdFor(action_class);
+  return Count(policy, writeback::v1::PAYLOAD_TYPE_DECISION_APPROVAL,
+               StatementDigest(statement_bytes), statement.requester(), std::move(action_class),
+               threshold, "decision", approvals);
+}
+
+writeback::v1::Approval ApproveRebind(absl::string_view statement_bytes,
+                                      const crypto::Ed25519PrivateKey& key, absl::Time now) {
+  const std::string digest = StatementDigest(statement_bytes);
+  writeback::v1::Approval a;
+  a.set_approver_key_id(key.key_id());
+  a.set_statement_digest(digest);
+  a.set_signature(
+      key.Sign(envelope::SigningInput(writeback::v1::PAYLOAD_TYPE_REBIND_APPROVAL, digest)));
+  a.set_signed_at_unix_ms(absl::ToUnixMillis(now));
+  return a;
+}
+
+uint32_t RebindThreshold(const VerifiedPolicy& policy) {
+  uint32_t most = 0;
+  for (const std::string& c : actions::ActionClasses()) {
+    most = std::max(most, policy.ThresholdFor(c).value_or(0));
+  }
+  return most;
+}
+
+ApprovalCount CountRebindApprovals(
+    const VerifiedPolicy& policy, absl::string_view statement_bytes,
+    const writeback::v1::BindingStatement& statement,
+    const google::protobuf::RepeatedPtrField<writeback::v1::Approval>& approvals) {
+  return Count(policy, writeback::v1::PAYLOAD_TYPE_REBIND_APPROVAL,
+               StatementDigest(statement_bytes), statement.requester(), "rebind",
+               RebindThreshold(policy), "rebind", approvals);
 }
 
 }  // namespace wb::trust

@@ -55,4 +55,18 @@ ApprovalCount CountApprovals(
     absl::string_view statement_bytes, const writeback::v1::DecisionStatement& statement,
     const google::protobuf::RepeatedPtrField<writeback::v1::Approval>& approvals);
 
+// Rebinding a connector instance to another agent (root mode,
+// docs/security.md "Instance bindings"): approvers sign SHA-256 of the
+// BindingStatement's exact bytes under PAYLOAD_TYPE_REBIND_APPROVAL (so a
+// rebind approval never passes as a decision approval, nor the reverse).
+// The same rule as CountApprovals; the threshold is the highest of any
+// action class in the policy (the new agent can do all of them).
+writeback::v1::Approval ApproveRebind(absl::string_view statement_bytes,
+                                      const crypto::Ed25519PrivateKey& key, absl::Time now);
+uint32_t RebindThreshold(const VerifiedPolicy& policy);
+ApprovalCount CountRebindApprovals(
+    const VerifiedPolicy& policy, absl::string_view statement_bytes,
+    const writeback::v1::BindingStatement& statement,
+    const google::protobuf::RepeatedPtrField<writeback::v1::Approval>& approvals);
+
 }  // namespace wb::trust
