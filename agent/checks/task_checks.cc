@@ -126,6 +126,23 @@ bool CheckMatchesStatement(const CheckContext& ctx, TaskCheck& c) {
     return mismatch("decision_version", absl::StrCat(t.decision_version()),
                     absl::StrCat(st.version()));
   }
+  // The agent bound to the instance, as approvers signed it. Only observing
+  // (re-verification) is allowed to another agent: a replaced host watches
+  // its predecessor's decisions.
+  if (!t.verify_only()) {
+    if (!st.agent_id().empty() && st.agent_id() != ctx.agent_id) {
+      Reject(c, writeback::v1::REJECT_REASON_WRONG_AUDIENCE,
+             absl::StrCat("statement.agent_id '", st.agent_id(), "' is not this agent (",
+                          ctx.agent_id, "): the decision was made for another agent"));
+      return false;
+    }
+    if (st.agent_id().empty() && ctx.require_policy) {
+      Reject(c, writeback::v1::REJECT_REASON_WRONG_AUDIENCE,
+             "statement.agent_id: required in root mode (approvers sign which agent serves the "
+             "instance)");
+      return false;
+    }
+  }
   return true;
 }
 
@@ -167,8 +184,10 @@ bool CheckTime(const CheckContext& ctx, TaskCheck& c) {
                         " is before agent time ", now, " - skew ", skew, " ms"));
     return false;
   }
+  // The statement's expiry bounds when the decision may be applied;
+  // observing it (re-verification) changes nothing and goes on after it.
   const int64_t st_exp = c.statement.expires_at_unix_ms();
-  if (st_exp > 0 && now - skew > st_exp) {
+  if (!t.verify_only() && st_exp > 0 && now - skew > st_exp) {
     Reject(c, writeback::v1::REJECT_REASON_EXPIRED,
            absl::StrCat("statement.expires_at_unix_ms ", st_exp, " is before agent time ", now,
                         " - skew ", skew, " ms"));
@@ -206,6 +225,9 @@ std::optional<std::string> CheckApprovals(const Task& task, const DecisionStatem
 
 void CheckRollback(const TaskHistory& history, TaskCheck& c) {
   if (c.verdict != Verdict::kAccept) return;
+  // A re-verification changes nothing: an older decision's effect is
+  // observed even after a newer one applied to the same target.
+  if (c.task.verify_only()) return;
   auto applied = history.AppliedVersion(c.task.connector_instance(), c.task.target().object());
   if (!applied.ok()) {
     Fail(c, applied.status());
@@ -216,7 +238,7 @@ void CheckRollback(const TaskHistory& history, TaskCheck& c) {
            absl::StrCat("decision_version ", c.task.decision_version(), " is older than version ",
                         *applied, " already applied to ", c.task.connector_instance(), "/",
                         c.task.target().object()));
-  } else if (c.task.decision_version() == *applied && !c.task.verify_only()) {
+  } else if (c.task.decision_version() == *applied) {
     // The same decision applied again under a new task id (a new id is never
     // issued for an applied decision; only re-verification carries its
     // version again): a replay, e.g. from a compromised control plane.

@@ -14,18 +14,24 @@
 //      authentic and ours, so that a redelivery of an applied task after it expired still returns
 //      the stored result instead of a fresh refusal.
 //   5. task's instance, operation, target object and decision_version equal
-//      the statement's (TARGET_MISMATCH)
+//      the statement's (TARGET_MISMATCH); the statement's agent_id, when
+//      set, is this agent, and in root mode it must be set (WRONG_AUDIENCE;
+//      not checked for verify_only tasks)
 //   6. instance and operation in the local allowlist (NOT_ALLOWED)
 //   7. approvals under the trust policy (common/trust/approvals.h:
 //      distinct approvers in the current policy, this exact statement
 //      digest, not the requester; threshold of the action class). No check
 //      without a policy (pinned mode, development only)
-//   8. time window with skew (NOT_YET_VALID, EXPIRED)
+//   8. time window with skew (NOT_YET_VALID, EXPIRED): the task's, and the
+//      statement's expiry except for verify_only tasks (observing goes on
+//      after a decision's apply window)
 //   9. params and target object valid for the instance's connector type
 //      (INVALID_PARAMS)
 //  10. history: decision_version for (instance, object) older than one
-//      already applied, or equal to it in a task that is not verify_only
-//      (the applied decision replayed under a new task id) (ROLLBACK)
+//      already applied, or equal to it (the applied decision replayed under
+//      a new task id) (ROLLBACK). Not for verify_only tasks: they change
+//      nothing, so an older decision is re-verified after a newer one
+//      applied to the same target
 //
 // Pure functions of their inputs; thread-safe if the TaskHistory is.
 #pragma once

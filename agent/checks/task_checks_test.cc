@@ -281,6 +281,53 @@ TEST_F(TaskChecksTest, OlderVersionThanAppliedIsRollback) {
   EXPECT_EQ(Check(MakeSignedTask(s, key_)).verdict, Verdict::kAccept);
 }
 
+TEST_F(TaskChecksTest, AReverificationPassesTheFloorAnApplyDoesNot) {
+  // A newer decision applied to alice (version 5); the older decision 3 is
+  // still re-verified against its own effect, but never applied again.
+  history_.versions["ssh-main/alice"] = 5;
+  TaskSpec s = spec();
+  s.version = 3;
+  s.verify_only = true;
+  EXPECT_EQ(Check(MakeSignedTask(s, key_)).verdict, Verdict::kAccept);
+  s.verify_only = false;
+  s.task_id = "task-2";
+  ExpectReject(MakeSignedTask(s, key_), writeback::v1::REJECT_REASON_ROLLBACK);
+}
+
+TEST_F(TaskChecksTest, AReverificationOutlivesTheStatementAnApplyDoesNot) {
+  TaskSpec s = spec();
+  s.statement_ttl = absl::Minutes(1);  // the decision's apply window
+  s.ttl = absl::Hours(1);              // the task's own lifetime
+  ctx_.now = s.now + absl::Minutes(30);
+  ExpectReject(MakeSignedTask(s, key_), writeback::v1::REJECT_REASON_EXPIRED);
+  s.verify_only = true;
+  s.task_id = "task-2";
+  EXPECT_EQ(Check(MakeSignedTask(s, key_)).verdict, Verdict::kAccept);
+  ctx_.now = s.now + absl::Hours(2);  // its own expiry still holds
+  s.task_id = "task-3";
+  ExpectReject(MakeSignedTask(s, key_), writeback::v1::REJECT_REASON_EXPIRED);
+}
+
+TEST_F(TaskChecksTest, AStatementMadeForAnotherAgentIsRefused) {
+  // The control plane (or its database) addressed to this agent a decision
+  // the approvers signed for another: refused, whatever the audience says.
+  TaskSpec s = spec();
+  s.statement_agent = "spiffe://writeback.test/agent/elsewhere";
+  TaskCheck c = Check(MakeSignedTask(s, key_));
+  EXPECT_EQ(c.reason, writeback::v1::REJECT_REASON_WRONG_AUDIENCE) << c.message;
+  EXPECT_NE(c.message.find("statement.agent_id"), std::string::npos) << c.message;
+  // Observing is allowed: a replaced host re-verifies its predecessor's
+  // decisions.
+  s.verify_only = true;
+  s.task_id = "task-2";
+  EXPECT_EQ(Check(MakeSignedTask(s, key_)).verdict, Verdict::kAccept);
+  // Pinned mode (development): a statement that names no agent is accepted.
+  s.verify_only = false;
+  s.statement_agent = "";
+  s.task_id = "task-3";
+  EXPECT_EQ(Check(MakeSignedTask(s, key_)).verdict, Verdict::kAccept);
+}
+
 TEST_F(TaskChecksTest, SeenTaskIsDuplicateWithStoredResult) {
   SignedEnvelope env = MakeSignedTask(spec(), key_);
   SeenTask seen;
@@ -344,6 +391,14 @@ class PolicyChecksTest : public TaskChecksTest {
   trust::testing::PolicyKeys policy_keys_;
   std::shared_ptr<const trust::VerifiedPolicy> policy_;
 };
+
+TEST_F(PolicyChecksTest, RootModeNeedsTheStatementToNameTheAgent) {
+  TaskSpec s = spec();
+  s.statement_agent = "";
+  auto st = MakeStatement(s);
+  ExpectReject(SignTask(MakeTaskFor(s, st.SerializeAsString(), key_.key_id()), key_),
+               writeback::v1::REJECT_REASON_WRONG_AUDIENCE);
+}
 
 TEST_F(PolicyChecksTest, TheActionClassThresholdIsEnforced) {
   // ssh_authorized_keys/remove_key is class "revoke": one approval.

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "absl/time/time.h"
@@ -31,6 +32,10 @@ struct TaskSpec {
   absl::Duration not_before_offset = absl::ZeroDuration();  // relative to now
   absl::Duration ttl = absl::Hours(1);
   bool verify_only = false;
+  // The statement's agent_id: the audience unless set ("" = none).
+  std::optional<std::string> statement_agent;
+  // The statement's lifetime: ttl unless set.
+  std::optional<absl::Duration> statement_ttl;
 };
 
 inline writeback::v1::DecisionStatement MakeStatement(const TaskSpec& s) {
@@ -45,7 +50,8 @@ inline writeback::v1::DecisionStatement MakeStatement(const TaskSpec& s) {
   st.set_reason("test");
   st.set_reference("TICKET-1");
   st.set_created_at_unix_ms(absl::ToUnixMillis(s.now));
-  st.set_expires_at_unix_ms(absl::ToUnixMillis(s.now + s.ttl));
+  st.set_expires_at_unix_ms(absl::ToUnixMillis(s.now + s.statement_ttl.value_or(s.ttl)));
+  st.set_agent_id(s.statement_agent.value_or(s.audience));  // bound to the instance
   return st;
 }
 
