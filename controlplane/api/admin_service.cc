@@ -38,6 +38,9 @@ DecisionView MakeDecisionView(const DecisionRecord& d, const std::vector<TaskRec
     tv->set_state(t.state());
     tv->set_delivery_attempts(t.delivery_attempts());
     tv->set_finished_at_unix_ms(t.finished_at_unix_ms());
+    tv->set_covered_by_task_id(t.covered_by_task_id());
+    tv->set_covered_by_decision_id(t.covered_by_decision_id());
+    tv->set_covered_because(t.covered_because());
     if (!t.has_result()) continue;
     const auto& r = t.result();
     tv->set_outcome(r.outcome());
@@ -155,7 +158,8 @@ grpc::Status AdminServiceImpl::CreateJoinToken(grpc::ServerContext* ctx,
                         "enrolment is not configured on this control plane "
                         "(enrollment.ca_key_file)");
   }
-  auto r = enroller_->CreateToken(caller->ToString(), req->agent_id(), req->ttl_seconds());
+  auto r = enroller_->CreateToken(caller->ToString(), req->agent_id(), req->ttl_seconds(),
+                                  {req->instances().begin(), req->instances().end()});
   if (!r.ok()) return ToGrpcStatus(r.status());
   *resp = *std::move(r);
   return grpc::Status::OK;
@@ -261,6 +265,11 @@ grpc::Status AdminServiceImpl::ListAgents(grpc::ServerContext* ctx,
     *v->mutable_labels() = a.labels();
     v->set_result_key_id(a.result_key_id());
     *v->mutable_relay_path() = a.relay_path();
+    for (const auto& r : a.refused_instances()) {
+      auto* ri = v->add_refused_instances();
+      ri->set_instance(r.instance().name());
+      ri->set_reason(r.reason());
+    }
   }
   return grpc::Status::OK;
 }
@@ -301,6 +310,56 @@ grpc::Status AdminServiceImpl::TailEvents(
     grpc::ServerContext* ctx, const writeback::v1::TailEventsRequest* req,
     grpc::ServerWriter<writeback::v1::TailEventsResponse>* writer) {
   return view_ == nullptr ? NoView() : view_->TailEvents(ctx, req, writer);
+}
+
+grpc::Status AdminServiceImpl::RetireDecision(grpc::ServerContext* ctx,
+                                              const writeback::v1::RetireDecisionRequest* req,
+                                              writeback::v1::RetireDecisionResponse* resp) {
+  return view_ == nullptr ? NoView() : view_->RetireDecision(ctx, req, resp);
+}
+
+grpc::Status AdminServiceImpl::BindInstance(grpc::ServerContext* ctx,
+                                            const writeback::v1::BindInstanceRequest* req,
+                                            writeback::v1::BindInstanceResponse* resp) {
+  auto caller = authz_->Check(kBindInstanceMethod, *ctx);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  auto agent = AgentIdOf(req->agent_id());
+  if (!agent.ok()) return ToGrpcStatus(agent.status());
+  auto r = dispatcher_->BindInstance(caller->ToString(), req->instance(), *agent, req->reason());
+  if (!r.ok()) return ToGrpcStatus(r.status());
+  *resp = *std::move(r);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::UnbindInstance(grpc::ServerContext* ctx,
+                                              const writeback::v1::UnbindInstanceRequest* req,
+                                              writeback::v1::BindInstanceResponse* resp) {
+  auto caller = authz_->Check(kUnbindInstanceMethod, *ctx);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  auto r = dispatcher_->UnbindInstance(caller->ToString(), req->instance(), req->reason());
+  if (!r.ok()) return ToGrpcStatus(r.status());
+  *resp = *std::move(r);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::ApproveRebind(grpc::ServerContext* ctx,
+                                             const writeback::v1::ApproveRebindRequest* req,
+                                             writeback::v1::BindInstanceResponse* resp) {
+  auto caller = authz_->Check(kApproveRebindMethod, *ctx);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  auto r = dispatcher_->ApproveRebind(caller->ToString(), req->instance(), req->approval());
+  if (!r.ok()) return ToGrpcStatus(r.status());
+  *resp = *std::move(r);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::ListInstances(grpc::ServerContext* ctx,
+                                             const writeback::v1::ListInstancesRequest*,
+                                             writeback::v1::ListInstancesResponse* resp) {
+  auto caller = authz_->Check(kListInstancesMethod, *ctx);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  for (auto& v : dispatcher_->Instances()) *resp->add_instances() = std::move(v);
+  return grpc::Status::OK;
 }
 
 grpc::Status AdminServiceImpl::ExportBundle(grpc::ServerContext* ctx,

@@ -101,6 +101,22 @@ class AdminServiceImpl final : public writeback::v1::AdminService::Service {
                                 writeback::v1::ReverifyDecisionResponse* resp) override;
   grpc::Status TailEvents(grpc::ServerContext* ctx, const writeback::v1::TailEventsRequest* req,
                           grpc::ServerWriter<writeback::v1::TailEventsResponse>* writer) override;
+  grpc::Status RetireDecision(grpc::ServerContext* ctx,
+                              const writeback::v1::RetireDecisionRequest* req,
+                              writeback::v1::RetireDecisionResponse* resp) override;
+
+  // Instance bindings (Dispatcher::BindInstance and friends).
+  grpc::Status BindInstance(grpc::ServerContext* ctx, const writeback::v1::BindInstanceRequest* req,
+                            writeback::v1::BindInstanceResponse* resp) override;
+  grpc::Status UnbindInstance(grpc::ServerContext* ctx,
+                              const writeback::v1::UnbindInstanceRequest* req,
+                              writeback::v1::BindInstanceResponse* resp) override;
+  grpc::Status ApproveRebind(grpc::ServerContext* ctx,
+                             const writeback::v1::ApproveRebindRequest* req,
+                             writeback::v1::BindInstanceResponse* resp) override;
+  grpc::Status ListInstances(grpc::ServerContext* ctx,
+                             const writeback::v1::ListInstancesRequest* req,
+                             writeback::v1::ListInstancesResponse* resp) override;
 
   // The audit chain (admin_audit.cc).
   grpc::Status VerifyAudit(grpc::ServerContext* ctx, const writeback::v1::VerifyAuditRequest* req,

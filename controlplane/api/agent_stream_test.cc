@@ -267,11 +267,16 @@ TEST_F(AgentStreamTest, HelloMustComeFirstAndMatchTheCertificate) {
     EXPECT_EQ(w.status().message(), "result key changed");
   }
   {
-    // An instance served by another agent.
+    // An instance bound to another agent: this offer is refused, the stream
+    // is served (its other instances would be), and the fleet view says so.
     auto agent = NewAgent("a2");
     auto w = agent->Connect("hosts");
-    EXPECT_EQ(w.status().code(), absl::StatusCode::kFailedPrecondition) << w.status();
-    EXPECT_THAT(std::string(w.status().message()), HasSubstr(env_->AgentId("a1")));
+    ASSERT_TRUE(w.ok()) << w.status();
+    auto rec = env_->cp().dispatcher().AgentRecordOf(env_->AgentId("a2"));
+    ASSERT_TRUE(rec.ok());
+    EXPECT_EQ(rec->instances_size(), 0);
+    ASSERT_EQ(rec->refused_instances_size(), 1);
+    EXPECT_THAT(rec->refused_instances(0).reason(), HasSubstr(env_->AgentId("a1")));
   }
 }
 

@@ -40,6 +40,11 @@ Authorizer Authorizer::Default(std::string trust_domain) {
                                                  {kExportAuditMethod, operators},
                                                  {kExportBundleMethod, operators},
                                                  {kImportBundleMethod, operators},
+                                                 {kRetireDecisionMethod, operators},
+                                                 {kBindInstanceMethod, operators},
+                                                 {kUnbindInstanceMethod, operators},
+                                                 {kApproveRebindMethod, operators},
+                                                 {kListInstancesMethod, operators},
                                              });
 }
 

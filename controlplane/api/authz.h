@@ -55,6 +55,11 @@ inline constexpr char kVerifyAuditMethod[] = "/writeback.v1.AdminService/VerifyA
 inline constexpr char kExportAuditMethod[] = "/writeback.v1.AdminService/ExportAudit";
 inline constexpr char kExportBundleMethod[] = "/writeback.v1.AdminService/ExportBundle";
 inline constexpr char kImportBundleMethod[] = "/writeback.v1.AdminService/ImportBundle";
+inline constexpr char kRetireDecisionMethod[] = "/writeback.v1.AdminService/RetireDecision";
+inline constexpr char kBindInstanceMethod[] = "/writeback.v1.AdminService/BindInstance";
+inline constexpr char kUnbindInstanceMethod[] = "/writeback.v1.AdminService/UnbindInstance";
+inline constexpr char kApproveRebindMethod[] = "/writeback.v1.AdminService/ApproveRebind";
+inline constexpr char kListInstancesMethod[] = "/writeback.v1.AdminService/ListInstances";
 
 struct AccessRule {
   // Anyone, with or without a certificate (health checks, enrolment).

@@ -14,6 +14,7 @@
 #include "common/pki/pki.h"
 #include "common/testing/temp_dir.h"
 #include "common/tls/tls.h"
+#include "controlplane/dispatch/dispatcher.h"
 #include "controlplane/server.h"
 #include "gtest/gtest.h"
 #include "writeback/v1/admin_service.grpc.pb.h"
@@ -60,6 +61,18 @@ class TestEnv {
     if (absl::Status s = env->StartServer(); !s.ok()) {
       ADD_FAILURE() << s;
       return nullptr;
+    }
+    // What an operator does (wbctl instance bind): "hosts" is a1's, "db"
+    // a2's.
+    for (const auto& [instance, agent] : {std::pair<std::string, std::string>{"hosts", "a1"},
+                                          std::pair<std::string, std::string>{"db", "a2"}}) {
+      auto b = env->cp_->dispatcher().BindInstance(
+          tls::MakeSpiffeId(env->pki_->trust_domain(), tls::IdentityClass::kOperator, "alice"),
+          instance, env->AgentId(agent), "test env");
+      if (!b.ok()) {
+        ADD_FAILURE() << b.status();
+        return nullptr;
+      }
     }
     return env;
   }

@@ -15,10 +15,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "cli/command.h"
+#include "common/audit/chain.h"
 #include "common/crypto/crypto.h"
 #include "common/testing/wait.h"
 #include "controlplane/api/test_env.h"
-#include "common/audit/chain.h"
 #include "controlplane/audit/raw_db_testing.h"
 
 namespace wb::controlplane {
@@ -199,9 +199,16 @@ TEST_F(AuditE2eTest, ADecisionsLifeIsRecordedInOrderAndVerifies) {
     EXPECT_TRUE(stub->GetDecision(&ctx, req, &view).ok());
     return view;
   }();
-  EXPECT_EQ(all[0].digest_hex(),
+  // The chain starts with the test environment's instance bindings.
+  size_t first = 0;
+  while (first < all.size() && all[first].kind() != "DECISION_SUBMITTED") {
+    EXPECT_EQ(all[first].kind(), "INSTANCE_BOUND");
+    ++first;
+  }
+  ASSERT_LT(first + 3, all.size());
+  EXPECT_EQ(all[first].digest_hex(),
             crypto::HexEncode(crypto::Sha256(d1_view.statement().SerializeAsString())));
-  EXPECT_EQ(all[3].digest_hex(), "") << "state changes carry no digest";
+  EXPECT_EQ(all[first + 3].digest_hex(), "") << "state changes carry no digest";
 
   // wbctl audit verify: OK, with the head to record.
   CliResult r = Wbctl({"audit", "verify"});
@@ -247,27 +254,29 @@ TEST_F(AuditE2eTest, ADeletedRecordIsReportedAfterARestartAndOffline) {
   RegisterAgent();
   for (int i = 0; i < 3; ++i) Submit({absl::StrCat("user", i)});
   const size_t before = Export().size();
-  ASSERT_EQ(before, 6u);  // submitted + dispatched, three times
+  // Two instance bindings (the test environment), then submitted +
+  // dispatched, three times.
+  ASSERT_EQ(before, 8u);
 
   env_->StopServer();
-  RawDb(DataDir()).Delete(3);
+  RawDb(DataDir()).Delete(5);
 
   // Offline, with the control plane stopped.
   CliResult r = Wbctl({"audit", "verify", "--data-dir", DataDir()});
   EXPECT_EQ(r.code, 1);
   EXPECT_THAT(r.out, HasSubstr("BROKEN (data dir"));
-  EXPECT_THAT(r.out, HasSubstr("seq 3: missing (the chain jumps from 2 to 4)"));
+  EXPECT_THAT(r.out, HasSubstr("seq 5: missing (the chain jumps from 4 to 6)"));
 
   ASSERT_TRUE(env_->StartServer().ok());
   r = Wbctl({"audit", "verify"});
   EXPECT_EQ(r.code, 1);
-  EXPECT_THAT(r.out, HasSubstr("audit chain BROKEN (control plane): seq 3: missing (the chain "
-                               "jumps from 2 to 4)"));
+  EXPECT_THAT(r.out, HasSubstr("audit chain BROKEN (control plane): seq 5: missing (the chain "
+                               "jumps from 4 to 6)"));
   r = Wbctl({"audit", "verify", "-o", "json"});
   EXPECT_EQ(r.code, 1);
   auto json = nlohmann::json::parse(r.out);
   EXPECT_EQ(json["ok"], false);
-  EXPECT_EQ(json["broken_seq"], "3");
+  EXPECT_EQ(json["broken_seq"], "5");
 
   // The chain continues from its head after the restart.
   Submit({"after-restart"});
@@ -283,14 +292,14 @@ TEST_F(AuditE2eTest, AChangedRecordIsReportedAfterARestart) {
   env_->StopServer();
   {
     RawDb db(DataDir());
-    std::string v = db.Get(2);
+    std::string v = db.Get(4);
     v[v.size() / 2] ^= 0x04;
-    db.Put(2, v);
+    db.Put(4, v);
   }
   ASSERT_TRUE(env_->StartServer().ok());
   CliResult r = Wbctl({"audit", "verify"});
   EXPECT_EQ(r.code, 1);
-  EXPECT_THAT(r.out, HasSubstr("seq 2: "));
+  EXPECT_THAT(r.out, HasSubstr("seq 4: "));
 }
 
 TEST_F(AuditE2eTest, ACutTailIsReportedOnlyAgainstAnAnchor) {
@@ -299,19 +308,19 @@ TEST_F(AuditE2eTest, ACutTailIsReportedOnlyAgainstAnAnchor) {
   CliResult r = Wbctl({"audit", "verify"});
   ASSERT_EQ(r.code, 0) << r.err;
   const std::string head = HeadFrom(r.out);
-  ASSERT_TRUE(absl::StartsWith(head, "8:")) << r.out;
+  ASSERT_TRUE(absl::StartsWith(head, "10:")) << r.out;  // 2 bindings + 4 x 2
 
   env_->StopServer();
   {
     RawDb db(DataDir());
-    for (uint64_t s = 6; s <= 8; ++s) db.Delete(s);
+    for (uint64_t s = 8; s <= 10; ++s) db.Delete(s);
   }
   ASSERT_TRUE(env_->StartServer().ok());
   r = Wbctl({"audit", "verify"});
   EXPECT_EQ(r.code, 0) << "a cut tail alone is a valid chain (documented limit)";
   r = Wbctl({"audit", "verify", "--expect-head", head});
   EXPECT_EQ(r.code, 1);
-  EXPECT_THAT(r.out, HasSubstr("seq 8: missing (the chain ends at seq 5"));
+  EXPECT_THAT(r.out, HasSubstr("seq 10: missing (the chain ends at seq 7"));
   r = Wbctl({"audit", "verify", "--expect-head", "8:nothex"});
   EXPECT_EQ(r.code, 2);
   EXPECT_THAT(r.err, HasSubstr("--expect-head"));
@@ -327,10 +336,10 @@ TEST_F(AuditE2eTest, BadInputIsAUsageErrorNamingTheFlag) {
   r = Wbctl({"audit", "export", "--out", env_->dir() + "/no/such/dir/audit.jsonl"});
   EXPECT_EQ(r.code, 2);
   EXPECT_THAT(r.err, HasSubstr("--out"));
-  // An empty chain verifies.
+  // A chain of only the test environment's two instance bindings verifies.
   r = Wbctl({"audit", "verify"});
   EXPECT_EQ(r.code, 0) << r.err;
-  EXPECT_THAT(r.out, HasSubstr("head: (empty chain)"));
+  EXPECT_THAT(r.out, HasSubstr("2 entries checked"));
 }
 
 }  // namespace

@@ -3,11 +3,11 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "common/audit/chain.h"
 #include "common/logging/logging.h"
 #include "common/status/macros.h"
 #include "common/trust/approvals.h"
 #include "controlplane/approval/trust_gate.h"
-#include "common/audit/chain.h"
 #include "controlplane/dispatch/dispatcher.h"
 
 namespace wb::controlplane {
@@ -89,7 +89,27 @@ absl::StatusOr<ApproveOutcome> Dispatcher::Approve(absl::string_view caller,
     return absl::FailedPreconditionError(
         "no trust policy is in force: decisions need no approvals here");
   }
-  absl::MutexLock l(&DecisionLock(decision_id));
+  // Read once without the lock to find, when this approval would dispatch
+  // the decision, the older decisions' tasks it takes over (their
+  // decisions are locked with it); everything is checked again under the
+  // locks.
+  TakeOver take;
+  {
+    WB_ASSIGN_OR_RETURN(DecisionRecord peek, store_->GetDecision(decision_id));
+    auto route = RouteFor(peek.parsed().connector_instance());
+    if (route.ok() && peek.state() == writeback::v1::DECISION_STATE_PENDING_APPROVAL) {
+      google::protobuf::RepeatedPtrField<writeback::v1::Approval> all = peek.approvals();
+      *all.Add() = approval;
+      if (trust::CountApprovals(*policy, route->info.type(), peek.statement(), peek.parsed(), all)
+              .satisfied()) {
+        auto found = FindCovered(route->agent_id, route->info.type(), peek.parsed());
+        if (found.ok()) take = *std::move(found);
+      }
+    }
+  }
+  std::vector<std::string> lock_ids = take.decisions;
+  lock_ids.emplace_back(decision_id);
+  MultiLock l(this, lock_ids);
   WB_ASSIGN_OR_RETURN(DecisionRecord d, store_->GetDecision(decision_id));
   if (d.state() != writeback::v1::DECISION_STATE_PENDING_APPROVAL) {
     return absl::FailedPreconditionError(absl::StrCat("decision ", decision_id, " is ",
@@ -102,6 +122,13 @@ absl::StatusOr<ApproveOutcome> Dispatcher::Approve(absl::string_view caller,
     return absl::FailedPreconditionError(absl::StrCat("decision ", decision_id, " has expired"));
   }
   WB_ASSIGN_OR_RETURN(InstanceRoute route, RouteFor(st.connector_instance()));
+  if (!st.agent_id().empty() && st.agent_id() != route.agent_id) {
+    // Approvers sign the agent; an approved decision is never rerouted.
+    return absl::FailedPreconditionError(
+        absl::StrCat("decision ", decision_id, " was made for agent ", st.agent_id(),
+                     ", but instance '", st.connector_instance(), "' is now bound to ",
+                     route.agent_id, ": submit the decision again for the new agent"));
+  }
   google::protobuf::RepeatedPtrField<writeback::v1::Approval> all = d.approvals();
   *all.Add() = approval;
   trust::ApprovalCount count =
@@ -114,8 +141,12 @@ absl::StatusOr<ApproveOutcome> Dispatcher::Approve(absl::string_view caller,
   out.approvals = count.valid;
   out.required = count.required;
   std::vector<TaskRecord> tasks;
+  std::vector<DecisionUpdate> updates;
+  audit::AuditEvents taken_over;
   if (count.satisfied()) {
     tasks = FanOut(st, d.statement(), d.approvals(), route.agent_id, now_ms);
+    WB_ASSIGN_OR_RETURN(updates,
+                        ApplyTakeOver(take, route.info.type(), st, &tasks, now_ms, &taken_over));
     d.set_state(writeback::v1::DECISION_STATE_DISPATCHED);
     d.set_state_detail("");
     d.set_dispatched_at_unix_ms(now_ms);
@@ -133,7 +164,9 @@ absl::StatusOr<ApproveOutcome> Dispatcher::Approve(absl::string_view caller,
   for (const TaskRecord& t : tasks) {
     events.push_back(audit::TaskDispatched(opts_.controlplane_id, now_ms, t));
   }
-  WB_RETURN_IF_ERROR(store_->SaveProgress(d, true, tasks, events));
+  for (auto& e : taken_over) events.push_back(std::move(e));
+  updates.insert(updates.begin(), DecisionUpdate{d, true, tasks});
+  WB_RETURN_IF_ERROR(store_->SaveProgressBatch(updates, events));
   out.state = d.state();
   const trust::Approver* who = policy->FindApprover(approval.approver_key_id());
   log::Info("decision approved", {{"decision_id", std::string(decision_id)},
@@ -142,12 +175,9 @@ absl::StatusOr<ApproveOutcome> Dispatcher::Approve(absl::string_view caller,
                                   {"approvals", absl::StrCat(count.valid)},
                                   {"required", absl::StrCat(count.required)}});
   if (!tasks.empty()) {
-    if (auto n = SupersedeOlder(route.agent_id, st); !n.ok()) {
-      log::Warn("older queued tasks not superseded",
-                {{"decision_id", st.decision_id()}, {"error", n.status().message()}});
-    }
     log::Info("decision dispatched", {{"decision_id", st.decision_id()},
                                       {"tasks", absl::StrCat(tasks.size())},
+                                      {"tasks_taken_over", absl::StrCat(updates.size() - 1)},
                                       {"agent_id", route.agent_id}});
     sessions_->Wake(route.agent_id);
   }

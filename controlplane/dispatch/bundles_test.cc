@@ -58,6 +58,8 @@ class BundlesTest : public ::testing::Test {
     ASSERT_TRUE(d.ok()) << d.status();
     d_ = std::move(*d);
     // Both agents connected once (result keys registered), then went away.
+    ASSERT_TRUE(d_->BindInstance(kOperator, "hosts", kAgentA, "test").ok());
+    ASSERT_TRUE(d_->BindInstance(kOperator, "other", kAgentB, "test").ok());
     ASSERT_TRUE(d_->Hello(kAgentA, MakeHello(kAgentA, key_a_, "hosts")).ok());
     ASSERT_TRUE(d_->Hello(kAgentB, MakeHello(kAgentB, key_b_, "other")).ok());
   }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <set>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -130,6 +131,8 @@ absl::StatusOr<std::unique_ptr<Dispatcher>> Dispatcher::Create(Store* store, con
     const int64_t seen = a.last_seen_unix_ms();
     d->agents_[id] = KnownAgent{std::move(a), *std::move(k), seen};
   }
+  WB_ASSIGN_OR_RETURN(std::vector<writeback::v1::InstanceBinding> bindings, store->ListBindings());
+  WB_RETURN_IF_ERROR(d->LoadBindings(std::move(bindings)));
   return d;
 }
 
@@ -146,10 +149,24 @@ std::string Dispatcher::NewId(absl::string_view prefix) {
 absl::StatusOr<Dispatcher::InstanceRoute> Dispatcher::RouteFor(absl::string_view instance) const {
   absl::MutexLock l(&dir_mu_);
   auto it = routes_.find(instance);
-  if (it == routes_.end()) {
-    return Invalid("spec.connector_instance", absl::StrCat("unknown instance '", instance, "'"));
+  if (it != routes_.end()) return it->second;
+  auto b = bindings_.find(instance);
+  if (b != bindings_.end() && !b->second.agent_id().empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "spec.connector_instance: '", instance, "' is bound to agent ", b->second.agent_id(),
+        ", which has not offered it (not connected since, or not configured there)"));
   }
-  return it->second;
+  for (const auto& [id, a] : agents_) {
+    for (const auto& r : a.record.refused_instances()) {
+      if (r.instance().name() == instance) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "spec.connector_instance: '", instance, "' is offered by agent ", id,
+            " but not bound to any agent: an operator binds it (wbctl instance bind ", instance,
+            " --agent ", tls::ParseSpiffeId(id).ok() ? tls::ParseSpiffeId(id)->name : id, ")"));
+      }
+    }
+  }
+  return Invalid("spec.connector_instance", absl::StrCat("unknown instance '", instance, "'"));
 }
 
 absl::StatusOr<writeback::v1::SubmitDecisionResponse> Dispatcher::ResponseFor(
@@ -190,6 +207,8 @@ std::vector<TaskRecord> Dispatcher::FanOut(
     rec.set_agent_id(agent_id);
     rec.set_state(writeback::v1::TASK_STATE_QUEUED);
     rec.set_queued_at_unix_ms(now_ms);
+    rec.set_connector_instance(st.connector_instance());
+    rec.set_object(st.targets(i).object());
     // Serialized once; these exact bytes are signed, stored and sent.
     *rec.mutable_signed_task() =
         envelope::Sign(writeback::v1::PAYLOAD_TYPE_TASK, t.SerializeAsString(), key_);
@@ -287,6 +306,7 @@ absl::StatusOr<writeback::v1::SubmitDecisionResponse> Dispatcher::Submit(
   st.set_reference(spec.reference());
   st.set_created_at_unix_ms(now_ms);
   st.set_expires_at_unix_ms(now_ms + int64_t{ttl} * 1000);
+  st.set_agent_id(route.agent_id);
   std::string statement_bytes = st.SerializeAsString();
 
   DecisionRecord d;
@@ -325,14 +345,27 @@ absl::StatusOr<writeback::v1::SubmitDecisionResponse> Dispatcher::Submit(
     for (const TaskRecord& t : tasks) d.add_task_ids(t.task_id());
   }
 
-  // Audit: the submit (digest of the statement bytes), then each signed task.
+  // Audit: the submit (digest of the statement bytes), then each signed task,
+  // then the older decisions' tasks it takes over.
   audit::AuditEvents events;
   events.reserve(1 + tasks.size());
   events.push_back(audit::DecisionSubmitted(requester, now_ms, d));
   for (const TaskRecord& t : tasks) {
     events.push_back(audit::TaskDispatched(opts_.controlplane_id, now_ms, t));
   }
-  WB_RETURN_IF_ERROR(store_->CreateDecision(d, tasks, request_id, events));
+  std::vector<DecisionUpdate> others;
+  std::unique_ptr<MultiLock> others_locked;
+  if (!tasks.empty()) {
+    // The new decision is not visible before this write: only the older
+    // decisions need locking.
+    WB_ASSIGN_OR_RETURN(TakeOver take, FindCovered(route.agent_id, type, st));
+    if (!take.tasks.empty()) {
+      others_locked = std::make_unique<MultiLock>(this, take.decisions);
+      WB_ASSIGN_OR_RETURN(others, ApplyTakeOver(take, type, st, &tasks, now_ms, &events));
+    }
+  }
+  WB_RETURN_IF_ERROR(store_->CreateDecision(d, tasks, request_id, others, events));
+  others_locked.reset();
   WB_CRASH_POINT("cp.after_decision_write");
   if (tasks.empty()) {
     log::Info("decision waits for approval", {{"decision_id", st.decision_id()},
@@ -345,18 +378,13 @@ absl::StatusOr<writeback::v1::SubmitDecisionResponse> Dispatcher::Submit(
     resp.set_state(d.state());
     return resp;
   }
-  if (auto n = SupersedeOlder(route.agent_id, st); !n.ok()) {
-    // The new decision is stored; older queued tasks are then delivered
-    // first and the newer one after them, which still ends in its effect.
-    log::Warn("older queued tasks not superseded",
-              {{"decision_id", st.decision_id()}, {"error", n.status().message()}});
-  }
   log::Info("decision dispatched", {{"decision_id", st.decision_id()},
                                     {"version", absl::StrCat(version)},
                                     {"requester", requester},
                                     {"connector_instance", st.connector_instance()},
                                     {"operation", st.operation()},
                                     {"tasks", absl::StrCat(tasks.size())},
+                                    {"tasks_taken_over", absl::StrCat(others.size())},
                                     {"agent_id", route.agent_id}});
   sessions_->Wake(route.agent_id);
 
@@ -493,10 +521,13 @@ ResultAck Dispatcher::IntakeResult(absl::string_view agent_id,
     return Refuse(agent_id, task_id, "result.task_digest: does not match the task's signed bytes");
   }
 
-  absl::MutexLock l(&DecisionLock(peek->decision_id()));
+  // The task's decision and the decisions whose tasks it covers change
+  // together: lock them all (the set is read again under the locks; a
+  // take-over may have changed it meanwhile).
+  std::unique_ptr<MultiLock> locked = LockWithCovered(peek->decision_id(), {task_id});
+  auto t = store_->GetTask(task_id);
   ResultAck ack;
   ack.set_task_id(task_id);
-  auto t = store_->GetTask(task_id);
   absl::StatusOr<DecisionRecord> d =
       t.ok() ? store_->GetDecision(t->decision_id()) : absl::StatusOr<DecisionRecord>(t.status());
   if (!d.ok()) {
@@ -522,8 +553,18 @@ ResultAck Dispatcher::IntakeResult(absl::string_view agent_id,
   audit::AuditEvents events;
   events.push_back(audit::TaskResult(agent_id, now_ms, *t));
   audit::AddStateChanges(agent_id, now_ms, *d, old_decision_state, {*t}, {old_task_state}, &events);
-  absl::Status s =
-      changed.ok() ? store_->SaveProgress(*d, *changed, {*t}, events) : changed.status();
+  // Decisions whose tasks this one covers follow it (coverage.cc).
+  absl::flat_hash_set<std::string> wake;
+  absl::StatusOr<std::vector<DecisionUpdate>> follow =
+      changed.ok() ? FollowCovering({*t}, agent_id, now_ms, &events, &wake)
+                   : absl::StatusOr<std::vector<DecisionUpdate>>(changed.status());
+  absl::Status s = follow.status();
+  if (s.ok()) {
+    std::vector<DecisionUpdate> updates;
+    updates.push_back(DecisionUpdate{*d, *changed, {*t}});
+    for (DecisionUpdate& u : *follow) updates.push_back(std::move(u));
+    s = store_->SaveProgressBatch(updates, events);
+  }
   if (!s.ok()) {
     log::Error("result not stored",
                {{"task_id", task_id}, {"agent_id", agent_id}, {"error", s.message()}});
@@ -542,11 +583,14 @@ ResultAck Dispatcher::IntakeResult(absl::string_view agent_id,
                                     {"state", writeback::v1::DecisionState_Name(d->state())},
                                     {"detail", d->state_detail()}});
   }
+  locked.reset();
+  for (const std::string& a : wake) sessions_->Wake(a);
   return ack;
 }
 
 absl::StatusOr<bool> Dispatcher::Recompute(DecisionRecord* d,
-                                           const std::vector<TaskRecord>& changed, int64_t now_ms) {
+                                           const std::vector<TaskRecord>& changed, int64_t now_ms,
+                                           const std::vector<TaskRecord>& extra) {
   // Verify-only tasks (controlplane/reverify) are not among the decision's
   // tasks: their results never recompute it (the re-verification scheduler
   // decides DRIFTED).
@@ -554,19 +598,55 @@ absl::StatusOr<bool> Dispatcher::Recompute(DecisionRecord* d,
                                       [](const TaskRecord& t) { return t.verify_only(); })) {
     return false;
   }
-  absl::flat_hash_map<std::string, TaskState> override_state;
-  for (const TaskRecord& t : changed) override_state[t.task_id()] = t.state();
+  absl::flat_hash_map<std::string, const TaskRecord*> known;
+  for (const TaskRecord& t : extra) known[t.task_id()] = &t;
+  for (const TaskRecord& t : changed) known[t.task_id()] = &t;
+  auto load = [&](const std::string& id) -> absl::StatusOr<TaskRecord> {
+    if (auto it = known.find(id); it != known.end()) return *it->second;
+    return store_->GetTask(id);
+  };
   std::vector<TaskState> states;
   states.reserve(d->task_ids_size());
+  std::set<std::string> covering_decisions;
+  size_t covered = 0;
   for (const std::string& id : d->task_ids()) {
-    if (auto it = override_state.find(id); it != override_state.end()) {
-      states.push_back(it->second);
+    WB_ASSIGN_OR_RETURN(TaskRecord t, load(id));
+    if (t.state() == writeback::v1::TASK_STATE_SUPERSEDED && !t.covered_by_task_id().empty()) {
+      // Counts as the task covering it (following re-issues of bundles and
+      // later take-overs, a few hops at most).
+      ++covered;
+      covering_decisions.insert(t.covered_by_decision_id());
+      TaskRecord cur = t;
+      for (int hop = 0; hop < 8 && cur.state() == writeback::v1::TASK_STATE_SUPERSEDED; ++hop) {
+        const std::string next = !cur.covered_by_task_id().empty() ? cur.covered_by_task_id()
+                                                                   : cur.reissued_as_task_id();
+        if (next.empty()) break;
+        auto n = load(next);
+        if (!n.ok()) break;
+        cur = *std::move(n);
+      }
+      TaskState eff = cur.state();
+      if (eff == writeback::v1::TASK_STATE_SUPERSEDED ||
+          eff == writeback::v1::TASK_STATE_CANCELED || eff == writeback::v1::TASK_STATE_EXPIRED) {
+        // Given back (FollowCovering) right after: still waiting meanwhile.
+        eff = writeback::v1::TASK_STATE_QUEUED;
+      }
+      states.push_back(eff);
       continue;
     }
-    WB_ASSIGN_OR_RETURN(TaskRecord t, store_->GetTask(id));
     states.push_back(t.state());
   }
   DecisionSummary sum = SummarizeTasks(states);
+  if (covered > 0) {
+    const std::string by = absl::StrJoin(covering_decisions, ", ");
+    const size_t n = static_cast<size_t>(d->task_ids_size());
+    if (sum.state == writeback::v1::DECISION_STATE_DISPATCHED) {
+      sum.detail = absl::StrCat(covered, " of ", n, " task", n == 1 ? "" : "s",
+                                " covered by decision ", by, ", waiting for it");
+    } else {
+      absl::StrAppend(&sum.detail, " (", covered, " of ", n, " covered by decision ", by, ")");
+    }
+  }
   if (sum.state == d->state() && sum.detail == d->state_detail()) return false;
   if (IsOpenDecisionState(d->state()) && !IsOpenDecisionState(sum.state)) {
     d->set_finished_at_unix_ms(now_ms);

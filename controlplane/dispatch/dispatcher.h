@@ -14,15 +14,32 @@
 //               ONE synced store write, then the caller acks.
 //   Sweep       open tasks past their expiry -> EXPIRED.
 //   Cancel      an operator withdraws the tasks without a result -> CANCELED.
-//   Supersede   a newer decision for the same target -> older QUEUED tasks
-//               SUPERSEDED.
-// (Sweep, Cancel and Supersede — tasks leaving the outbox without a result —
-// are in withdraw.cc; the rest in dispatcher.cc.)
+//   Take over   a newer decision whose effect provably contains an older
+//               one's (common/actions/coverage.h) takes over the older
+//               decision's not-yet-delivered tasks for the same targets, in
+//               the same write that stores it: they become SUPERSEDED,
+//               covered_by the newer task, and count for their decision as
+//               that task counts (open, then its verification or failure).
+//               A covering task canceled or expired without a result gives
+//               them back (QUEUED). A decision is never CANCELED unless an
+//               operator canceled it. Decisions that do not cover each
+//               other both run, in submit order (coverage.cc).
+// (Sweep and Cancel — tasks leaving the outbox without a result — are in
+// withdraw.cc; take-over in coverage.cc; instance bindings in bindings.cc;
+// the rest in dispatcher.cc.)
+//
+// Routing: an instance is served by the agent an operator bound it to
+// (bindings.cc, docs/security.md "Instance bindings") once that agent
+// offered it in its Hello. Offers of unbound instances or of another agent's
+// are refused for that instance (logged, audited once, shown in the fleet
+// view). Every statement names the bound agent (DecisionStatement.agent_id).
 //
 // Concurrency: every read-modify-write of a decision and its tasks runs under
-// that decision's lock (striped), so results, acks and the expiry sweep never
-// lose each other's updates. Agents' registrations run under one directory
-// lock. All public methods are thread-safe.
+// that decision's lock (striped). Writes that change several decisions at
+// once (take-over, results of covering tasks) take every stripe they need
+// in ascending order (MultiLock), so results, acks and the expiry sweep
+// never lose each other's updates. Agents' registrations and bindings run
+// under one directory lock. All public methods are thread-safe.
 #pragma once
 
 #include <atomic>
@@ -112,8 +129,11 @@ inline constexpr uint32_t kMaxTtlSeconds = 30 * 24 * 3600;
 // Decision state from its tasks' states: DISPATCHED while any task is open;
 // VERIFIED iff every task is VERIFIED; EXPIRED iff every task expired
 // without a result; CANCELED iff some tasks were withdrawn (CANCELED,
-// SUPERSEDED) and every other one is VERIFIED; FAILED otherwise. `detail` counts what went wrong,
-// e.g. "1 of 3 tasks unverified, 1 of 3 tasks failed".
+// SUPERSEDED) and every other one is VERIFIED; FAILED otherwise. `detail`
+// counts what went wrong, e.g. "1 of 3 tasks unverified, 1 of 3 tasks
+// failed". Covered tasks (TaskRecord.covered_by_task_id) are passed as the
+// state of the task covering them (Dispatcher::Recompute), so a decision
+// whose tasks were taken over is never CANCELED.
 struct DecisionSummary {
   writeback::v1::DecisionState state = writeback::v1::DECISION_STATE_DISPATCHED;
   std::string detail;
@@ -209,9 +229,12 @@ class Dispatcher {
   // ---- Agents (called by the agent stream) ----
 
   // Registers the agent of a new stream. `peer_id` is the caller's verified
-  // SPIFFE ID. Errors: PERMISSION_DENIED (agent_id is not the certificate's
-  // identity; "result key changed"), FAILED_PRECONDITION (an instance is
-  // served by another agent), INVALID_ARGUMENT (malformed hello).
+  // SPIFFE ID. The instances it offers are served only where an operator
+  // bound them to it; the others are refused one by one (listed in
+  // AgentRecord.refused_instances, logged, audited when the refusal is
+  // new) and the rest is served. Errors: PERMISSION_DENIED (agent_id is not
+  // the certificate's identity; "result key changed"), INVALID_ARGUMENT
+  // (malformed hello).
   absl::StatusOr<writeback::v1::Welcome> Hello(absl::string_view peer_id,
                                                const writeback::v1::Hello& hello);
   // The same for a stream that may have come through relays. Relayed: the
@@ -246,6 +269,42 @@ class Dispatcher {
   // for redelivery after the delivery timeout. Counts each as a redelivery.
   absl::StatusOr<std::vector<writeback::v1::TaskRecord>> Redeliver(
       absl::string_view agent_id, const std::vector<std::string>& task_ids);
+
+  // ---- Instance bindings (bindings.cc, docs/security.md) ----
+
+  // Binds `instance` to `agent_id` (full SPIFFE ID) as operator `by`. Binding
+  // an unbound instance (or one bound to the same agent) takes effect at
+  // once: if the agent already offered it, decisions route to it now. A
+  // rebind (bound to another agent before, even if unbound since) in root
+  // mode stores a pending BindingStatement instead (response
+  // pending_approval) that approvers sign (ApproveRebind); without a trust
+  // root it takes effect at once. Tasks already queued for the previous
+  // agent stay addressed to it (they expire if it is gone). Audited.
+  // INVALID_ARGUMENT (names), FAILED_PRECONDITION (banned agent; a rebind
+  // already pending for another agent), NOT_FOUND (unknown agent).
+  absl::StatusOr<writeback::v1::BindInstanceResponse> BindInstance(absl::string_view by,
+                                                                   absl::string_view instance,
+                                                                   absl::string_view agent_id,
+                                                                   absl::string_view reason);
+  // Unbinds `instance`: decisions are no longer routed to its agent (open
+  // tasks stay where they are). Audited. NOT_FOUND if it was not bound.
+  absl::StatusOr<writeback::v1::BindInstanceResponse> UnbindInstance(absl::string_view by,
+                                                                     absl::string_view instance,
+                                                                     absl::string_view reason);
+  // Adds one approval to the pending rebind of `instance` (root mode;
+  // common/trust/approvals.h CountRebindApprovals); rebinds once the
+  // threshold is met. INVALID_ARGUMENT (why the approval does not count),
+  // FAILED_PRECONDITION (nothing pending, expired, no policy).
+  absl::StatusOr<writeback::v1::BindInstanceResponse> ApproveRebind(
+      absl::string_view by, absl::string_view instance, const writeback::v1::Approval& approval);
+  // Every instance bound (or once bound) or offered, by name.
+  std::vector<writeback::v1::InstanceView> Instances() const;
+  // The binding of `instance` (NOT_FOUND if it was never bound).
+  absl::StatusOr<writeback::v1::InstanceBinding> BindingOf(absl::string_view instance) const;
+  // Whether binding `instance` to `agent_id` would take effect at once
+  // (unbound, or bound to it already, or not root mode). OK, or
+  // FAILED_PRECONDITION saying why not (join tokens check this).
+  absl::Status CanBindAtOnce(absl::string_view instance, absl::string_view agent_id) const;
 
   // ---- Air-gapped bundles (bundles.cc, docs/networks.md) ----
 
@@ -282,6 +341,13 @@ class Dispatcher {
   // of the agents concerned. Returns how many tasks it expired.
   absl::StatusOr<size_t> SweepExpired();
 
+  // Re-verification (controlplane/reverify): marks those of `task_ids`
+  // (verify-only tasks of `decision_id`) that are still open and past their
+  // own expiry EXPIRED, under the decision's lock (a late result may race
+  // with it), and returns the tasks as they are now (missing ones left out).
+  absl::StatusOr<std::vector<writeback::v1::TaskRecord>> ExpireVerifyTasks(
+      absl::string_view decision_id, const std::vector<std::string>& task_ids);
+
   // Results refused since start (bad signature, wrong agent, wrong digest...).
   uint64_t rejected_results() const { return rejected_results_.load(); }
   // Tasks an agent refused because its copy did not match what was signed
@@ -306,6 +372,55 @@ class Dispatcher {
     std::string agent_id;
     writeback::v1::ConnectorInstanceInfo info;
   };
+  // Locks the stripes of several decisions in ascending stripe order (the
+  // one order every multi-decision write uses), unlocks on destruction.
+  class MultiLock {
+   public:
+    MultiLock(Dispatcher* d, const std::vector<std::string>& decision_ids);
+    ~MultiLock();
+    MultiLock(const MultiLock&) = delete;
+    MultiLock& operator=(const MultiLock&) = delete;
+
+   private:
+    Dispatcher* d_;
+    std::vector<int> stripes_;
+  };
+  // Older decisions' tasks a new decision takes over (coverage.cc).
+  struct TakeOver {
+    // Decision ids to lock (with the new one) before ApplyTakeOver.
+    std::vector<std::string> decisions;
+    // Candidate task ids, and why each is covered.
+    std::vector<std::pair<std::string, std::string>> tasks;
+  };
+  // Finds (without locks) the QUEUED tasks in `agent_id`'s outbox of older
+  // decisions for the same instance and targets as `newer` whose effect
+  // `newer` covers, and the decisions their own covered tasks belong to.
+  absl::StatusOr<TakeOver> FindCovered(const std::string& agent_id, const std::string& type,
+                                       const writeback::v1::DecisionStatement& newer);
+  // With the locks of `take.decisions` held: re-reads the candidates, marks
+  // those still QUEUED and not travelling offline SUPERSEDED (covered by the
+  // new task for their target, which lists them in `covers`; tasks they
+  // covered are re-pointed to it), and returns the older decisions'
+  // updates and their audit events.
+  absl::StatusOr<std::vector<DecisionUpdate>> ApplyTakeOver(
+      const TakeOver& take, const std::string& type, const writeback::v1::DecisionStatement& newer,
+      std::vector<writeback::v1::TaskRecord>* new_tasks, int64_t now_ms,
+      audit::AuditEvents* events);
+  // After `changed` tasks reached new states: the decisions whose covered
+  // tasks they cover, recomputed (with `changed` overriding the store), and
+  // the covered tasks given back (QUEUED again) when a covering task ended
+  // without a result (CANCELED, EXPIRED). The caller holds the locks of
+  // CoveredDecisionsOf(changed) and writes the updates with its own.
+  absl::StatusOr<std::vector<DecisionUpdate>> FollowCovering(
+      const std::vector<writeback::v1::TaskRecord>& changed, absl::string_view actor,
+      int64_t now_ms, audit::AuditEvents* events, absl::flat_hash_set<std::string>* wake);
+  static std::vector<std::string> CoveredDecisionsOf(
+      const std::vector<writeback::v1::TaskRecord>& tasks);
+  // Locks `decision_id` and the decisions whose tasks `task_ids` cover
+  // (read again under the locks until the set is stable, so a concurrent
+  // take-over cannot slip a decision past them).
+  std::unique_ptr<MultiLock> LockWithCovered(const std::string& decision_id,
+                                             const std::vector<std::string>& task_ids);
 
   Dispatcher(Store* store, const Clock* clock, crypto::Ed25519PrivateKey key,
              SessionRegistry* sessions, DispatcherOptions opts);
@@ -314,13 +429,6 @@ class Dispatcher {
   std::string NewId(absl::string_view prefix);
   absl::StatusOr<writeback::v1::SubmitDecisionResponse> ResponseFor(absl::string_view decision_id);
   absl::StatusOr<InstanceRoute> RouteFor(absl::string_view instance) const;
-  // After `newer` was stored: QUEUED tasks of older decisions for the same
-  // (connector instance, object) in `agent_id`'s outbox become SUPERSEDED
-  // (never delivered). Tasks already sent are left alone: the agent's
-  // rollback check refuses an older version once the newer one applied.
-  // Scans the agent's outbox (linear in its length). Returns how many.
-  absl::StatusOr<size_t> SupersedeOlder(const std::string& agent_id,
-                                        const writeback::v1::DecisionStatement& newer);
   // Signs one task per target of `statement` (whose exact bytes are
   // `statement_bytes`) for `agent_id`.
   // The tasks carry `approvals`.
@@ -329,10 +437,13 @@ class Dispatcher {
       const google::protobuf::RepeatedPtrField<writeback::v1::Approval>& approvals,
       const std::string& agent_id, int64_t now_ms);
   // Recomputes `decision` from its tasks, with `changed` replacing the stored
-  // versions. Returns true if the decision changed.
+  // versions; a covered task counts as the task covering it (whose state is
+  // taken from `changed` or `extra` when there, else from the store).
+  // Returns true if the decision changed.
   absl::StatusOr<bool> Recompute(writeback::v1::DecisionRecord* decision,
                                  const std::vector<writeback::v1::TaskRecord>& changed,
-                                 int64_t now_ms);
+                                 int64_t now_ms,
+                                 const std::vector<writeback::v1::TaskRecord>& extra = {});
   writeback::v1::ResultAck Refuse(absl::string_view agent_id, absl::string_view task_id,
                                   absl::string_view error);
   // The task travels in an air-gapped bundle (never sent online). A task
@@ -356,9 +467,27 @@ class Dispatcher {
   static constexpr int kLockStripes = 256;
   absl::Mutex decision_locks_[kLockStripes];
 
+  // Binding helpers (bindings.cc), dir_mu_ held.
+  absl::Status LoadBindings(std::vector<writeback::v1::InstanceBinding> stored)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(dir_mu_);
+  // Splits `offered` into served and refused for `agent_id` (by binding).
+  void SplitOffer(
+      const std::string& agent_id,
+      const google::protobuf::RepeatedPtrField<writeback::v1::ConnectorInstanceInfo>& offered,
+      writeback::v1::AgentRecord* rec) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(dir_mu_);
+  // Makes `binding` current: stores it with `events`, then re-routes the
+  // instance (and moves it between the agents' served and refused lists).
+  absl::Status CommitBinding(writeback::v1::InstanceBinding binding, audit::AuditEvents events)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(dir_mu_);
+  writeback::v1::InstanceView InstanceViewOf(const writeback::v1::InstanceBinding& b) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(dir_mu_);
+
   mutable absl::Mutex dir_mu_;
   absl::flat_hash_map<std::string, KnownAgent> agents_ ABSL_GUARDED_BY(dir_mu_);
+  // Bound and offered by the bound agent: where decisions go.
   absl::flat_hash_map<std::string, InstanceRoute> routes_ ABSL_GUARDED_BY(dir_mu_);
+  absl::flat_hash_map<std::string, writeback::v1::InstanceBinding> bindings_
+      ABSL_GUARDED_BY(dir_mu_);
 
   // Submits with a request_id in progress (a second submit of the same id
   // waits for the first, then finds its decision).

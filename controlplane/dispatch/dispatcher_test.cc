@@ -6,9 +6,9 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "common/audit/chain.h"
 #include "common/envelope/envelope.h"
 #include "common/testing/temp_dir.h"
-#include "common/audit/chain.h"
 #include "controlplane/store/rocksdb_store.h"
 
 namespace wb::controlplane {
@@ -67,8 +67,16 @@ class DispatcherTest : public ::testing::Test {
     ASSERT_TRUE(s.ok()) << s.status();
     store_ = std::move(*s);
     MakeDispatcher();
+    Bind("hosts", kAgentA);
     ASSERT_TRUE(d_->Hello(kAgentA, MakeHello(kAgentA, agent_key_)).ok());
     sessions_.Register(kAgentA, &session_, clock_.NowUnixMs());
+  }
+
+  // What `wbctl instance bind` does.
+  void Bind(const std::string& instance, const std::string& agent) {
+    auto b = d_->BindInstance(kOperator, instance, agent, "test");
+    ASSERT_TRUE(b.ok()) << b.status();
+    ASSERT_FALSE(b->pending_approval());
   }
   void TearDown() override { sessions_.Unregister(kAgentA, &session_); }
 
@@ -313,18 +321,38 @@ TEST_F(DispatcherTest, HelloChecksIdentityKeyAndInstanceOwnership) {
   EXPECT_EQ(w.status().code(), absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(w.status().message(), "result key changed");
 
+  // Another agent offering A's instance is refused for that instance (the
+  // rest of its Hello is served), and decisions still go to A.
   w = d_->Hello(kAgentB, MakeHello(kAgentB, other_key, "hosts"));
-  EXPECT_EQ(w.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(std::string(w.status().message()), HasSubstr("'hosts'"));
-  EXPECT_THAT(std::string(w.status().message()), HasSubstr(kAgentA));
+  ASSERT_TRUE(w.ok()) << w.status();
+  auto b_rec = store_->GetAgent(kAgentB);
+  ASSERT_TRUE(b_rec.ok());
+  EXPECT_EQ(b_rec->instances_size(), 0);
+  ASSERT_EQ(b_rec->refused_instances_size(), 1);
+  EXPECT_EQ(b_rec->refused_instances(0).instance().name(), "hosts");
+  EXPECT_THAT(b_rec->refused_instances(0).reason(), HasSubstr(kAgentA));
+  const std::string id = SubmitOk({"alice"});
+  EXPECT_EQ(Tasks(id)[0].agent_id(), kAgentA);
+  EXPECT_EQ(store_->GetDecision(id)->parsed().agent_id(), kAgentA);
 
   auto bad = MakeHello(kAgentB, other_key, "db");
   bad.set_result_public_key("short");
   EXPECT_THAT(std::string(d_->Hello(kAgentB, bad).status().message()),
               HasSubstr("hello.result_public_key"));
 
+  // An unbound instance is refused too, until an operator binds it: then it
+  // is served without a reconnect.
   w = d_->Hello(kAgentB, MakeHello(kAgentB, other_key, "db"));
   ASSERT_TRUE(w.ok()) << w.status();
+  auto unbound = d_->Submit(kOperator, MakeRequest({"alice"}, "db"));
+  EXPECT_EQ(unbound.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(unbound.status().message()), HasSubstr("not bound to any agent"));
+  Bind("db", kAgentB);
+  EXPECT_EQ(store_->GetAgent(kAgentB)->instances_size(), 1);
+  EXPECT_EQ(store_->GetAgent(kAgentB)->refused_instances_size(), 0);
+  auto bound = d_->Submit(kOperator, MakeRequest({"alice"}, "db"));
+  ASSERT_TRUE(bound.ok()) << bound.status();
+  EXPECT_EQ(Tasks(bound->decision_id())[0].agent_id(), kAgentB);
   EXPECT_EQ(w->controlplane_id(), "spiffe://writeback.test/controlplane/cp");
   EXPECT_EQ(w->server_time_unix_ms(), clock_.NowUnixMs());
   EXPECT_EQ(w->heartbeat_interval_seconds(), 10u);
@@ -423,6 +451,7 @@ TEST_F(DispatcherTest, BadResultsAreRefusedCountedAndChangeNothing) {
   const std::string id = SubmitOk({"alice"});
   auto t = Tasks(id)[0];
   auto other_key = crypto::Ed25519PrivateKey::Generate();
+  Bind("db", kAgentB);
   ASSERT_TRUE(d_->Hello(kAgentB, MakeHello(kAgentB, other_key, "db")).ok());
 
   struct Case {
@@ -588,14 +617,22 @@ TEST_F(DispatcherTest, CancelWithdrawsOpenTasksAndALateResultIsStillRecorded) {
   EXPECT_EQ(store_->GetDecision(id)->state(), writeback::v1::DECISION_STATE_CANCELED);
 }
 
-TEST_F(DispatcherTest, ANewerDecisionSupersedesQueuedOlderTasksForTheSameObject) {
+TEST_F(DispatcherTest, ANewerDecisionTakesOverQueuedOlderTasksOnlyWhereItCoversThem) {
   const std::string older = SubmitOk({"alice", "bob"});
   const std::string delivered = SubmitOk({"carol"});
   auto old_tasks = Tasks(older);
   ASSERT_TRUE(d_->AckTask(kAgentA, Tasks(delivered)[0].task_id()).ok());
+  // The same operation and parameters for alice and carol: it covers them.
   const std::string newer = SubmitOk({"alice", "carol"});
-  // alice's older task was still QUEUED: superseded, never delivered.
-  EXPECT_EQ(store_->GetTask(old_tasks[0].task_id())->state(), writeback::v1::TASK_STATE_SUPERSEDED);
+  auto new_tasks = Tasks(newer);
+  // alice's older task was still QUEUED: taken over, never delivered.
+  auto alice = *store_->GetTask(old_tasks[0].task_id());
+  EXPECT_EQ(alice.state(), writeback::v1::TASK_STATE_SUPERSEDED);
+  EXPECT_EQ(alice.covered_by_task_id(), new_tasks[0].task_id());
+  EXPECT_EQ(alice.covered_by_decision_id(), newer);
+  EXPECT_THAT(alice.covered_because(), HasSubstr("same parameters"));
+  ASSERT_EQ(new_tasks[0].covers_size(), 1);
+  EXPECT_EQ(new_tasks[0].covers(0).task_id(), alice.task_id());
   // bob is not a target of the newer decision; carol's task was delivered.
   EXPECT_EQ(store_->GetTask(old_tasks[1].task_id())->state(), writeback::v1::TASK_STATE_QUEUED);
   EXPECT_EQ(Tasks(delivered)[0].state(), writeback::v1::TASK_STATE_DELIVERED);
@@ -603,19 +640,90 @@ TEST_F(DispatcherTest, ANewerDecisionSupersedesQueuedOlderTasksForTheSameObject)
   ASSERT_TRUE(next.ok());
   std::vector<std::string> ids;
   for (const auto& t : *next) ids.push_back(t.task_id());
-  auto new_tasks = Tasks(newer);
   EXPECT_THAT(ids, ElementsAre(old_tasks[1].task_id(), Tasks(delivered)[0].task_id(),
                                new_tasks[0].task_id(), new_tasks[1].task_id()));
-  // When bob's task finishes, the older decision ends CANCELED (withdrawn,
-  // the rest verified).
+  // bob verified: the older decision waits for the task covering alice.
   ASSERT_TRUE(d_->IntakeResult(kAgentA, SignedResult(old_tasks[1], writeback::v1::OUTCOME_VERIFIED,
                                                      agent_key_))
                   .accepted());
   auto d = store_->GetDecision(older);
-  EXPECT_EQ(d->state(), writeback::v1::DECISION_STATE_CANCELED);
-  EXPECT_EQ(d->state_detail(), "1 of 2 tasks superseded, 1 of 2 tasks verified");
-  // The newer decision itself is untouched.
+  EXPECT_EQ(d->state(), writeback::v1::DECISION_STATE_DISPATCHED);
+  EXPECT_EQ(d->state_detail(),
+            absl::StrCat("1 of 2 tasks covered by decision ", newer, ", waiting for it"));
+  // The covering task verified: so is the older decision, never CANCELED.
+  ASSERT_TRUE(d_->IntakeResult(kAgentA, SignedResult(new_tasks[0], writeback::v1::OUTCOME_VERIFIED,
+                                                     agent_key_))
+                  .accepted());
+  d = store_->GetDecision(older);
+  EXPECT_EQ(d->state(), writeback::v1::DECISION_STATE_VERIFIED);
+  EXPECT_EQ(d->state_detail(),
+            absl::StrCat("all 2 tasks verified (1 of 2 covered by decision ", newer, ")"));
+  // The newer decision itself waits for carol.
   EXPECT_EQ(store_->GetDecision(newer)->state(), writeback::v1::DECISION_STATE_DISPATCHED);
+}
+
+TEST_F(DispatcherTest, DecisionsThatDoNotCoverEachOtherBothRunInSubmitOrder) {
+  // The sequence the first test round found: remove key K0, then key K1 of
+  // the same user, while the agent is away.
+  SubmitDecisionRequest k0 = MakeRequest({"deploy"});
+  SubmitDecisionRequest k1 = MakeRequest({"deploy"});
+  k1.mutable_spec()->mutable_params()->mutable_ssh_authorized_keys()->set_fingerprint(
+      "SHA256:BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB");
+  auto first = d_->Submit(kOperator, k0);
+  auto second = d_->Submit(kOperator, k1);
+  ASSERT_TRUE(first.ok() && second.ok());
+  auto t0 = Tasks(first->decision_id())[0];
+  auto t1 = Tasks(second->decision_id())[0];
+  EXPECT_EQ(t0.state(), writeback::v1::TASK_STATE_QUEUED);
+  EXPECT_TRUE(t0.covered_by_task_id().empty());
+  auto next = d_->NextTasks(kAgentA, {}, 10);
+  ASSERT_TRUE(next.ok());
+  ASSERT_EQ(next->size(), 2u);
+  EXPECT_EQ((*next)[0].task_id(), t0.task_id());
+  EXPECT_EQ((*next)[1].task_id(), t1.task_id());
+  for (const auto& t : {t0, t1}) {
+    ASSERT_TRUE(
+        d_->IntakeResult(kAgentA, SignedResult(t, writeback::v1::OUTCOME_VERIFIED, agent_key_))
+            .accepted());
+  }
+  EXPECT_EQ(store_->GetDecision(first->decision_id())->state(),
+            writeback::v1::DECISION_STATE_VERIFIED);
+  EXPECT_EQ(store_->GetDecision(second->decision_id())->state(),
+            writeback::v1::DECISION_STATE_VERIFIED);
+}
+
+TEST_F(DispatcherTest, ACanceledCoveringDecisionGivesTheTasksItCoveredBack) {
+  const std::string older = SubmitOk({"alice"});
+  const std::string newer = SubmitOk({"alice"});
+  const auto old_task = Tasks(older)[0];
+  EXPECT_EQ(store_->GetTask(old_task.task_id())->state(), writeback::v1::TASK_STATE_SUPERSEDED);
+  // Only an operator's cancel of the NEWER decision: the older one runs.
+  ASSERT_TRUE(d_->Cancel(kOperator, newer).ok());
+  auto back = *store_->GetTask(old_task.task_id());
+  EXPECT_EQ(back.state(), writeback::v1::TASK_STATE_QUEUED);
+  EXPECT_TRUE(back.covered_by_task_id().empty());
+  auto next = d_->NextTasks(kAgentA, {}, 10);
+  ASSERT_TRUE(next.ok());
+  ASSERT_EQ(next->size(), 1u);
+  EXPECT_EQ((*next)[0].task_id(), old_task.task_id());
+  ASSERT_TRUE(
+      d_->IntakeResult(kAgentA, SignedResult(old_task, writeback::v1::OUTCOME_VERIFIED, agent_key_))
+          .accepted());
+  EXPECT_EQ(store_->GetDecision(older)->state(), writeback::v1::DECISION_STATE_VERIFIED);
+  EXPECT_EQ(store_->GetDecision(newer)->state(), writeback::v1::DECISION_STATE_CANCELED);
+}
+
+TEST_F(DispatcherTest, ACoveredDecisionFailsWithItsCoveringTask) {
+  const std::string older = SubmitOk({"alice"});
+  const std::string newer = SubmitOk({"alice"});
+  ASSERT_TRUE(d_->IntakeResult(kAgentA, SignedResult(Tasks(newer)[0], writeback::v1::OUTCOME_FAILED,
+                                                     agent_key_))
+                  .accepted());
+  auto d = store_->GetDecision(older);
+  EXPECT_EQ(d->state(), writeback::v1::DECISION_STATE_FAILED);
+  EXPECT_THAT(d->state_detail(), HasSubstr(absl::StrCat("covered by decision ", newer)));
+  // An operator can still cancel nothing: the older decision is finished.
+  EXPECT_EQ(d_->Cancel(kOperator, older).status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
 // "KIND actor old->new" of the audit chain entries about `decision_id`.
@@ -643,20 +751,21 @@ std::vector<std::string> AuditOf(Store* store, const std::string& decision_id) {
   return out;
 }
 
-TEST_F(DispatcherTest, ExpirySupersedeAndCancelAreInTheAuditChain) {
+TEST_F(DispatcherTest, ExpiryTakeOverAndCancelAreInTheAuditChain) {
   const std::string older = SubmitOk({"alice"});
-  const std::string newer = SubmitOk({"alice"});  // supersedes older's queued task
+  const std::string newer = SubmitOk({"alice"});  // takes over older's queued task
   const std::string canceled = SubmitOk({"bob"});
   ASSERT_TRUE(d_->Cancel(kOperator, canceled).ok());
   clock_.Advance(absl::Seconds(601));
-  ASSERT_EQ(*d_->SweepExpired(), 1u);  // newer's task
+  ASSERT_EQ(*d_->SweepExpired(), 1u);  // newer's task; older's follows it
 
   EXPECT_THAT(
       AuditOf(store_.get(), older),
       ElementsAre("DECISION_SUBMITTED alice ->DECISION_STATE_DISPATCHED",
                   "DECISION_DISPATCHED cp ->TASK_STATE_QUEUED",
                   "TASK_STATE_CHANGED cp TASK_STATE_QUEUED->TASK_STATE_SUPERSEDED",
-                  "DECISION_STATE_CHANGED cp DECISION_STATE_DISPATCHED->DECISION_STATE_CANCELED"));
+                  "TASK_STATE_CHANGED cp TASK_STATE_SUPERSEDED->TASK_STATE_EXPIRED",
+                  "DECISION_STATE_CHANGED cp DECISION_STATE_DISPATCHED->DECISION_STATE_EXPIRED"));
   EXPECT_THAT(
       AuditOf(store_.get(), newer),
       ElementsAre("DECISION_SUBMITTED alice ->DECISION_STATE_DISPATCHED",

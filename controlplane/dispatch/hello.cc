@@ -2,6 +2,7 @@
 // (directly or through relays, docs/networks.md), and its registration.
 #include "absl/strings/str_cat.h"
 #include "common/actions/actions.h"
+#include "common/audit/chain.h"
 #include "common/logging/logging.h"
 #include "common/relay/relay.h"
 #include "common/status/macros.h"
@@ -148,14 +149,6 @@ absl::StatusOr<writeback::v1::Welcome> Dispatcher::Register(
     log::Warn("hello refused: result key changed", {{"agent_id", agent_id}});
     return absl::PermissionDeniedError("result key changed");
   }
-  for (int i = 0; i < hello.instances_size(); ++i) {
-    auto r = routes_.find(hello.instances(i).name());
-    if (r != routes_.end() && r->second.agent_id != agent_id) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("hello.instances[", i, "].name: instance '", hello.instances(i).name(),
-                       "' is served by agent ", r->second.agent_id));
-    }
-  }
   AgentRecord rec = known != agents_.end() ? known->second.record : AgentRecord();
   if (known == agents_.end() || rec.result_public_key().empty()) {
     rec.set_agent_id(agent_id);
@@ -164,12 +157,34 @@ absl::StatusOr<writeback::v1::Welcome> Dispatcher::Register(
     if (rec.first_seen_unix_ms() == 0) rec.set_first_seen_unix_ms(now_ms);
   }
   rec.set_version(hello.version());
-  *rec.mutable_instances() = hello.instances();
+  // Served: the offered instances bound to this agent; the rest refused,
+  // one by one (bindings.cc).
+  SplitOffer(agent_id, hello.instances(), &rec);
+  audit::AuditEvents refusals;
+  for (const auto& r : rec.refused_instances()) {
+    bool known_refusal = false;
+    if (known != agents_.end()) {
+      for (const auto& old : known->second.record.refused_instances()) {
+        known_refusal |= old.instance().name() == r.instance().name() && old.reason() == r.reason();
+      }
+    }
+    log::Warn("instance offered by an agent it is not bound to: refused",
+              {{"agent_id", agent_id}, {"instance", r.instance().name()}, {"reason", r.reason()}});
+    if (known_refusal) continue;  // audited when it was first refused
+    writeback::v1::AuditEvent e = audit::NewEvent(
+        writeback::v1::AUDIT_EVENT_KIND_INSTANCE_CLAIM_REFUSED, opts_.controlplane_id, now_ms);
+    e.set_agent_id(agent_id);
+    e.set_detail(absl::StrCat("instance ", r.instance().name(), ": ", r.reason()));
+    refusals.push_back(std::move(e));
+  }
   *rec.mutable_labels() = hello.labels();
   rec.set_last_seen_unix_ms(now_ms);
   rec.clear_relay_path();
   for (const auto& hop : relay_path) rec.add_relay_path(hop);
   WB_RETURN_IF_ERROR(store_->PutAgent(rec));
+  if (absl::Status st = store_->AppendAudit(refusals); !st.ok()) {
+    log::Error("audit: refused instance offers not recorded", {{"error", st.ToString()}});
+  }
 
   if (known != agents_.end()) {
     for (const auto& old : known->second.record.instances()) {
@@ -183,6 +198,7 @@ absl::StatusOr<writeback::v1::Welcome> Dispatcher::Register(
             {{"agent_id", agent_id},
              {"version", rec.version()},
              {"instances", absl::StrCat(rec.instances_size())},
+             {"refused_instances", absl::StrCat(rec.refused_instances_size())},
              {"result_key_id", rec.result_key_id()},
              {"via", relay_path.empty() ? "direct" : relay::FormatRelayPath(relay_path)}});
 

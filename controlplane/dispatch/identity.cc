@@ -107,7 +107,7 @@ absl::StatusOr<BanOutcome> Dispatcher::Ban(absl::string_view by, absl::string_vi
     for (const std::string& id : ids) {
       done.insert(id);
       WB_ASSIGN_OR_RETURN(TaskRecord peek, store_->GetTask(id));
-      absl::MutexLock dl(&DecisionLock(peek.decision_id()));
+      auto dl = LockWithCovered(peek.decision_id(), {id});
       WB_ASSIGN_OR_RETURN(TaskRecord t, store_->GetTask(id));
       WB_ASSIGN_OR_RETURN(DecisionRecord d, store_->GetDecision(t.decision_id()));
       if (!IsOpenTaskState(t.state())) continue;
@@ -117,7 +117,13 @@ absl::StatusOr<BanOutcome> Dispatcher::Ban(absl::string_view by, absl::string_vi
       WB_ASSIGN_OR_RETURN(bool changed, Recompute(&d, {t}, now_ms));
       audit::AuditEvents events;
       audit::AddStateChanges(by, now_ms, d, old_d, {t}, {peek.state()}, &events);
-      WB_RETURN_IF_ERROR(store_->SaveProgress(d, changed, {t}, events));
+      // Tasks it covered come back to the outbox (same agent: this loop
+      // cancels them next).
+      absl::flat_hash_set<std::string> wake;
+      WB_ASSIGN_OR_RETURN(std::vector<DecisionUpdate> updates,
+                          FollowCovering({t}, by, now_ms, &events, &wake));
+      updates.insert(updates.begin(), DecisionUpdate{d, changed, {t}});
+      WB_RETURN_IF_ERROR(store_->SaveProgressBatch(updates, events));
       ++out.tasks_canceled;
     }
   }

@@ -1,14 +1,14 @@
 // Tasks that leave an agent's outbox without a result (docs/delivery.md):
-// superseded by a newer decision for the same target, canceled by an
-// operator, or expired (the sweep). Part of Dispatcher (dispatcher.h); the
-// submit, hello and result paths are in dispatcher.cc.
+// canceled by an operator, or expired (the sweep). Tasks they covered are
+// given back (coverage.cc). Part of Dispatcher (dispatcher.h); the submit,
+// hello and result paths are in dispatcher.cc.
 #include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/audit/chain.h"
 #include "common/logging/logging.h"
 #include "common/status/macros.h"
-#include "common/audit/chain.h"
 #include "controlplane/dispatch/dispatcher.h"
 
 namespace wb::controlplane {
@@ -29,74 +29,15 @@ absl::Status Invalid(absl::string_view field, absl::string_view why) {
 
 }  // namespace
 
-absl::StatusOr<size_t> Dispatcher::SupersedeOlder(const std::string& agent_id,
-                                                  const DecisionStatement& newer) {
-  absl::flat_hash_set<std::string> objects;
-  for (const auto& t : newer.targets()) objects.insert(t.object());
-  // Candidates: QUEUED tasks of older decisions in the same agent's outbox
-  // for the same instance and object.
-  std::vector<std::string> ids;
-  WB_RETURN_IF_ERROR(store_
-                         ->PeekOutbox(agent_id, 1,
-                                      [&](absl::string_view id) {
-                                        ids.emplace_back(id);
-                                        return true;  // collect all, return none
-                                      })
-                         .status());
-  absl::flat_hash_map<std::string, std::vector<std::string>> by_decision;
-  for (const std::string& id : ids) {
-    auto t = store_->GetTask(id);
-    if (!t.ok()) continue;
-    if (t->decision_id() == newer.decision_id() || t->verify_only() ||
-        t->state() != writeback::v1::TASK_STATE_QUEUED) {
-      continue;
-    }
-    writeback::v1::Task task;
-    if (!task.ParseFromString(t->signed_task().payload())) continue;
-    if (task.connector_instance() != newer.connector_instance() ||
-        task.decision_version() >= newer.version() || !objects.contains(task.target().object())) {
-      continue;
-    }
-    by_decision[t->decision_id()].push_back(id);
-  }
-  size_t superseded = 0;
-  const int64_t now_ms = clock_->NowUnixMs();
-  for (const auto& [decision_id, task_ids] : by_decision) {
-    absl::MutexLock l(&DecisionLock(decision_id));
-    WB_ASSIGN_OR_RETURN(DecisionRecord d, store_->GetDecision(decision_id));
-    const writeback::v1::DecisionState old_decision_state = d.state();
-    std::vector<TaskRecord> changed;
-    for (const std::string& id : task_ids) {
-      WB_ASSIGN_OR_RETURN(TaskRecord t, store_->GetTask(id));
-      if (t.state() != writeback::v1::TASK_STATE_QUEUED) continue;  // moved on meanwhile
-      t.set_state(writeback::v1::TASK_STATE_SUPERSEDED);
-      t.set_finished_at_unix_ms(now_ms);
-      changed.push_back(std::move(t));
-    }
-    if (changed.empty()) continue;
-    WB_ASSIGN_OR_RETURN(bool decision_changed, Recompute(&d, changed, now_ms));
-    audit::AuditEvents events;
-    audit::AddStateChanges(opts_.controlplane_id, now_ms, d, old_decision_state, changed,
-                           std::vector<TaskState>(changed.size(), writeback::v1::TASK_STATE_QUEUED),
-                           &events);
-    for (auto& e : events) {
-      if (e.detail().empty()) e.set_detail(absl::StrCat("superseded by ", newer.decision_id()));
-    }
-    WB_RETURN_IF_ERROR(store_->SaveProgress(d, decision_changed, changed, events));
-    superseded += changed.size();
-    for (const TaskRecord& t : changed) {
-      log::Info("task superseded", {{"task_id", t.task_id()},
-                                    {"decision_id", decision_id},
-                                    {"by_decision_id", newer.decision_id()}});
-    }
-  }
-  return superseded;
-}
-
 absl::StatusOr<CancelOutcome> Dispatcher::Cancel(absl::string_view requester,
                                                  absl::string_view decision_id) {
   if (decision_id.empty()) return Invalid("decision_id", "required");
-  absl::MutexLock l(&DecisionLock(decision_id));
+  // The decision, and those whose tasks its tasks cover (given back).
+  std::unique_ptr<MultiLock> l;
+  {
+    WB_ASSIGN_OR_RETURN(DecisionRecord peek, store_->GetDecision(decision_id));
+    l = LockWithCovered(std::string(decision_id), {peek.task_ids().begin(), peek.task_ids().end()});
+  }
   WB_ASSIGN_OR_RETURN(DecisionRecord d, store_->GetDecision(decision_id));
   if (!IsOpenDecisionState(d.state())) {
     return absl::FailedPreconditionError(
@@ -110,7 +51,10 @@ absl::StatusOr<CancelOutcome> Dispatcher::Cancel(absl::string_view requester,
   absl::flat_hash_set<std::string> agents;
   for (const std::string& tid : d.task_ids()) {
     WB_ASSIGN_OR_RETURN(TaskRecord t, store_->GetTask(tid));
-    if (!IsOpenTaskState(t.state())) continue;
+    // Open tasks, and tasks taken over by a newer decision (they wait for it).
+    const bool covered =
+        t.state() == writeback::v1::TASK_STATE_SUPERSEDED && !t.covered_by_task_id().empty();
+    if (!IsOpenTaskState(t.state()) && !covered) continue;
     old_states.push_back(t.state());
     t.set_state(writeback::v1::TASK_STATE_CANCELED);
     t.set_finished_at_unix_ms(now_ms);
@@ -134,7 +78,13 @@ absl::StatusOr<CancelOutcome> Dispatcher::Cancel(absl::string_view requester,
   canceled.set_detail(absl::StrCat(changed.size(), " task(s) withdrawn"));
   events.push_back(std::move(canceled));
   audit::AddStateChanges(requester, now_ms, d, old_decision_state, changed, old_states, &events);
-  WB_RETURN_IF_ERROR(store_->SaveProgress(d, decision_changed, changed, events));
+  // Tasks of other decisions that these covered run themselves again.
+  absl::flat_hash_set<std::string> wake;
+  WB_ASSIGN_OR_RETURN(std::vector<DecisionUpdate> updates,
+                      FollowCovering(changed, requester, now_ms, &events, &wake));
+  updates.insert(updates.begin(), DecisionUpdate{d, decision_changed, changed});
+  WB_RETURN_IF_ERROR(store_->SaveProgressBatch(updates, events));
+  for (const std::string& a : wake) agents.insert(a);
   log::Info("decision canceled", {{"decision_id", decision_id},
                                   {"requester", requester},
                                   {"tasks_canceled", absl::StrCat(changed.size())},
@@ -159,7 +109,11 @@ absl::StatusOr<size_t> Dispatcher::SweepExpired() {
     for (const std::string& id : ids) {
       if (!seen.insert(id).second) continue;
       ++fresh;
-      absl::MutexLock l(&DecisionLock(id));
+      std::vector<std::string> task_ids;
+      if (auto peek = store_->GetDecision(id); peek.ok() && IsOpenDecisionState(peek->state())) {
+        task_ids.assign(peek->task_ids().begin(), peek->task_ids().end());
+      }
+      auto l = LockWithCovered(id, task_ids);
       WB_ASSIGN_OR_RETURN(DecisionRecord d, store_->GetDecision(id));
       if (!IsOpenDecisionState(d.state())) {
         // Finished but still indexed: rewriting it drops the index entry.
@@ -188,11 +142,21 @@ absl::StatusOr<size_t> Dispatcher::SweepExpired() {
         t.set_finished_at_unix_ms(now_ms);
         changed.push_back(std::move(t));
       }
+      if (changed.empty() && d.state() == old_decision_state) {
+        // Only tasks taken over by a newer decision are left: they follow
+        // it past this decision's own expiry (coverage.cc).
+        continue;
+      }
       WB_ASSIGN_OR_RETURN(bool decision_changed, Recompute(&d, changed, now_ms));
       audit::AuditEvents events;
       audit::AddStateChanges(opts_.controlplane_id, now_ms, d, old_decision_state, changed,
                              old_states, &events);
-      WB_RETURN_IF_ERROR(store_->SaveProgress(d, decision_changed, changed, events));
+      absl::flat_hash_set<std::string> wake;
+      WB_ASSIGN_OR_RETURN(std::vector<DecisionUpdate> updates,
+                          FollowCovering(changed, opts_.controlplane_id, now_ms, &events, &wake));
+      updates.insert(updates.begin(), DecisionUpdate{d, decision_changed, changed});
+      WB_RETURN_IF_ERROR(store_->SaveProgressBatch(updates, events));
+      for (const std::string& a : wake) agents_to_wake.insert(a);
       expired_tasks += changed.size();
       for (const TaskRecord& t : changed) {
         agents_to_wake.insert(t.agent_id());
@@ -207,6 +171,44 @@ absl::StatusOr<size_t> Dispatcher::SweepExpired() {
   }
   for (const std::string& a : agents_to_wake) sessions_->Wake(a);
   return expired_tasks;
+}
+
+absl::StatusOr<std::vector<TaskRecord>> Dispatcher::ExpireVerifyTasks(
+    absl::string_view decision_id, const std::vector<std::string>& task_ids) {
+  absl::MutexLock l(&DecisionLock(decision_id));
+  const int64_t now_ms = clock_->NowUnixMs();
+  std::vector<TaskRecord> out, changed;
+  std::vector<TaskState> old_states;
+  for (const std::string& id : task_ids) {
+    auto t = store_->GetTask(id);
+    if (!t.ok()) {
+      if (t.status().code() == absl::StatusCode::kNotFound) continue;
+      return t.status();
+    }
+    if (t->verify_only() && IsOpenTaskState(t->state())) {
+      writeback::v1::Task task;
+      if (task.ParseFromString(t->signed_task().payload()) && task.expires_at_unix_ms() < now_ms) {
+        old_states.push_back(t->state());
+        t->set_state(writeback::v1::TASK_STATE_EXPIRED);
+        t->set_finished_at_unix_ms(now_ms);
+        changed.push_back(*t);
+      }
+    }
+    out.push_back(*std::move(t));
+  }
+  if (!changed.empty()) {
+    WB_ASSIGN_OR_RETURN(DecisionRecord d, store_->GetDecision(decision_id));
+    audit::AuditEvents events;
+    audit::AddStateChanges(opts_.controlplane_id, now_ms, d, d.state(), changed, old_states,
+                           &events);
+    WB_RETURN_IF_ERROR(store_->SaveProgress(d, false, changed, events));
+    for (const TaskRecord& t : changed) {
+      log::Info(
+          "re-verification task expired without an answer",
+          {{"task_id", t.task_id()}, {"decision_id", t.decision_id()}, {"agent_id", t.agent_id()}});
+    }
+  }
+  return out;
 }
 
 }  // namespace wb::controlplane

@@ -63,7 +63,8 @@ absl::Status Enroller::TakeRate() {
 }
 
 absl::StatusOr<writeback::v1::CreateJoinTokenResponse> Enroller::CreateToken(
-    absl::string_view by, absl::string_view agent, uint32_t ttl_seconds) {
+    absl::string_view by, absl::string_view agent, uint32_t ttl_seconds,
+    const std::vector<std::string>& instances) {
   std::string agent_id;
   if (absl::StartsWith(agent, "spiffe://")) {
     auto id = tls::ParseSpiffeId(agent);
@@ -85,6 +86,13 @@ absl::StatusOr<writeback::v1::CreateJoinTokenResponse> Enroller::CreateToken(
   if (auto a = dispatcher_->AgentRecordOf(agent_id); a.ok() && a->banned()) {
     return absl::FailedPreconditionError(absl::StrCat("agent ", agent_id, " is banned"));
   }
+  if (instances.size() > 64) return Invalid("instances", "at most 64");
+  for (size_t i = 0; i < instances.size(); ++i) {
+    WB_RETURN_IF_ERROR(tls::ValidateName(absl::StrCat("instances[", i, "]"), instances[i]));
+    if (absl::Status s = dispatcher_->CanBindAtOnce(instances[i], agent_id); !s.ok()) {
+      return absl::FailedPreconditionError(absl::StrCat("instances[", i, "]: ", s.message()));
+    }
+  }
   const std::string token = absl::StrCat("wbj_", crypto::HexEncode(crypto::RandomBytes(32)));
   const int64_t now = clock_->NowUnixMs();
   WB_ASSIGN_OR_RETURN(crypto::Ed25519PrivateKey token_key, crypto::JoinTokenKey(token));
@@ -95,6 +103,7 @@ absl::StatusOr<writeback::v1::CreateJoinTokenResponse> Enroller::CreateToken(
   rec.set_created_by(std::string(by));
   rec.set_created_at_unix_ms(now);
   rec.set_expires_at_unix_ms(now + int64_t{ttl_seconds} * 1000);
+  for (const std::string& inst : instances) rec.add_instances(inst);
   WB_RETURN_IF_ERROR(store_->PutJoinToken(rec));
   log::Info("join token created", {{"agent_id", agent_id},
                                    {"by", std::string(by)},
@@ -103,6 +112,7 @@ absl::StatusOr<writeback::v1::CreateJoinTokenResponse> Enroller::CreateToken(
   resp.set_token(token);
   resp.set_agent_id(agent_id);
   resp.set_expires_at_unix_ms(rec.expires_at_unix_ms());
+  *resp.mutable_instances() = rec.instances();
   return resp;
 }
 
@@ -189,6 +199,18 @@ absl::StatusOr<writeback::v1::EnrollResponse> Enroller::Enroll(
                             absl::StrCat("token by ", rec.created_by(), "; result key ",
                                          crypto::KeyIdOf(req.result_public_key())),
                             resp));
+  // The instances the token names are bound to it: the operator who made
+  // the token chose them.
+  for (const std::string& inst : rec.instances()) {
+    auto b = dispatcher_->BindInstance(rec.created_by(), inst, rec.agent_id(),
+                                       "listed in the join token it enrolled with");
+    if (!b.ok() || b->pending_approval()) {
+      log::Warn("join token's instance not bound",
+                {{"agent_id", rec.agent_id()},
+                 {"instance", inst},
+                 {"error", b.ok() ? "a rebind needs approvals" : b.status().ToString()}});
+    }
+  }
   log::Info("agent enrolled", {{"agent_id", rec.agent_id()},
                                {"not_after_unix_ms", absl::StrCat(resp.not_after_unix_ms())},
                                {"result_key_id", crypto::KeyIdOf(req.result_public_key())}});

@@ -48,9 +48,11 @@ class Enroller {
       std::string trust_domain, Store* store, Dispatcher* dispatcher, const Clock* clock);
 
   // AdminService.CreateJoinToken. `agent` is a short id or a SPIFFE ID.
-  absl::StatusOr<writeback::v1::CreateJoinTokenResponse> CreateToken(absl::string_view by,
-                                                                     absl::string_view agent,
-                                                                     uint32_t ttl_seconds);
+  // `instances` are bound to the agent when it enrols with the token; each
+  // must be bindable to it at once (Dispatcher::CanBindAtOnce).
+  absl::StatusOr<writeback::v1::CreateJoinTokenResponse> CreateToken(
+      absl::string_view by, absl::string_view agent, uint32_t ttl_seconds,
+      const std::vector<std::string>& instances = {});
   absl::StatusOr<writeback::v1::EnrollResponse> Enroll(const writeback::v1::EnrollRequest& req);
   absl::StatusOr<writeback::v1::EnrollResponse> Renew(absl::string_view agent_id,
                                                       const writeback::v1::RenewRequest& req);

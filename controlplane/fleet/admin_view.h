@@ -33,6 +33,9 @@ class AdminView {
   virtual grpc::Status TailEvents(
       grpc::ServerContext* ctx, const writeback::v1::TailEventsRequest* req,
       grpc::ServerWriter<writeback::v1::TailEventsResponse>* writer) = 0;
+  virtual grpc::Status RetireDecision(grpc::ServerContext* ctx,
+                                      const writeback::v1::RetireDecisionRequest* req,
+                                      writeback::v1::RetireDecisionResponse* resp) = 0;
 };
 
 // The DecisionView fields this issue adds that follow from the records

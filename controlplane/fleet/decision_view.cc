@@ -34,7 +34,9 @@ void AddTimeline(const DecisionRecord& d, const std::vector<TaskRecord>& tasks, 
   // finished_at is set when the decision left its open states; a DRIFTED
   // decision was VERIFIED then.
   const bool verified = d.state() == writeback::v1::DECISION_STATE_VERIFIED ||
-                        d.state() == writeback::v1::DECISION_STATE_DRIFTED;
+                        d.state() == writeback::v1::DECISION_STATE_DRIFTED ||
+                        d.state() == writeback::v1::DECISION_STATE_UNVERIFIABLE ||
+                        d.state() == writeback::v1::DECISION_STATE_RETIRED;
   if (verified && d.finished_at_unix_ms() > 0) {
     tl->set_verified_at_unix_ms(d.finished_at_unix_ms());
     if (d.submitted_at_unix_ms() > 0) {
@@ -44,6 +46,12 @@ void AddTimeline(const DecisionRecord& d, const std::vector<TaskRecord>& tasks, 
   tl->set_finished_at_unix_ms(d.finished_at_unix_ms());
   tl->set_last_reverify_at_unix_ms(d.last_reverify_at_unix_ms());
   v->set_drifted_at_unix_ms(d.drifted_at_unix_ms());
+  v->set_unverifiable_at_unix_ms(d.unverifiable_at_unix_ms());
+  *v->mutable_watched_through() = d.watched_through();
+  v->set_retired_by(d.retired_by());
+  v->set_retired_at_unix_ms(d.retired_at_unix_ms());
+  v->set_retired_reason(d.retired_reason());
+  v->set_retired_from(d.retired_from());
   v->set_remediated_by(d.remediated_by());
   v->set_remediates(RemediatesFromReason(d.parsed().reason()));
 }

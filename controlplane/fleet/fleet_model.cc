@@ -130,6 +130,11 @@ AgentStatus FleetModel::MakeStatus(const AgentRecord& rec, int64_t now_ms) const
     if (!inst.healthy()) ++unhealthy;
   }
   a.set_unhealthy_instances(unhealthy);
+  for (const auto& r : rec.refused_instances()) {
+    auto* ri = a.add_refused_instances();
+    ri->set_instance(r.instance().name());
+    ri->set_reason(r.reason());
+  }
   *a.mutable_relay_path() = rec.relay_path();
   const AgentCounters c = tracker_->Counters(rec.agent_id());
   a.set_queue_depth(c.queued);
@@ -177,6 +182,8 @@ writeback::v1::FleetStatusResponse FleetModel::Status(
     sum->set_queue_depth(sum->queue_depth() + a.queue_depth());
     sum->set_in_flight(sum->in_flight() + a.in_flight());
     sum->set_unhealthy_instances(sum->unhealthy_instances() + a.unhealthy_instances());
+    sum->set_refused_instances(sum->refused_instances() +
+                               static_cast<uint32_t>(a.refused_instances_size()));
 
     const std::string site = Label(a, "site");
     const std::string segment = Label(a, "segment");

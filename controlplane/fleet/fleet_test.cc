@@ -157,6 +157,10 @@ class FleetTest : public ::testing::Test {
     inst->set_health_detail(healthy ? "ok" : "cannot read /home");
     (*h.mutable_labels())["site"] = site;
     (*h.mutable_labels())["segment"] = segment;
+    ASSERT_TRUE(dispatcher_
+                    ->BindInstance("spiffe://writeback.test/operator/alice", "hosts-" + name,
+                                   Agent(name), "test")
+                    .ok());
     ASSERT_TRUE(dispatcher_->Hello(Agent(name), h).ok());
   }
 

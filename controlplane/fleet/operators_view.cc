@@ -35,7 +35,10 @@ constexpr size_t kOpenTasksShown = 100;
 bool IsTerminalDecision(DecisionState s) {
   return s == writeback::v1::DECISION_STATE_VERIFIED || s == writeback::v1::DECISION_STATE_FAILED ||
          s == writeback::v1::DECISION_STATE_EXPIRED ||
-         s == writeback::v1::DECISION_STATE_CANCELED || s == writeback::v1::DECISION_STATE_DRIFTED;
+         s == writeback::v1::DECISION_STATE_CANCELED ||
+         s == writeback::v1::DECISION_STATE_DRIFTED ||
+         s == writeback::v1::DECISION_STATE_UNVERIFIABLE ||
+         s == writeback::v1::DECISION_STATE_RETIRED;
 }
 
 std::string ToJson(const google::protobuf::Message& m) {
@@ -393,6 +396,17 @@ grpc::Status OperatorsView::ReverifyDecision(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
+grpc::Status OperatorsView::RetireDecision(grpc::ServerContext* ctx,
+                                           const writeback::v1::RetireDecisionRequest* req,
+                                           writeback::v1::RetireDecisionResponse* resp) {
+  auto caller = authz_->Check(kRetireDecisionMethod, *ctx);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  auto r = reverifier_->Retire(caller->ToString(), req->decision_id(), req->reason());
+  if (!r.ok()) return ToGrpcStatus(r.status());
+  *resp = *std::move(r);
+  return grpc::Status::OK;
+}
+
 grpc::Status OperatorsView::TailEvents(
     grpc::ServerContext* ctx, const writeback::v1::TailEventsRequest* req,
     grpc::ServerWriter<writeback::v1::TailEventsResponse>* writer) {
@@ -532,8 +546,21 @@ void OperatorsView::RegisterRoutes() {
     auto v = DecisionDetail(r.matches.at(0));
     return v.ok() ? Json(*v) : JsonError(v.status());
   });
+  // Decisions whose effect is undone (DRIFTED) or can no longer be observed
+  // (UNVERIFIABLE): what the operator must look at.
   web_->Get("/api/drift", [this](const WebRequest&) {
-    return JsonList(writeback::v1::DECISION_STATE_DRIFTED, 200, false);
+    writeback::v1::ListDecisionsResponse out;
+    for (DecisionState s :
+         {writeback::v1::DECISION_STATE_DRIFTED, writeback::v1::DECISION_STATE_UNVERIFIABLE}) {
+      auto list = observed_.ListDecisions(200, s);
+      if (!list.ok()) return JsonError(list.status());
+      for (const DecisionRecord& d : *list) {
+        auto v = LoadView(d, /*with_evidence=*/false);
+        if (!v.ok()) return JsonError(v.status());
+        *out.add_decisions() = *std::move(v);
+      }
+    }
+    return Json(out);
   });
   web_->Get("/api/ttv", [this](const WebRequest&) {
     google::protobuf::ListValue recent;

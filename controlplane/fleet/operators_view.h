@@ -95,6 +95,9 @@ class OperatorsView final : public AdminView {
   grpc::Status ReverifyDecision(grpc::ServerContext* ctx,
                                 const writeback::v1::ReverifyDecisionRequest* req,
                                 writeback::v1::ReverifyDecisionResponse* resp) override;
+  grpc::Status RetireDecision(grpc::ServerContext* ctx,
+                              const writeback::v1::RetireDecisionRequest* req,
+                              writeback::v1::RetireDecisionResponse* resp) override;
   grpc::Status TailEvents(grpc::ServerContext* ctx, const writeback::v1::TailEventsRequest* req,
                           grpc::ServerWriter<writeback::v1::TailEventsResponse>* writer) override;
 

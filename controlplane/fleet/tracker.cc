@@ -127,7 +127,42 @@ void Tracker::OnAgentPut(const AgentRecord& a) {
       e.set_detail(absl::StrCat("version ", a.version(), ", ", a.instances_size(), " instances"));
       p.events.push_back(std::move(e));
     }
+    // Instances it offers without being bound to them: one event when a
+    // refusal starts.
+    auto& refused = refused_[a.agent_id()];
+    absl::flat_hash_set<std::string> now;
+    for (const auto& r : a.refused_instances()) {
+      now.insert(r.instance().name());
+      if (refused.contains(r.instance().name())) continue;
+      Event e;
+      e.set_kind(writeback::v1::EVENT_KIND_INSTANCE_CLAIM_REFUSED);
+      e.set_agent_id(a.agent_id());
+      e.set_target(r.instance().name());
+      e.set_detail(Clip(r.reason()));
+      p.events.push_back(std::move(e));
+    }
+    refused = std::move(now);
   }
+  Flush(p);
+}
+
+void Tracker::OnBindingPut(const writeback::v1::InstanceBinding& b) {
+  Pending p;
+  Event e;
+  e.set_kind(writeback::v1::EVENT_KIND_INSTANCE_BINDING);
+  e.set_agent_id(b.agent_id());
+  e.set_target(b.instance());
+  if (b.has_pending()) {
+    e.set_detail(absl::StrCat("rebind to ", b.pending().parsed().agent_id(), " waits for ",
+                              "approvals (", b.pending().approvals_size(), " so far)"));
+  } else if (b.agent_id().empty()) {
+    e.set_detail(absl::StrCat("unbound (was ", b.previous_agent_id(), ") by ", b.bound_by()));
+  } else {
+    e.set_detail(absl::StrCat(
+        "bound by ", b.bound_by(),
+        b.previous_agent_id().empty() ? "" : absl::StrCat(" (was ", b.previous_agent_id(), ")")));
+  }
+  p.events.push_back(std::move(e));
   Flush(p);
 }
 

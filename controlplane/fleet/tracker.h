@@ -20,6 +20,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "controlplane/fleet/events.h"
@@ -68,6 +69,7 @@ class Tracker final : public StoreObserver {
   void OnProgress(const writeback::v1::DecisionRecord& decision, bool decision_changed,
                   const std::vector<writeback::v1::TaskRecord>& tasks) override;
   void OnAgentPut(const writeback::v1::AgentRecord& agent) override;
+  void OnBindingPut(const writeback::v1::InstanceBinding& binding) override;
 
   // Called (outside the tracker's lock, on the writing thread) for every
   // verify-only task that reached a terminal state. Set before traffic.
@@ -121,6 +123,8 @@ class Tracker final : public StoreObserver {
   absl::flat_hash_map<std::string, OpenTask> open_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, AgentCounters> agents_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, std::string> agent_site_ ABSL_GUARDED_BY(mu_);
+  // Per agent, the instances it offers that it is not bound to.
+  absl::flat_hash_map<std::string, absl::flat_hash_set<std::string>> refused_ ABSL_GUARDED_BY(mu_);
   // instance -> (connector type, serving agent)
   absl::flat_hash_map<std::string, std::pair<std::string, std::string>> instances_
       ABSL_GUARDED_BY(mu_);

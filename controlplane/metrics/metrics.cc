@@ -107,6 +107,19 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                          .Help("Times a VERIFIED decision turned DRIFTED")
                          .Register(r)
                          .Add({});
+  unverifiable_detected_ =
+      &prometheus::BuildCounter()
+           .Name("writeback_unverifiable_detected_total")
+           .Help(
+               "Times a VERIFIED decision turned UNVERIFIABLE (re-verification could not "
+               "observe its effect)")
+           .Register(r)
+           .Add({});
+  unverifiable_ = &prometheus::BuildGauge()
+                       .Name("writeback_unverifiable_decisions")
+                       .Help("Decisions currently UNVERIFIABLE")
+                       .Register(r)
+                       .Add({});
   remediations_ = &prometheus::BuildCounter()
                        .Name("writeback_remediations_total")
                        .Help("Drifted decisions re-issued by an operator")
@@ -190,6 +203,8 @@ void Metrics::ObserveDriftDetected() { drift_detected_->Increment(); }
 
 void Metrics::ObserveRemediationIssued() { remediations_->Increment(); }
 
+void Metrics::ObserveUnverifiableDetected() { unverifiable_detected_->Increment(); }
+
 void Metrics::SetFleet(const FleetGauges& g) {
   agents_->Add({{"state", "online"}}).Set(g.online);
   agents_->Add({{"state", "stale"}}).Set(g.stale);
@@ -202,12 +217,14 @@ void Metrics::SetFleet(const FleetGauges& g) {
     agent_queue_depth_->Add({{"agent_id", agent}}).Set(qf.first);
     agent_in_flight_->Add({{"agent_id", agent}}).Set(qf.second);
   }
-  uint64_t drifted = 0;
+  uint64_t drifted = 0, unverifiable = 0;
   for (const auto& [state, n] : g.decisions_by_state) {
     decisions_->Add({{"state", Short(state, "")}}).Set(static_cast<double>(n));
     if (state == "DRIFTED") drifted = n;
+    if (state == "UNVERIFIABLE") unverifiable = n;
   }
   drifted_->Set(static_cast<double>(drifted));
+  unverifiable_->Set(static_cast<double>(unverifiable));
   absl::MutexLock l(&mu_);
   if (g.results_refused_total > results_refused_seen_) {
     const double delta = static_cast<double>(g.results_refused_total - results_refused_seen_);

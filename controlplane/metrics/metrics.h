@@ -56,6 +56,7 @@ class Metrics {
   void ObserveReverifyIssued(uint64_t tasks);
   void ObserveDriftDetected();
   void ObserveRemediationIssued();
+  void ObserveUnverifiableDetected();
 
   // ---- Gauges and externally counted totals (set before a scrape) ----
 
@@ -99,12 +100,14 @@ class Metrics {
   prometheus::Counter* tasks_expired_;
   prometheus::Counter* reverify_issued_;
   prometheus::Counter* drift_detected_;
+  prometheus::Counter* unverifiable_detected_;
   prometheus::Counter* remediations_;
   prometheus::Counter* results_refused_;
   prometheus::Counter* altered_deliveries_;
   prometheus::Gauge* queue_depth_;
   prometheus::Gauge* in_flight_;
   prometheus::Gauge* drifted_;
+  prometheus::Gauge* unverifiable_;
 
   absl::Mutex mu_;
   uint64_t results_refused_seen_ ABSL_GUARDED_BY(mu_) = 0;

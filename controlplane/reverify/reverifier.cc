@@ -1,14 +1,17 @@
 #include "controlplane/reverify/reverifier.h"
 
 #include <algorithm>
+#include <set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/actions/actions.h"
+#include "common/actions/coverage.h"
+#include "common/audit/chain.h"
 #include "common/envelope/envelope.h"
 #include "common/logging/logging.h"
 #include "common/status/macros.h"
-#include "common/audit/chain.h"
 #include "controlplane/metrics/metrics.h"
 
 namespace wb::controlplane {
@@ -19,13 +22,16 @@ using writeback::v1::TaskRecord;
 
 namespace {
 
-// A round is not issued when the statement expires sooner than this: the
-// agent would refuse the tasks before it could run them.
-constexpr int64_t kMinWindowMs = 10'000;
 constexpr size_t kMaxDetailTargets = 5;
 
 bool Reverifiable(DecisionState s) {
-  return s == writeback::v1::DECISION_STATE_VERIFIED || s == writeback::v1::DECISION_STATE_DRIFTED;
+  return s == writeback::v1::DECISION_STATE_VERIFIED ||
+         s == writeback::v1::DECISION_STATE_DRIFTED ||
+         s == writeback::v1::DECISION_STATE_UNVERIFIABLE;
+}
+
+std::string TargetKey(absl::string_view instance, absl::string_view object) {
+  return absl::StrCat(instance, std::string(1, '\0'), object);
 }
 
 // Cuts `s` to at most `max` bytes without splitting a UTF-8 sequence.
@@ -40,6 +46,16 @@ std::string CutUtf8(std::string s, size_t max) {
 std::string FirstLine(absl::string_view s) {
   const size_t nl = s.find('\n');
   return std::string(nl == absl::string_view::npos ? s : s.substr(0, nl));
+}
+
+// "N of M target(s) <what>: a (why); b (why); ..." within 1 KiB.
+std::string ListTargets(const std::vector<std::string>& items, size_t n, absl::string_view what) {
+  std::vector<std::string> shown(items.begin(),
+                                 items.begin() + std::min(items.size(), kMaxDetailTargets));
+  return CutUtf8(
+      absl::StrCat(items.size(), " of ", n, " target(s) ", what, ": ", absl::StrJoin(shown, "; "),
+                   items.size() > shown.size() ? "; ..." : ""),
+      1024);
 }
 
 }  // namespace
@@ -144,6 +160,54 @@ std::string Reverifier::NewTaskId() {
   return absl::StrCat("t-", crypto::HexEncode(opts_.random_bytes(12)));
 }
 
+void Reverifier::Index(const DecisionRecord& d) {
+  const auto& st = d.parsed();
+  absl::MutexLock l(&mu_);
+  for (const auto& t : st.targets()) {
+    auto& list = by_target_[TargetKey(st.connector_instance(), t.object())];
+    if (std::any_of(list.begin(), list.end(),
+                    [&](const Indexed& i) { return i.decision_id == st.decision_id(); })) {
+      continue;
+    }
+    list.push_back(Indexed{st.decision_id(), st.version(), st.operation(), st.params()});
+  }
+}
+
+void Reverifier::Unindex(const DecisionRecord& d) {
+  const auto& st = d.parsed();
+  absl::MutexLock l(&mu_);
+  for (const auto& t : st.targets()) {
+    auto it = by_target_.find(TargetKey(st.connector_instance(), t.object()));
+    if (it == by_target_.end()) continue;
+    std::erase_if(it->second, [&](const Indexed& i) { return i.decision_id == st.decision_id(); });
+    if (it->second.empty()) by_target_.erase(it);
+  }
+}
+
+std::string Reverifier::CoveringFor(const DecisionRecord& d, const std::string& object) {
+  const auto& st = d.parsed();
+  std::vector<Indexed> candidates;
+  {
+    absl::MutexLock l(&mu_);
+    auto it = by_target_.find(TargetKey(st.connector_instance(), object));
+    if (it == by_target_.end()) return "";
+    candidates = it->second;
+  }
+  const std::string type = tracker_->InstanceType(st.connector_instance());
+  // Newest first: the latest covering decision is the one watching.
+  std::sort(candidates.begin(), candidates.end(),
+            [](const Indexed& x, const Indexed& y) { return x.version > y.version; });
+  for (const Indexed& c : candidates) {
+    if (c.version <= st.version()) break;
+    if (!actions::Covers(type, {c.operation, c.params}, {st.operation(), st.params()})) continue;
+    auto cover = store_->GetDecision(c.decision_id);
+    if (cover.ok() && cover->state() == writeback::v1::DECISION_STATE_VERIFIED) {
+      return c.decision_id;
+    }
+  }
+  return "";
+}
+
 absl::Status Reverifier::Start(size_t max_decisions) {
   tracker_->SetReverifyListener([this](const TaskRecord& t) {
     absl::MutexLock l(&mu_);
@@ -157,13 +221,15 @@ absl::Status Reverifier::Start(size_t max_decisions) {
     }
   });
   for (DecisionState s :
-       {writeback::v1::DECISION_STATE_VERIFIED, writeback::v1::DECISION_STATE_DRIFTED}) {
+       {writeback::v1::DECISION_STATE_VERIFIED, writeback::v1::DECISION_STATE_DRIFTED,
+        writeback::v1::DECISION_STATE_UNVERIFIABLE}) {
     WB_ASSIGN_OR_RETURN(std::vector<DecisionRecord> list, store_->ListDecisions(max_decisions, s));
     for (const DecisionRecord& d : list) {
       const absl::Duration every = IntervalOf(d);
       if (every <= absl::ZeroDuration()) continue;
       const int64_t base = std::max(d.last_reverify_at_unix_ms(), d.finished_at_unix_ms());
       Schedule(d.parsed().decision_id(), absl::FromUnixMillis(base) + every);
+      Index(d);
     }
   }
   return absl::OkStatus();
@@ -187,7 +253,10 @@ absl::StatusOr<size_t> Reverifier::Sweep() {
     auto d = store_->GetDecision(id);
     if (!d.ok()) continue;
     const absl::Duration every = IntervalOf(*d);
-    if (every > absl::ZeroDuration()) Schedule(id, now + every);
+    if (every > absl::ZeroDuration()) {
+      Schedule(id, now + every);
+      Index(*d);
+    }
   }
   {
     absl::MutexLock w(&write_mu_);
@@ -221,8 +290,9 @@ absl::StatusOr<size_t> Reverifier::Sweep() {
     }
     auto d = store_->GetDecision(id);
     const absl::Duration every = d.ok() ? IntervalOf(*d) : absl::ZeroDuration();
-    if (r.ok() && (*r == IssueResult::kEnded || *r == IssueResult::kNotEligible)) {
+    if (r.ok() && *r == IssueResult::kNotEligible) {
       Unschedule(id);
+      if (d.ok()) Unindex(*d);
     } else if (every > absl::ZeroDuration()) {
       Schedule(id, now + every);
     } else {
@@ -236,36 +306,55 @@ absl::StatusOr<size_t> Reverifier::Sweep() {
 absl::StatusOr<Reverifier::IssueResult> Reverifier::Issue(
     absl::string_view decision_id, writeback::v1::ReverifyDecisionResponse* resp) {
   WB_ASSIGN_OR_RETURN(DecisionRecord d, store_->GetDecision(decision_id));
-  const auto& st = d.parsed();
-  resp->set_decision_id(st.decision_id());
+  resp->set_decision_id(d.parsed().decision_id());
   resp->set_state(d.state());
   if (!Reverifiable(d.state())) return IssueResult::kNotEligible;
+  // The previous round: tasks past their lifetime without an answer are
+  // expired (they count as "cannot tell"); one still open waits.
+  if (d.reverify_task_ids_size() > 0) {
+    WB_ASSIGN_OR_RETURN(std::vector<TaskRecord> prev,
+                        dispatcher_->ExpireVerifyTasks(decision_id, {d.reverify_task_ids().begin(),
+                                                                     d.reverify_task_ids().end()}));
+    bool expired_now = false;
+    for (const TaskRecord& t : prev) {
+      if (IsOpenTaskState(t.state())) return IssueResult::kInProgress;
+      expired_now |= t.state() == writeback::v1::TASK_STATE_EXPIRED && !t.has_result() &&
+                     t.finished_at_unix_ms() >= d.last_reverify_at_unix_ms();
+    }
+    if (expired_now) {
+      WB_RETURN_IF_ERROR(Evaluate(decision_id));
+      WB_ASSIGN_OR_RETURN(d, store_->GetDecision(decision_id));
+      if (!Reverifiable(d.state())) return IssueResult::kNotEligible;
+    }
+  }
+  const auto& st = d.parsed();
   const int64_t now_ms = clock_->NowUnixMs();
-  if (st.expires_at_unix_ms() - now_ms < kMinWindowMs) {
-    log::Info("re-verification ended: the decision's statement expired",
-              {{"decision_id", st.decision_id()},
-               {"expires_at_unix_ms", absl::StrCat(st.expires_at_unix_ms())}});
-    return IssueResult::kEnded;
-  }
-  for (const std::string& id : d.reverify_task_ids()) {
-    auto t = store_->GetTask(id);
-    if (t.ok() && IsOpenTaskState(t->state())) return IssueResult::kInProgress;
-  }
-  // The agent serving the instance now (it may have moved).
+  // The agent serving the instance now (a replaced host watches its
+  // predecessor's decisions: verify-only tasks need only the audience).
   std::string agent_id;
   for (const auto& a : dispatcher_->Agents()) {
     for (const auto& inst : a.instances()) {
       if (inst.name() == st.connector_instance()) agent_id = a.agent_id();
     }
   }
-  if (agent_id.empty()) {
+  // Targets watched through a newer covering decision get no task.
+  d.clear_watched_through();
+  std::vector<int> observe;
+  for (int i = 0; i < st.targets_size(); ++i) {
+    const std::string& object = st.targets(i).object();
+    if (std::string by = CoveringFor(d, object); !by.empty()) {
+      (*d.mutable_watched_through())[object] = by;
+    } else {
+      observe.push_back(i);
+    }
+  }
+  if (!observe.empty() && agent_id.empty()) {
     return absl::UnavailableError(
         absl::StrCat("no agent serves instance '", st.connector_instance(), "'"));
   }
-  const int64_t expires =
-      std::min(st.expires_at_unix_ms(), now_ms + absl::ToInt64Milliseconds(opts_.task_ttl));
+  const int64_t expires = now_ms + absl::ToInt64Milliseconds(opts_.task_ttl);
   std::vector<TaskRecord> tasks;
-  for (int i = 0; i < st.targets_size(); ++i) {
+  for (int i : observe) {
     writeback::v1::Task t;
     t.set_task_id(NewTaskId());
     t.set_audience(agent_id);
@@ -289,6 +378,8 @@ absl::StatusOr<Reverifier::IssueResult> Reverifier::Issue(
     rec.set_state(writeback::v1::TASK_STATE_QUEUED);
     rec.set_queued_at_unix_ms(now_ms);
     rec.set_verify_only(true);
+    rec.set_connector_instance(st.connector_instance());
+    rec.set_object(st.targets(i).object());
     *rec.mutable_signed_task() =
         envelope::Sign(writeback::v1::PAYLOAD_TYPE_TASK, t.SerializeAsString(), key_);
     tasks.push_back(std::move(rec));
@@ -304,6 +395,14 @@ absl::StatusOr<Reverifier::IssueResult> Reverifier::Issue(
     events.push_back(audit::TaskDispatched(dispatcher_->options().controlplane_id, now_ms, t));
   }
   WB_RETURN_IF_ERROR(store_->SaveProgress(d, true, tasks, events));
+  if (tasks.empty()) {
+    // Every target watched through newer decisions: evaluated at once.
+    WB_RETURN_IF_ERROR(Evaluate(decision_id));
+    log::Info(
+        "re-verification watched through newer covering decisions",
+        {{"decision_id", st.decision_id()}, {"targets", absl::StrCat(d.watched_through_size())}});
+    return IssueResult::kWatched;
+  }
   sessions_->Wake(agent_id);
   if (metrics_ != nullptr) metrics_->ObserveReverifyIssued(tasks.size());
   writeback::v1::Event e;
@@ -311,11 +410,16 @@ absl::StatusOr<Reverifier::IssueResult> Reverifier::Issue(
   e.set_decision_id(st.decision_id());
   e.set_agent_id(agent_id);
   e.set_decision_state(d.state());
-  e.set_detail(absl::StrCat(tasks.size(), " verify-only task(s) sent"));
+  e.set_detail(absl::StrCat(tasks.size(), " verify-only task(s) sent",
+                            d.watched_through_size() > 0
+                                ? absl::StrCat(", ", d.watched_through_size(),
+                                               " target(s) watched through newer decisions")
+                                : ""));
   bus_->Publish(std::move(e));
   log::Info("re-verification issued", {{"decision_id", st.decision_id()},
                                        {"agent_id", agent_id},
-                                       {"tasks", absl::StrCat(tasks.size())}});
+                                       {"tasks", absl::StrCat(tasks.size())},
+                                       {"watched", absl::StrCat(d.watched_through_size())}});
   return IssueResult::kIssued;
 }
 
@@ -325,19 +429,26 @@ absl::Status Reverifier::Evaluate(absl::string_view decision_id) {
   const auto& st = d.parsed();
   std::vector<std::string> drifted;  // "target (detail)"
   std::vector<std::string> drifted_targets;
-  // A target a newer decision acted on (the agent refuses the older
-  // decision's tasks for it: ROLLBACK) is watched by that decision now.
-  size_t ok = 0, open = 0, superseded = 0;
+  std::vector<std::string> unobservable;  // "target (why)"
+  std::vector<std::string> unobservable_targets;
+  size_t ok = 0, open = 0;
   for (const std::string& id : d.reverify_task_ids()) {
     WB_ASSIGN_OR_RETURN(TaskRecord t, store_->GetTask(id));
     if (IsOpenTaskState(t.state())) {
       ++open;
       continue;
     }
-    if (!t.has_result()) continue;  // expired: inconclusive
     const std::string target = static_cast<int>(t.target_index()) < st.targets_size()
                                    ? st.targets(static_cast<int>(t.target_index())).object()
                                    : "";
+    auto cannot_tell = [&](std::string why) {
+      unobservable_targets.push_back(target);
+      unobservable.push_back(why.empty() ? target : absl::StrCat(target, " (", why, ")"));
+    };
+    if (!t.has_result()) {
+      cannot_tell(absl::StrCat("no answer from ", t.agent_id(), " before the task expired"));
+      continue;
+    }
     switch (t.result().outcome()) {
       case writeback::v1::OUTCOME_VERIFIED:
       case writeback::v1::OUTCOME_ALREADY_COMPLIANT:
@@ -351,76 +462,111 @@ absl::Status Reverifier::Evaluate(absl::string_view decision_id) {
         break;
       }
       case writeback::v1::OUTCOME_REJECTED:
-        if (t.result().reject_reason() == writeback::v1::REJECT_REASON_ROLLBACK) ++superseded;
-        break;  // other refusals: inconclusive
-      default:
-        break;  // UNVERIFIED: inconclusive
+        cannot_tell(
+            absl::StrCat("the agent refused to look: ",
+                         writeback::v1::RejectReason_Name(t.result().reject_reason()).substr(14),
+                         " ", FirstLine(t.result().message())));
+        break;
+      default: {  // UNVERIFIED
+        std::string why = FirstLine(t.result().verification().detail());
+        if (why.empty()) why = FirstLine(t.result().message());
+        cannot_tell(why);
+        break;
+      }
     }
   }
+  const size_t watched = static_cast<size_t>(d.watched_through_size());
   const int64_t now_ms = clock_->NowUnixMs();
   const size_t n = static_cast<size_t>(st.targets_size());
+  const std::string& cp = dispatcher_->options().controlplane_id;
+  auto save = [&](DecisionState old_state) -> absl::Status {
+    audit::AuditEvents events;
+    audit::AddStateChanges(cp, now_ms, d, old_state, {}, {}, &events);
+    return store_->SaveProgress(d, true, {}, events);
+  };
+  auto publish = [&](writeback::v1::EventKind kind, const std::string& targets) {
+    writeback::v1::Event e;
+    e.set_kind(kind);
+    e.set_decision_id(st.decision_id());
+    e.set_decision_state(d.state());
+    e.set_target(targets);
+    e.set_detail(d.state_detail());
+    bus_->Publish(std::move(e));
+  };
+  const DecisionState old_state = d.state();
   if (!drifted.empty()) {
-    std::vector<std::string> shown(drifted.begin(),
-                                   drifted.begin() + std::min(drifted.size(), kMaxDetailTargets));
-    std::string detail =
-        absl::StrCat(drifted.size(), " of ", n, " target(s) drifted: ", absl::StrJoin(shown, "; "),
-                     drifted.size() > shown.size() ? "; ..." : "");
-    detail = CutUtf8(std::move(detail), 1024);
+    std::string detail = ListTargets(drifted, n, "drifted");
     const bool newly = d.state() != writeback::v1::DECISION_STATE_DRIFTED;
     if (!newly && d.state_detail() == detail) return absl::OkStatus();
-    const writeback::v1::DecisionState old_state = d.state();
     d.set_state(writeback::v1::DECISION_STATE_DRIFTED);
     d.set_state_detail(detail);
     if (newly) {
       d.set_drifted_at_unix_ms(now_ms);
       d.clear_remediated_by();
     }
-    audit::AuditEvents events;
-    audit::AddStateChanges(dispatcher_->options().controlplane_id, now_ms, d, old_state, {}, {},
-                           &events);
-    WB_RETURN_IF_ERROR(store_->SaveProgress(d, true, {}, events));
+    WB_RETURN_IF_ERROR(save(old_state));
     if (newly) {
       if (metrics_ != nullptr) metrics_->ObserveDriftDetected();
-      writeback::v1::Event e;
-      e.set_kind(writeback::v1::EVENT_KIND_DRIFT_DETECTED);
-      e.set_decision_id(st.decision_id());
-      e.set_decision_state(d.state());
-      e.set_target(absl::StrJoin(drifted_targets, ","));
-      e.set_detail(detail);
-      bus_->Publish(std::move(e));
+      publish(writeback::v1::EVENT_KIND_DRIFT_DETECTED, absl::StrJoin(drifted_targets, ","));
       log::Warn("drift detected", {{"decision_id", st.decision_id()},
                                    {"connector_instance", st.connector_instance()},
                                    {"targets", absl::StrJoin(drifted_targets, ",")}});
     }
     return absl::OkStatus();
   }
-  if (n > 0 && superseded == n) {
-    Unschedule(st.decision_id());
-    log::Info("re-verification handed over to newer decisions",
-              {{"decision_id", st.decision_id()}});
+  if (!unobservable.empty()) {
+    // Cannot tell. A DRIFTED decision stays DRIFTED: nothing showed the
+    // drift gone.
+    if (d.state() == writeback::v1::DECISION_STATE_DRIFTED) return absl::OkStatus();
+    std::string detail = ListTargets(unobservable, n, "cannot be observed");
+    const bool newly = d.state() != writeback::v1::DECISION_STATE_UNVERIFIABLE;
+    if (!newly && d.state_detail() == detail) return absl::OkStatus();
+    d.set_state(writeback::v1::DECISION_STATE_UNVERIFIABLE);
+    d.set_state_detail(detail);
+    if (newly) d.set_unverifiable_at_unix_ms(now_ms);
+    WB_RETURN_IF_ERROR(save(old_state));
+    if (newly) {
+      if (metrics_ != nullptr) metrics_->ObserveUnverifiableDetected();
+      publish(writeback::v1::EVENT_KIND_UNVERIFIABLE, absl::StrJoin(unobservable_targets, ","));
+      log::Warn("re-verification cannot observe the effect: decision UNVERIFIABLE",
+                {{"decision_id", st.decision_id()},
+                 {"connector_instance", st.connector_instance()},
+                 {"targets", absl::StrJoin(unobservable_targets, ",")},
+                 {"detail", detail}});
+    }
+    return absl::OkStatus();
   }
-  if (d.state() == writeback::v1::DECISION_STATE_DRIFTED && open == 0 && ok + superseded == n &&
-      n > 0) {
-    d.set_state(writeback::v1::DECISION_STATE_VERIFIED);
-    d.set_state_detail(
-        superseded == 0
-            ? absl::StrCat("drift resolved: ", n == 1 ? "the target" : "every target",
-                           " verified again")
-            : absl::StrCat("drift resolved: ", ok, " target(s) verified again, ", superseded,
-                           " re-issued by a newer decision",
-                           d.remediated_by().empty() ? "" : " (" + d.remediated_by() + ")"));
-    audit::AuditEvents events;
-    audit::AddStateChanges(dispatcher_->options().controlplane_id, now_ms, d,
-                           writeback::v1::DECISION_STATE_DRIFTED, {}, {}, &events);
-    WB_RETURN_IF_ERROR(store_->SaveProgress(d, true, {}, events));
-    writeback::v1::Event e;
-    e.set_kind(writeback::v1::EVENT_KIND_DRIFT_RESOLVED);
-    e.set_decision_id(st.decision_id());
-    e.set_decision_state(d.state());
-    e.set_detail(d.state_detail());
-    bus_->Publish(std::move(e));
-    log::Info("drift resolved", {{"decision_id", st.decision_id()}});
+  if (open > 0 || ok + watched != n || n == 0) return absl::OkStatus();
+  // Every target observed verified (or watched through a newer decision).
+  std::string note;
+  if (watched > 0) {
+    std::set<std::string> by;
+    for (const auto& [object, id] : d.watched_through()) by.insert(id);
+    note = absl::StrCat(watched, " target(s) watched through decision ", absl::StrJoin(by, ", "),
+                        ", which covers this effect");
   }
+  if (d.state() == writeback::v1::DECISION_STATE_VERIFIED) {
+    // Only the note about watched targets may change.
+    if (watched == 0 || d.state_detail() == absl::StrCat("verified; ", note)) {
+      return absl::OkStatus();
+    }
+    d.set_state_detail(absl::StrCat("verified; ", note));
+    return store_->SaveProgress(d, true, {}, {});
+  }
+  const bool was_drifted = d.state() == writeback::v1::DECISION_STATE_DRIFTED;
+  d.set_state(writeback::v1::DECISION_STATE_VERIFIED);
+  d.set_unverifiable_at_unix_ms(0);
+  d.set_state_detail(absl::StrCat(
+      was_drifted ? "drift resolved: " : "observable again: ",
+      n == 1 ? "the target" : "every target", " verified again",
+      note.empty() ? "" : absl::StrCat(" (", note, ")"),
+      was_drifted && !d.remediated_by().empty() ? absl::StrCat(" after ", d.remediated_by()) : ""));
+  WB_RETURN_IF_ERROR(save(old_state));
+  publish(was_drifted ? writeback::v1::EVENT_KIND_DRIFT_RESOLVED
+                      : writeback::v1::EVENT_KIND_OBSERVABLE_AGAIN,
+          "");
+  log::Info(was_drifted ? "drift resolved" : "decision observable again",
+            {{"decision_id", st.decision_id()}});
   return absl::OkStatus();
 }
 
@@ -436,26 +582,67 @@ absl::StatusOr<writeback::v1::ReverifyDecisionResponse> Reverifier::ReverifyNow(
   if (!r.ok()) return r.status();
   switch (*r) {
     case IssueResult::kIssued:
+    case IssueResult::kWatched:
       break;
     case IssueResult::kInProgress:
       return absl::FailedPreconditionError(
           absl::StrCat("decision ", decision_id,
                        ": a re-verification is still waiting for its agent; try again when it "
                        "finished (decision watch shows it)"));
-    case IssueResult::kEnded:
-      return absl::FailedPreconditionError(
-          absl::StrCat("decision ", decision_id,
-                       ": its statement expired, so agents refuse its tasks; submit a new "
-                       "decision to check this target again"));
     case IssueResult::kNotEligible:
       return absl::FailedPreconditionError(absl::StrCat(
           "decision ", decision_id, " is ", writeback::v1::DecisionState_Name(resp.state()),
-          "; only VERIFIED or DRIFTED decisions are re-verified"));
+          "; only VERIFIED, DRIFTED or UNVERIFIABLE decisions are re-verified"));
   }
   if (auto d = store_->GetDecision(decision_id); d.ok()) {
     const absl::Duration every = IntervalOf(*d);
-    if (every > absl::ZeroDuration()) Schedule(std::string(decision_id), clock_->Now() + every);
+    if (every > absl::ZeroDuration()) {
+      Schedule(std::string(decision_id), clock_->Now() + every);
+      Index(*d);
+    }
   }
+  return resp;
+}
+
+absl::StatusOr<writeback::v1::RetireDecisionResponse> Reverifier::Retire(
+    absl::string_view requester, absl::string_view decision_id, absl::string_view reason) {
+  if (decision_id.empty()) return absl::InvalidArgumentError("decision_id: required");
+  WB_RETURN_IF_ERROR(actions::ValidateText("reason", reason, kMaxReasonBytes, false));
+  absl::MutexLock w(&write_mu_);
+  WB_ASSIGN_OR_RETURN(DecisionRecord d, store_->GetDecision(decision_id));
+  if (!Reverifiable(d.state())) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("decision ", decision_id, " is ", writeback::v1::DecisionState_Name(d.state()),
+                     "; only VERIFIED, DRIFTED or UNVERIFIABLE decisions are retired"));
+  }
+  const int64_t now_ms = clock_->NowUnixMs();
+  const DecisionState old_state = d.state();
+  d.set_retired_from(old_state);
+  d.set_retired_by(std::string(requester));
+  d.set_retired_at_unix_ms(now_ms);
+  d.set_retired_reason(std::string(reason));
+  d.set_state(writeback::v1::DECISION_STATE_RETIRED);
+  d.set_state_detail(
+      CutUtf8(absl::StrCat("retired by ", requester, " (was ",
+                           writeback::v1::DecisionState_Name(old_state).substr(15), "): ", reason),
+              1024));
+  audit::AuditEvents events;
+  writeback::v1::AuditEvent e =
+      audit::NewEvent(writeback::v1::AUDIT_EVENT_KIND_DECISION_RETIRED, requester, now_ms);
+  e.set_decision_id(std::string(decision_id));
+  e.set_detail(std::string(reason));
+  events.push_back(std::move(e));
+  audit::AddStateChanges(requester, now_ms, d, old_state, {}, {}, &events);
+  WB_RETURN_IF_ERROR(store_->SaveProgress(d, true, {}, events));
+  Unschedule(std::string(decision_id));
+  Unindex(d);
+  log::Info("decision retired", {{"decision_id", std::string(decision_id)},
+                                 {"requester", std::string(requester)},
+                                 {"was", writeback::v1::DecisionState_Name(old_state)}});
+  writeback::v1::RetireDecisionResponse resp;
+  resp.set_decision_id(std::string(decision_id));
+  resp.set_state(d.state());
+  resp.set_retired_from(old_state);
   return resp;
 }
 

@@ -1,36 +1,45 @@
-// Re-verification and drift (DESIGN.md section 2, step 5).
+// Re-verification, drift and "cannot tell" (DESIGN.md section 2, step 5;
+// docs/operations.md "Decision states").
 //
 // A VERIFIED decision is re-verified on a schedule: every interval (per
 // operation, ReverifyConfig) the scheduler signs one verify-only task per
 // target (writeback.v1.Task.verify_only) for the agent serving the
 // decision's connector instance and queues it in that agent's outbox, like
 // any task. The agent runs every acceptance check, then only the
-// connector's Verify, and returns a signed result:
+// connector's Verify, and returns a signed result. Every decision is
+// re-verified against ITS OWN effect (its own statement): verify-only tasks
+// pass the agent's rollback floor and outlive the statement's apply window,
+// so a newer decision on the same target never silences an older one.
 //   - a target whose Verify now FAILS (the revoked key is back) turns the
 //     decision DRIFTED, with drifted_at, a state_detail naming the targets,
 //     a DRIFT_DETECTED event and the writeback_drift_detected_total metric;
-//   - a DRIFTED decision whose targets all verify again returns to VERIFIED
-//     (DRIFT_RESOLVED); a target that a newer decision acted on (the agent
-//     refuses the older decision's task for it with ROLLBACK, e.g. after a
-//     remediation) counts as resolved: the newer decision watches it now.
-//     A decision whose targets are all taken over is no longer scheduled;
-//   - UNVERIFIED, REJECTED or EXPIRED results change nothing (the event feed
-//     shows them) and the next round tries again.
+//   - a target that cannot be observed (UNVERIFIED: unreachable, unsafe to
+//     read; REJECTED: the agent refused to look; or no answer before the
+//     task expired) turns a VERIFIED decision UNVERIFIABLE, with
+//     unverifiable_at, the targets and why, an UNVERIFIABLE event and the
+//     writeback_unverifiable_detected_total metric;
+//   - a DRIFTED or UNVERIFIABLE decision whose targets all verify again
+//     returns to VERIFIED (DRIFT_RESOLVED / OBSERVABLE_AGAIN);
+//   - a target is "watched through" a newer decision only while that one is
+//     VERIFIED, re-verified itself, and provably covers this decision's
+//     effect on it (common/actions/coverage.h; e.g. a deleted account can no
+//     longer be observed as locked): no task is sent for it and it counts as
+//     verified (DecisionRecord.watched_through). Otherwise it is observed.
 // At most one round per decision is open at a time: a round whose tasks
-// still wait for their agent (e.g. it is offline) is not repeated.
+// still wait for their agent is not repeated; tasks past their lifetime
+// without an answer are expired (Dispatcher::ExpireVerifyTasks) and count
+// as "cannot tell".
 //
-// Verify-only tasks carry the decision's statement and approvals, so agents
-// refuse them once the statement has expired (ttl_seconds): re-verification
-// of a decision ends at its statement's expiry (logged once).
-//
-// Operators can re-verify at once (ReverifyNow) or re-issue a DRIFTED
+// Operators can re-verify at once (ReverifyNow), re-issue a DRIFTED
 // decision's drifted targets as a new decision (Remediate: same instance,
 // operation, parameters and reference, a new version, reason "re-issue of
-// drifted decision <id>: <reason>"), linked by remediated_by.
+// drifted decision <id>: <reason>"), linked by remediated_by, or retire a
+// decision (Retire: RETIRED, no longer re-verified, audited).
 //
 // Writes: the decision record (reverify_task_ids, last_reverify_at,
-// DRIFTED/VERIFIED, drifted_at, remediated_by) and the verify-only tasks.
-// The dispatcher never rewrites a finished decision for a task outside its
+// DRIFTED/UNVERIFIABLE/VERIFIED/RETIRED, drifted_at, unverifiable_at,
+// watched_through, remediated_by, retired_*) and the verify-only tasks. The
+// dispatcher never rewrites a finished decision for a task outside its
 // task_ids, so these writes do not race with it; the scheduler serializes
 // its own writes.
 //
@@ -116,6 +125,12 @@ class Reverifier {
   // returns the same new decision).
   absl::StatusOr<writeback::v1::ReverifyDecisionResponse> Remediate(absl::string_view requester,
                                                                     absl::string_view decision_id);
+  // Operators: a VERIFIED, DRIFTED or UNVERIFIABLE decision becomes RETIRED
+  // and is no longer re-verified (audited with `requester` and `reason`,
+  // which is required). FAILED_PRECONDITION in other states; NOT_FOUND.
+  absl::StatusOr<writeback::v1::RetireDecisionResponse> Retire(absl::string_view requester,
+                                                               absl::string_view decision_id,
+                                                               absl::string_view reason);
 
   // The interval for a decision's connector type and operation (0 = none).
   absl::Duration IntervalFor(absl::string_view connector_type, absl::string_view operation) const;
@@ -123,7 +138,7 @@ class Reverifier {
   std::optional<absl::Time> NextDue(absl::string_view decision_id) const;
 
  private:
-  enum class IssueResult { kIssued, kInProgress, kEnded, kNotEligible };
+  enum class IssueResult { kIssued, kInProgress, kWatched, kNotEligible };
   absl::StatusOr<IssueResult> Issue(absl::string_view decision_id,
                                     writeback::v1::ReverifyDecisionResponse* resp)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
@@ -133,6 +148,19 @@ class Reverifier {
   // Interval of a stored decision (0 = not re-verified).
   absl::Duration IntervalOf(const writeback::v1::DecisionRecord& d) const;
   std::string NewTaskId();
+  // The index of re-verified decisions by target (instance, object), for
+  // "watched through": decisions with an interval, while re-verifiable.
+  void Index(const writeback::v1::DecisionRecord& d);
+  void Unindex(const writeback::v1::DecisionRecord& d);
+  // A newer decision, VERIFIED now, that provably covers `d`'s effect on
+  // `object`: its id, or "".
+  std::string CoveringFor(const writeback::v1::DecisionRecord& d, const std::string& object);
+  struct Indexed {
+    std::string decision_id;
+    uint64_t version = 0;
+    std::string operation;
+    writeback::v1::ActionParams params;
+  };
 
   Store* const store_;
   const Clock* const clock_;
@@ -151,6 +179,8 @@ class Reverifier {
   absl::flat_hash_map<std::string, absl::Time> due_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> newly_verified_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<std::string> results_ ABSL_GUARDED_BY(mu_);  // decisions to evaluate
+  // "instance\0object" -> re-verified decisions acting on it.
+  absl::flat_hash_map<std::string, std::vector<Indexed>> by_target_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace wb::controlplane

@@ -51,6 +51,9 @@ class ReverifierTest : public ::testing::Test {
     inst->set_name("hosts");
     inst->set_type("ssh_authorized_keys");
     inst->add_operations("remove_key");
+    ASSERT_TRUE(
+        dispatcher_->BindInstance("spiffe://writeback.test/operator/alice", "hosts", kAgent, "test")
+            .ok());
     ASSERT_TRUE(dispatcher_->Hello(kAgent, h).ok());
     sessions_.Register(kAgent, &session_, clock_.NowUnixMs());
 
@@ -194,7 +197,9 @@ TEST_F(ReverifierTest, FailedVerifyTurnsTheDecisionDriftedAndItStays) {
     EXPECT_TRUE(task.verify_only());
     EXPECT_EQ(task.statement(), d.statement());
     EXPECT_EQ(task.audience(), kAgent);
-    EXPECT_LE(task.expires_at_unix_ms(), d.parsed().expires_at_unix_ms());
+    // Their own lifetime (reverify.task_ttl_seconds), not the statement's:
+    // observing goes on after the decision's apply window.
+    EXPECT_EQ(task.expires_at_unix_ms(), clock_.NowUnixMs() + 600'000);
   }
   // A second round is not stacked on an open one.
   clock_.Advance(absl::Minutes(5));
@@ -223,18 +228,63 @@ TEST_F(ReverifierTest, FailedVerifyTurnsTheDecisionDriftedAndItStays) {
   EXPECT_EQ(EventsOf(writeback::v1::EVENT_KIND_DRIFT_DETECTED).size(), 1u);
 }
 
-TEST_F(ReverifierTest, InconclusiveResultsAreNotDrift) {
+TEST_F(ReverifierTest, CannotTellTurnsAVerifiedDecisionUnverifiableUntilObservedAgain) {
   const std::string id = SubmitVerified({"alice"});
   ASSERT_TRUE(reverifier_->ReverifyNow(id).ok());
-  Answer(writeback::v1::OUTCOME_UNVERIFIED, "target unreachable");
+  Answer(writeback::v1::OUTCOME_UNVERIFIED, "authorized_keys is a FIFO: not read");
   ASSERT_TRUE(reverifier_->Sweep().ok());
-  EXPECT_EQ(Get(id).state(), writeback::v1::DECISION_STATE_VERIFIED);
+  DecisionRecord d = Get(id);
+  EXPECT_EQ(d.state(), writeback::v1::DECISION_STATE_UNVERIFIABLE);
+  EXPECT_THAT(d.state_detail(), HasSubstr("1 of 1 target(s) cannot be observed"));
+  EXPECT_THAT(d.state_detail(), HasSubstr("FIFO"));
+  EXPECT_GT(d.unverifiable_at_unix_ms(), 0);
+  ASSERT_EQ(EventsOf(writeback::v1::EVENT_KIND_UNVERIFIABLE).size(), 1u);
+  EXPECT_EQ(tracker_.DecisionsByState().at("UNVERIFIABLE"), 1u);
+  // Still scheduled, and an observation that succeeds brings it back.
+  EXPECT_TRUE(reverifier_->NextDue(id).has_value());
   ASSERT_TRUE(reverifier_->ReverifyNow(id).ok());
   Answer(writeback::v1::OUTCOME_VERIFIED);
   ASSERT_TRUE(reverifier_->Sweep().ok());
-  EXPECT_EQ(Get(id).state(), writeback::v1::DECISION_STATE_VERIFIED);
+  d = Get(id);
+  EXPECT_EQ(d.state(), writeback::v1::DECISION_STATE_VERIFIED);
+  EXPECT_THAT(d.state_detail(), HasSubstr("observable again"));
+  EXPECT_EQ(d.unverifiable_at_unix_ms(), 0);
+  EXPECT_EQ(EventsOf(writeback::v1::EVENT_KIND_OBSERVABLE_AGAIN).size(), 1u);
   EXPECT_TRUE(EventsOf(writeback::v1::EVENT_KIND_DRIFT_DETECTED).empty());
-  EXPECT_EQ(EventsOf(writeback::v1::EVENT_KIND_REVERIFY_RESULT).size(), 2u);
+}
+
+TEST_F(ReverifierTest, ARefusalOrNoAnswerIsCannotTellToo) {
+  const std::string id = SubmitVerified({"alice"});
+  ASSERT_TRUE(reverifier_->ReverifyNow(id).ok());
+  auto tasks = dispatcher_->NextTasks(kAgent, {}, 10);
+  ASSERT_EQ(tasks->size(), 1u);
+  writeback::v1::Result r;
+  r.set_task_id((*tasks)[0].task_id());
+  r.set_agent_id(kAgent);
+  r.set_decision_id(id);
+  r.set_task_digest(crypto::Sha256((*tasks)[0].signed_task().payload()));
+  r.set_outcome(writeback::v1::OUTCOME_REJECTED);
+  r.set_reject_reason(writeback::v1::REJECT_REASON_NOT_ALLOWED);
+  r.set_message("operation 'remove_key' is not allowed on instance 'hosts'");
+  ASSERT_TRUE(dispatcher_
+                  ->IntakeResult(kAgent, envelope::Sign(writeback::v1::PAYLOAD_TYPE_RESULT,
+                                                        r.SerializeAsString(), agent_key_))
+                  .accepted());
+  ASSERT_TRUE(reverifier_->Sweep().ok());
+  EXPECT_EQ(Get(id).state(), writeback::v1::DECISION_STATE_UNVERIFIABLE);
+  EXPECT_THAT(Get(id).state_detail(), HasSubstr("the agent refused to look: NOT_ALLOWED"));
+
+  // The agent is away: the round's task expires without an answer.
+  ASSERT_TRUE(reverifier_->ReverifyNow(id).ok());
+  Answer(writeback::v1::OUTCOME_VERIFIED);
+  ASSERT_TRUE(reverifier_->Sweep().ok());
+  ASSERT_EQ(Get(id).state(), writeback::v1::DECISION_STATE_VERIFIED);
+  ASSERT_TRUE(reverifier_->ReverifyNow(id).ok());
+  clock_.Advance(absl::Minutes(11));       // past the task's 10 min
+  auto st = reverifier_->ReverifyNow(id);  // expires the silent round first
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(Get(id).state(), writeback::v1::DECISION_STATE_UNVERIFIABLE);
+  EXPECT_THAT(Get(id).state_detail(), HasSubstr("no answer from"));
 }
 
 TEST_F(ReverifierTest, DriftResolvesWhenEveryTargetVerifiesAgain) {
@@ -279,38 +329,103 @@ TEST_F(ReverifierTest, DriftResolvesWhenEveryTargetVerifiesAgain) {
   EXPECT_EQ(tracker_.TtvByConnector()[0].count(), 1u);
 }
 
-TEST_F(ReverifierTest, TargetsTakenOverByANewerDecisionResolveTheDrift) {
+TEST_F(ReverifierTest, ANewerDecisionOnTheSameTargetDoesNotSilenceTheOlderOne) {
+  // Revoke key A (decision 1), then key B of the same user (decision 2).
+  const std::string first = SubmitVerified({"alice"});
+  writeback::v1::SubmitDecisionRequest req;
+  auto* s = req.mutable_spec();
+  s->set_connector_instance("hosts");
+  s->set_operation("remove_key");
+  s->mutable_params()->mutable_ssh_authorized_keys()->set_fingerprint(
+      "SHA256:CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC");
+  s->add_targets()->set_object("alice");
+  s->set_reason("second key");
+  auto second = dispatcher_->Submit(kOperator, req);
+  ASSERT_TRUE(second.ok());
+  Answer(writeback::v1::OUTCOME_VERIFIED);
+  ASSERT_TRUE(reverifier_->Sweep().ok());
+  // Decision 1 keeps its own verify-only task for alice (nothing covers it).
+  auto r = reverifier_->ReverifyNow(first);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->task_ids_size(), 1);
+  Answer(writeback::v1::OUTCOME_FAILED, "key A present again");  // A put back
+  ASSERT_TRUE(reverifier_->Sweep().ok());
+  EXPECT_EQ(Get(first).state(), writeback::v1::DECISION_STATE_DRIFTED);
+  EXPECT_EQ(Get(second->decision_id()).state(), writeback::v1::DECISION_STATE_VERIFIED);
+  EXPECT_TRUE(reverifier_->NextDue(first).has_value());
+}
+
+TEST_F(ReverifierTest, ATargetIsWatchedThroughANewerDecisionOnlyWhileItCoversAndHolds) {
+  const std::string first = SubmitVerified({"alice"});
+  // exclusive_set keeping nothing covers "remove key A"; re-verified too.
+  writeback::v1::SubmitDecisionRequest req;
+  auto* s = req.mutable_spec();
+  s->set_connector_instance("hosts");
+  s->set_operation("remove_key");  // the agent allows only remove_key here...
+  s->mutable_params()->mutable_ssh_authorized_keys()->set_fingerprint(kFingerprint);
+  s->add_targets()->set_object("alice");
+  s->set_reason("the same key again, by another ticket");
+  auto second = dispatcher_->Submit(kOperator, req);  // ...same effect: it covers
+  ASSERT_TRUE(second.ok());
+  Answer(writeback::v1::OUTCOME_VERIFIED);
+  ASSERT_TRUE(reverifier_->Sweep().ok());
+  ASSERT_EQ(Get(second->decision_id()).state(), writeback::v1::DECISION_STATE_VERIFIED);
+  auto r = reverifier_->ReverifyNow(first);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->task_ids_size(), 0);  // watched through the newer one
+  DecisionRecord d = Get(first);
+  EXPECT_EQ(d.watched_through().at("alice"), second->decision_id());
+  EXPECT_EQ(d.state(), writeback::v1::DECISION_STATE_VERIFIED);
+  EXPECT_THAT(d.state_detail(), HasSubstr("watched through decision"));
+  // The newer one drifts: the older one is observed on its own again.
+  ASSERT_TRUE(reverifier_->ReverifyNow(second->decision_id()).ok());
+  Answer(writeback::v1::OUTCOME_FAILED, "key present again");
+  ASSERT_TRUE(reverifier_->Sweep().ok());
+  ASSERT_EQ(Get(second->decision_id()).state(), writeback::v1::DECISION_STATE_DRIFTED);
+  r = reverifier_->ReverifyNow(first);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->task_ids_size(), 1);
+  Answer(writeback::v1::OUTCOME_FAILED, "key present again");
+  ASSERT_TRUE(reverifier_->Sweep().ok());
+  EXPECT_EQ(Get(first).state(), writeback::v1::DECISION_STATE_DRIFTED);
+  EXPECT_TRUE(Get(first).watched_through().empty());
+}
+
+TEST_F(ReverifierTest, RetiredDecisionsAreNoLongerReverified) {
   const std::string id = SubmitVerified({"alice"});
   ASSERT_TRUE(reverifier_->Sweep().ok());
-  ASSERT_TRUE(reverifier_->ReverifyNow(id).ok());
-  Answer(writeback::v1::OUTCOME_FAILED);
-  ASSERT_TRUE(reverifier_->Sweep().ok());
-  ASSERT_EQ(Get(id).state(), writeback::v1::DECISION_STATE_DRIFTED);
-  auto again = reverifier_->Remediate(kOperator, id);
-  ASSERT_TRUE(again.ok()) << again.status();
-  Answer(writeback::v1::OUTCOME_VERIFIED);  // the re-issue is applied
-  ASSERT_EQ(Get(again->remediation_decision_id()).state(), writeback::v1::DECISION_STATE_VERIFIED);
-  // The agent now refuses the old decision's verify-only task (ROLLBACK).
-  ASSERT_TRUE(reverifier_->ReverifyNow(id).ok());
-  auto tasks = dispatcher_->NextTasks(kAgent, {}, 10);
-  ASSERT_EQ(tasks->size(), 1u);
-  writeback::v1::Result r;
-  r.set_task_id((*tasks)[0].task_id());
-  r.set_agent_id(kAgent);
-  r.set_decision_id(id);
-  r.set_task_digest(crypto::Sha256((*tasks)[0].signed_task().payload()));
-  r.set_outcome(writeback::v1::OUTCOME_REJECTED);
-  r.set_reject_reason(writeback::v1::REJECT_REASON_ROLLBACK);
-  ASSERT_TRUE(dispatcher_
-                  ->IntakeResult(kAgent, envelope::Sign(writeback::v1::PAYLOAD_TYPE_RESULT,
-                                                        r.SerializeAsString(), agent_key_))
-                  .accepted());
-  ASSERT_TRUE(reverifier_->Sweep().ok());
+  ASSERT_TRUE(reverifier_->NextDue(id).has_value());
+  EXPECT_EQ(reverifier_->Retire(kOperator, id, "").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  auto r = reverifier_->Retire(kOperator, id, "host decommissioned (CHG-12)");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->retired_from(), writeback::v1::DECISION_STATE_VERIFIED);
   DecisionRecord d = Get(id);
-  EXPECT_EQ(d.state(), writeback::v1::DECISION_STATE_VERIFIED);
-  EXPECT_THAT(d.state_detail(), HasSubstr("re-issued by a newer decision"));
-  EXPECT_EQ(d.remediated_by(), again->remediation_decision_id());
-  EXPECT_FALSE(reverifier_->NextDue(id).has_value());  // the newer decision watches it
+  EXPECT_EQ(d.state(), writeback::v1::DECISION_STATE_RETIRED);
+  EXPECT_EQ(d.retired_by(), kOperator);
+  EXPECT_EQ(d.retired_reason(), "host decommissioned (CHG-12)");
+  EXPECT_FALSE(reverifier_->NextDue(id).has_value());
+  EXPECT_EQ(reverifier_->ReverifyNow(id).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(reverifier_->Retire(kOperator, id, "again").status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  clock_.Advance(absl::Minutes(10));
+  EXPECT_EQ(*reverifier_->Sweep(), 0u);
+  bool audited = false;
+  ASSERT_TRUE(rocks_
+                  ->ScanAudit(1,
+                              [&](uint64_t, absl::string_view value) {
+                                writeback::v1::AuditEntry entry;
+                                writeback::v1::AuditEvent e;
+                                EXPECT_TRUE(entry.ParseFromArray(value.data(),
+                                                                 static_cast<int>(value.size())));
+                                EXPECT_TRUE(e.ParseFromString(entry.event()));
+                                audited |=
+                                    e.kind() == writeback::v1::AUDIT_EVENT_KIND_DECISION_RETIRED &&
+                                    e.actor() == kOperator && e.decision_id() == id;
+                                return true;
+                              })
+                  .ok());
+  EXPECT_TRUE(audited);
 }
 
 TEST_F(ReverifierTest, RemediateReissuesOnlyTheDriftedTargetsOnce) {
@@ -353,7 +468,7 @@ TEST_F(ReverifierTest, RemediateReissuesOnlyTheDriftedTargetsOnce) {
   EXPECT_EQ(EventsOf(writeback::v1::EVENT_KIND_REMEDIATION_ISSUED).size(), 1u);
 }
 
-TEST_F(ReverifierTest, OnlyVerifiedOrDriftedDecisionsAndNotPastTheStatement) {
+TEST_F(ReverifierTest, OnlyReverifiableDecisionsAndEvenPastTheStatementsExpiry) {
   writeback::v1::SubmitDecisionRequest req;
   auto* s = req.mutable_spec();
   s->set_connector_instance("hosts");
@@ -365,16 +480,22 @@ TEST_F(ReverifierTest, OnlyVerifiedOrDriftedDecisionsAndNotPastTheStatement) {
   ASSERT_TRUE(open.ok());
   auto st = reverifier_->ReverifyNow(open->decision_id());
   EXPECT_EQ(st.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(st.status().message(), HasSubstr("only VERIFIED or DRIFTED"));
+  EXPECT_THAT(st.status().message(), HasSubstr("only VERIFIED, DRIFTED or UNVERIFIABLE"));
   EXPECT_EQ(reverifier_->Remediate(kOperator, open->decision_id()).status().code(),
             absl::StatusCode::kFailedPrecondition);
   Answer(writeback::v1::OUTCOME_VERIFIED);
 
+  // The statement (1 h) expired: the decision can no longer be applied, but
+  // it is still watched.
   const std::string id = open->decision_id();
-  clock_.Advance(absl::Hours(2));  // the statement (1 h) expired
+  clock_.Advance(absl::Hours(2));
   auto late = reverifier_->ReverifyNow(id);
-  EXPECT_EQ(late.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(late.status().message(), HasSubstr("statement expired"));
+  ASSERT_TRUE(late.ok()) << late.status();
+  auto tasks = dispatcher_->NextTasks(kAgent, {}, 10);
+  ASSERT_EQ(tasks->size(), 1u);
+  writeback::v1::Task task;
+  ASSERT_TRUE(task.ParseFromString((*tasks)[0].signed_task().payload()));
+  EXPECT_GT(task.expires_at_unix_ms(), Get(id).parsed().expires_at_unix_ms());
 }
 
 }  // namespace

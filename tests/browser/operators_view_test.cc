@@ -354,6 +354,7 @@ TEST_F(ViewE2ETest, FleetStatusOfFiftyAgents) {
   for (int i = 0; i < kAgents; ++i) {
     auto a = std::make_unique<SimulatedAgent>();
     const std::string name = absl::StrCat("sim-", i < 10 ? "0" : "", i);
+    ASSERT_TRUE(h_->Bind("ssh-" + name, name).ok());
     ASSERT_TRUE(a->Connect(*h_, name, i % 2 ? "paris" : "lyon", i % 5 == 0 ? "pci" : "office",
                            /*healthy=*/i != 7)
                     .ok())

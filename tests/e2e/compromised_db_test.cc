@@ -12,8 +12,9 @@
 //      statement and real approvals) after the key it removed was re-added.
 // After the restart the agents refuse every resulting task with the reason
 // code of their check, nothing is applied, and VerifyAudit names the break.
-// (While the edited AgentRecord claims ssh-a for a2, a1's Hello is refused;
-// a2's own Hello restores the routes, then a1 connects.)
+// (While the edited binding gives ssh-a to a2, a1's offer of ssh-a is
+// refused; its stream is served. The statement of the rerouted decision
+// names a2 — what the approver signed — and a2 refuses it: NOT_ALLOWED.)
 #include <fstream>
 #include <sstream>
 
@@ -220,6 +221,7 @@ class CompromisedDbTest : public ::testing::Test {
     st.set_reference("TEST-1");
     st.set_created_at_unix_ms(now_ms);
     st.set_expires_at_unix_ms(now_ms + 600 * 1000);
+    st.set_agent_id(f.audience);  // the attacker names whichever agent suits it
     const std::string statement_bytes = st.SerializeAsString();
 
     writeback::v1::Task t;
@@ -372,8 +374,9 @@ TEST_F(CompromisedDbTest, AgentsRefuseEveryForgedTaskAndAuditVerifyNamesTheBreak
     // a new task id, after the key it removed was legitimately added again.
     replay_task = ForgeReplay(db, *dispatch_key, honest, a1);
 
-    // c3: ssh-a moved from a1's record to a2's: the control plane will route
-    // ssh-a decisions to a2.
+    // c3: ssh-a moved from a1's record to a2's, and its binding rewritten
+    // to a2 (without an audit entry): the control plane will route ssh-a
+    // decisions to a2 and name a2 in their statements.
     writeback::v1::AgentRecord r1, r2;
     ASSERT_TRUE(r1.ParseFromString(db.GetIn("agents", a1).value_or("")));
     ASSERT_TRUE(r2.ParseFromString(db.GetIn("agents", a2).value_or("")));
@@ -382,6 +385,11 @@ TEST_F(CompromisedDbTest, AgentsRefuseEveryForgedTaskAndAuditVerifyNamesTheBreak
     r1.clear_instances();
     db.PutIn("agents", a1, r1.SerializeAsString());
     db.PutIn("agents", a2, r2.SerializeAsString());
+    writeback::v1::InstanceBinding b;
+    ASSERT_TRUE(b.ParseFromString(db.GetIn("meta", "bind/ssh-a").value_or("")));
+    ASSERT_EQ(b.agent_id(), a1);
+    b.set_agent_id(a2);
+    db.PutIn("meta", "bind/ssh-a", b.SerializeAsString());
 
     // d: delete the approval of the honest decision from the audit chain,
     // and the entry after it.
@@ -419,7 +427,7 @@ TEST_F(CompromisedDbTest, AgentsRefuseEveryForgedTaskAndAuditVerifyNamesTheBreak
   }
   ASSERT_TRUE(h_->StartAgent("a2").ok());
   ASSERT_TRUE(h_->WaitAgentConnected("a2").ok());
-  ASSERT_TRUE(h_->WaitAgentConnected("a1").ok());  // a2's hello gave ssh-a back
+  ASSERT_TRUE(h_->WaitAgentConnected("a1").ok());
 
   struct Expected {
     std::string what, decision_id;

@@ -9,6 +9,7 @@
 #include "common/testing/wait.h"
 #include "common/tls/tls.h"
 #include "connectors/registry.h"
+#include "controlplane/dispatch/dispatcher.h"
 #include "controlplane/server.h"
 
 namespace wb::e2e {
@@ -69,11 +70,28 @@ absl::StatusOr<std::unique_ptr<Harness>> Harness::Start(Options opts) {
     for (const auto& c : instances) *a.add_connectors() = c;
     if (opts.tweak_agent) opts.tweak_agent(a);
     h->agent_cfgs_[id] = a;
+    if (opts.bind_instances) {
+      // An operator's act in a real deployment (wbctl instance bind, or
+      // the join token's instances).
+      for (const auto& c : a.connectors()) WB_RETURN_IF_ERROR(h->Bind(c.name(), id));
+    }
     WB_RETURN_IF_ERROR(h->StartAgent(id));
   }
   for (const auto& [id, _] : opts.agents) WB_RETURN_IF_ERROR(h->WaitAgentConnected(id));
   WB_ASSIGN_OR_RETURN(h->admin_, h->OperatorStub("admin"));
   return h;
+}
+
+absl::Status Harness::Bind(const std::string& instance, const std::string& agent) {
+  if (!cp_) return absl::FailedPreconditionError("control plane not running");
+  auto r = cp_->dispatcher().BindInstance(
+      tls::MakeSpiffeId(pki_->trust_domain(), tls::IdentityClass::kOperator, "admin"), instance,
+      agent_spiffe_id(agent), "test harness");
+  if (!r.ok()) return r.status();
+  if (r->pending_approval()) {
+    return absl::FailedPreconditionError(absl::StrCat("binding ", instance, " needs approvals"));
+  }
+  return absl::OkStatus();
 }
 
 std::string Harness::agent_spiffe_id(const std::string& id) const {

@@ -48,6 +48,9 @@ class Harness {
     std::function<void(writeback::v1::ControlPlaneConfig&)> tweak_controlplane;
     // Enrolment on (enrollment.ca_key_file = the PKI's CA key).
     bool enrollment = false;
+    // Bind every configured connector instance to its agent before the
+    // agents start (what an operator does with `wbctl instance bind`).
+    bool bind_instances = true;
   };
 
   static absl::StatusOr<std::unique_ptr<Harness>> Start(Options opts);
@@ -61,6 +64,10 @@ class Harness {
   absl::StatusOr<writeback::v1::DecisionView> WaitTerminal(
       const std::string& decision_id, absl::Duration timeout = absl::Seconds(60));
   absl::StatusOr<writeback::v1::ListAgentsResponse> ListAgents();
+  // Binds `instance` to agent `agent` (short id) as operator admin, through
+  // the control plane's dispatcher (in root mode a rebind is refused: it
+  // needs approvals; use the API).
+  absl::Status Bind(const std::string& instance, const std::string& agent);
   writeback::v1::AdminService::Stub& admin() { return *admin_; }
 
   // Lifecycle of the pieces (for restart and partition tests).

@@ -66,6 +66,7 @@ class IdentityE2eTest : public ::testing::Test {
     grpc::ClientContext ctx;
     writeback::v1::CreateJoinTokenRequest req;
     req.set_agent_id(id);
+    req.add_instances("ssh-" + id);  // bound to it when it enrols
     writeback::v1::CreateJoinTokenResponse resp;
     grpc::Status s = h_->admin().CreateJoinToken(&ctx, req, &resp);
     if (!s.ok())

@@ -111,6 +111,7 @@ class RelayE2eTest : public ::testing::Test {
     grpc::ClientContext ctx;
     writeback::v1::CreateJoinTokenRequest req;
     req.set_agent_id("e1");
+    req.add_instances("ssh-e1");  // bound to it when it enrols
     writeback::v1::CreateJoinTokenResponse resp;
     grpc::Status s = h_->admin().CreateJoinToken(&ctx, req, &resp);
     if (!s.ok()) {

@@ -120,11 +120,27 @@ absl::StatusOr<std::unique_ptr<Deployment>> Deployment::Start(const Binaries& bi
   cp.set_listen_address(absl::StrCat("127.0.0.1:", d->port_));
 
   for (int i = 0; i < opts.agents; ++i) {
+    WB_RETURN_IF_ERROR(d->BindInstance(i));
     WB_RETURN_IF_ERROR(d->WriteAgentConfig(i));
     WB_RETURN_IF_ERROR(d->StartAgent(i));
   }
   WB_RETURN_IF_ERROR(d->WaitAllAgentsConnected(absl::Seconds(60)));
   return d;
+}
+
+absl::Status Deployment::BindInstance(int i) {
+  writeback::v1::BindInstanceRequest req;
+  req.set_instance(instance(i));
+  req.set_agent_id(agent_names_[i]);
+  req.set_reason("fault suite");
+  writeback::v1::BindInstanceResponse resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  grpc::Status s = admin_->BindInstance(&ctx, req, &resp);
+  if (!s.ok()) {
+    return absl::UnavailableError(absl::StrCat("bind ", instance(i), ": ", s.error_message()));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Deployment::UseControlPlanePort(int port) {

@@ -70,6 +70,8 @@ class Deployment {
   int agents() const { return static_cast<int>(agent_names_.size()); }
   const std::string& agent_name(int i) const { return agent_names_[i]; }
   std::string instance(int i) const { return "fx-" + agent_names_[i]; }
+  // Binds agent i's instance to it (wbctl instance bind, through the API).
+  absl::Status BindInstance(int i);
   std::string effects_file(int i) const;
   std::string agent_log(int i) const;
   std::string controlplane_log() const;

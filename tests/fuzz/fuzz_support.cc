@@ -331,6 +331,7 @@ writeback::v1::DecisionStatement StatementFor(const Example& ex, uint64_t versio
   st.set_reference("TICKET-1");
   st.set_created_at_unix_ms(kNowUnixMs - 60'000);
   st.set_expires_at_unix_ms(kNowUnixMs + 3'600'000);
+  st.set_agent_id(kAgentId);
   return st;
 }
 
