@@ -101,6 +101,12 @@ void TaskBlock(std::string* out, int index, const v1::TaskView& t) {
     Line(out, in, "Rejected", RejectReasonName(t.reject_reason()));
   }
   if (!t.message().empty()) Line(out, in, "Message", Printable(t.message()));
+  if (!t.covered_by_task_id().empty()) {
+    Line(out, in, "Covered by",
+         absl::StrCat("task ", Printable(t.covered_by_task_id()), " of decision ",
+                      Printable(t.covered_by_decision_id()), " (", Printable(t.covered_because()),
+                      ")"));
+  }
   Line(out, in, "Attempts", absl::StrCat(t.delivery_attempts()));
   if (t.finished_at_unix_ms() != 0) Line(out, in, "Finished", FormatTime(t.finished_at_unix_ms()));
   if (t.has_plan()) {
@@ -369,7 +375,26 @@ std::string DecisionViewTable(const v1::DecisionView& v, absl::Time now) {
   std::string state = DecisionStateName(v.state());
   if (!v.state_detail().empty()) absl::StrAppend(&state, " (", Printable(v.state_detail()), ")");
   Line(&out, "", "State", state);
+  if (v.unverifiable_at_unix_ms() != 0 && v.state() == v1::DECISION_STATE_UNVERIFIABLE) {
+    Line(&out, "", "Cannot tell",
+         absl::StrCat("since ", FormatTimeAndAge(v.unverifiable_at_unix_ms(), now),
+                      ": re-verification cannot observe the effect"));
+  }
+  if (v.state() == v1::DECISION_STATE_RETIRED) {
+    Line(&out, "", "Retired",
+         absl::StrCat(FormatTimeAndAge(v.retired_at_unix_ms(), now), " by ",
+                      Printable(v.retired_by()), " (was ", DecisionStateName(v.retired_from()),
+                      "): ", Printable(v.retired_reason())));
+  }
+  if (!v.watched_through().empty()) {
+    std::vector<std::string> w;
+    for (const auto& [object, id] : Sorted(v.watched_through())) {
+      w.push_back(absl::StrCat(Printable(object), " through ", Printable(id)));
+    }
+    Line(&out, "", "Watched", absl::StrJoin(w, ", "));
+  }
   Line(&out, "", "Instance", Dash(st.connector_instance()));
+  Line(&out, "", "Agent", Dash(st.agent_id()));
   Line(&out, "", "Operation", Dash(st.operation()));
   Line(&out, "", "Params", st.has_params() ? Dash(st.params().ShortDebugString()) : "-");
   std::vector<std::string> targets;

@@ -15,6 +15,8 @@ bool IsTerminal(v1::DecisionState s) {
     case v1::DECISION_STATE_EXPIRED:
     case v1::DECISION_STATE_CANCELED:
     case v1::DECISION_STATE_DRIFTED:
+    case v1::DECISION_STATE_UNVERIFIABLE:
+    case v1::DECISION_STATE_RETIRED:
       return true;
     default:
       return false;

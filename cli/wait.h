@@ -10,7 +10,7 @@
 
 namespace wb::cli {
 
-// VERIFIED, FAILED, EXPIRED, CANCELED and DRIFTED: nothing more will happen
+// VERIFIED, FAILED, EXPIRED, CANCELED, DRIFTED, UNVERIFIABLE and RETIRED: nothing more will happen
 // without an operator.
 bool IsTerminal(writeback::v1::DecisionState s);
 // 0 for VERIFIED, 1 (operation failed) for every other state.

@@ -2,6 +2,7 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "cli/command.h"
 #include "cli/exit_codes.h"
@@ -14,18 +15,24 @@ namespace {
 struct TokenOptions {
   std::string id;
   uint32_t ttl_seconds = 3600;
-  std::string out;  // file to write the token to (0600); else stdout
+  std::string out;                     // file to write the token to (0600); else stdout
+  std::vector<std::string> instances;  // bound to the agent when it enrols
 };
 
 int CreateToken(const TokenOptions& o, Context& ctx) {
   writeback::v1::CreateJoinTokenRequest req;
   req.set_agent_id(o.id);
   req.set_ttl_seconds(o.ttl_seconds);
+  for (const auto& i : o.instances) req.add_instances(i);
   auto r =
       CallAdmin(ctx, absl::Seconds(10), &writeback::v1::AdminService::Stub::CreateJoinToken, req);
   if (!r.ok()) return ctx.Fail(r.status());
   const writeback::v1::CreateJoinTokenResponse& resp = *r;
-  const std::string expires = absl::FormatTime(absl::FromUnixMillis(resp.expires_at_unix_ms()));
+  const std::string expires =
+      absl::StrCat(absl::FormatTime(absl::FromUnixMillis(resp.expires_at_unix_ms())),
+                   resp.instances().empty()
+                       ? ""
+                       : absl::StrCat("; binds ", absl::StrJoin(resp.instances(), ", "), " to it"));
   if (!o.out.empty()) {
     if (absl::Status s = fs::WriteFileAtomic(o.out, resp.token() + "\n"); !s.ok()) {
       return ctx.Fail(s);
@@ -71,6 +78,9 @@ const bool kToken = RegisterCommand({
       app->add_option("--ttl", o->ttl_seconds, "Lifetime in seconds (60 to 604800)")
           ->capture_default_str();
       app->add_option("--out", o->out, "Write the token to this file (mode 0600)");
+      app->add_option("--instance", o->instances,
+                      "Connector instance to bind to the agent when it enrols (repeatable; "
+                      "docs/security.md \"Instance bindings\")");
       return [o](Context& ctx) { return CreateToken(*o, ctx); };
     },
 });

@@ -32,7 +32,8 @@ std::string Describe(const writeback::v1::DecisionStatement& st) {
   (void)google::protobuf::util::MessageToJsonString(st.params(), &params, o);
   return absl::StrCat(
       "decision ", st.decision_id(), " v", st.version(), "\n", "  requester: ", st.requester(),
-      "\n", "  action:    ", st.operation(), " on ", st.connector_instance(), "\n",
+      "\n", "  action:    ", st.operation(), " on ", st.connector_instance(), "\n", "  agent:     ",
+      st.agent_id().empty() ? "(not named: any agent serving the instance)" : st.agent_id(), "\n",
       "  targets:   ", absl::StrJoin(targets, ", "), "\n", "  params:    ", params, "\n",
       "  reason:    ", st.reason(), "\n",
       st.reference().empty() ? "" : absl::StrCat("  reference: ", st.reference(), "\n"));

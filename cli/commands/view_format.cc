@@ -65,10 +65,13 @@ std::string PathText(const v1::AgentStatus& a) {
 
 std::string FleetStatusTable(const v1::FleetStatusResponse& r, absl::Time now) {
   const auto& s = r.summary();
-  std::string out =
-      absl::StrCat("Agents: ", s.agents(), " (", s.online(), " online, ", s.stale(), " stale, ",
-                   s.offline(), " offline); tasks: ", s.queue_depth(), " queued, ", s.in_flight(),
-                   " in flight; unhealthy instances: ", s.unhealthy_instances(), "\n");
+  std::string out = absl::StrCat(
+      "Agents: ", s.agents(), " (", s.online(), " online, ", s.stale(), " stale, ", s.offline(),
+      " offline); tasks: ", s.queue_depth(), " queued, ", s.in_flight(),
+      " in flight; unhealthy instances: ", s.unhealthy_instances(),
+      s.refused_instances() > 0 ? absl::StrCat("; refused instance offers: ", s.refused_instances())
+                                : "",
+      "\n");
   std::vector<std::string> counts;
   for (int i = v1::DecisionState_MIN + 1; i <= v1::DecisionState_MAX; ++i) {
     if (!v1::DecisionState_IsValid(i)) continue;
@@ -99,7 +102,22 @@ std::string FleetStatusTable(const v1::FleetStatusResponse& r, absl::Time now) {
               absl::StrCat(a.refused()), FormatAge(a.last_verified_at_unix_ms(), now),
               absl::StrCat(a.unhealthy_instances()), FormatAge(a.cert_not_after_unix_ms(), now)});
   }
-  return out + t.Render();
+  out += t.Render();
+  // Offers of instances an agent is not bound to: refused, and worth a look
+  // (a misconfiguration, a replaced host, or an agent claiming what is not
+  // its own).
+  std::vector<std::string> refused;
+  for (const auto& a : r.agents()) {
+    for (const auto& ri : a.refused_instances()) {
+      refused.push_back(absl::StrCat("  ", Printable(ShortId(a.agent_id())), " offers ",
+                                     Printable(ri.instance()), ": ", Printable(ri.reason())));
+    }
+  }
+  if (!refused.empty()) {
+    absl::StrAppend(&out, "\nRefused instance offers (", refused.size(), "):\n",
+                    absl::StrJoin(refused, "\n"), "\n");
+  }
+  return out;
 }
 
 std::string AgentShowText(const v1::GetAgentResponse& r, absl::Time now) {
@@ -142,6 +160,12 @@ std::string AgentShowText(const v1::GetAgentResponse& r, absl::Time now) {
                  absl::StrJoin(i.operations(), ",")});
   }
   out += inst.Render();
+  if (a.refused_instances_size() > 0) {
+    out += "\nRefused instances (offered, not bound to this agent):\n";
+    Table refused({"NAME", "WHY"});
+    for (const auto& ri : a.refused_instances()) refused.AddRow({ri.instance(), ri.reason()});
+    out += refused.Render();
+  }
   out += "\nOpen tasks:\n";
   if (r.open_tasks().empty()) return out + "none\n";
   Table tasks({"TASK", "TARGET", "STATE", "ATTEMPTS", "WHAT"});
