@@ -246,11 +246,7 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(const AgentConfig& cfg,
     e.connector = std::move(built[static_cast<size_t>(i)]);
     e.type = c.type();
     e.operations.assign(c.allowed_operations().begin(), c.allowed_operations().end());
-    Executor::Instance inst;
-    inst.connector = e.connector.get();
-    inst.policy.connector_type = c.type();
-    inst.policy.operations.insert(e.operations.begin(), e.operations.end());
-    eo.instances.emplace(c.name(), std::move(inst));
+    eo.instances.emplace(c.name(), Executor::InstanceFromConfig(c, e.connector.get()));
     a->instances_.push_back(std::move(e));
   }
 

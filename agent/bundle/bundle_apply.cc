@@ -119,11 +119,7 @@ absl::StatusOr<BundleApplyReport> ApplyBundle(const writeback::v1::AgentConfig& 
     const auto& c = cfg.connectors(i);
     auto conn = registry.Create(c);
     if (!conn.ok()) return InField(absl::StrCat("connectors[", i, "]"), conn.status());
-    Executor::Instance inst;
-    inst.connector = conn->get();
-    inst.policy.connector_type = c.type();
-    inst.policy.operations.insert(c.allowed_operations().begin(), c.allowed_operations().end());
-    if (!eo.instances.emplace(c.name(), std::move(inst)).second) {
+    if (!eo.instances.emplace(c.name(), Executor::InstanceFromConfig(c, conn->get())).second) {
       return FieldError(absl::StrCat("connectors[", i, "].name"),
                         absl::StrCat("duplicate instance name '", c.name(), "'"));
     }

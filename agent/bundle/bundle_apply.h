@@ -18,7 +18,8 @@
 //      signed with the agent's result key.
 // Resumable: a task the journal already finished returns its stored result
 // (the executor's replay path), a task left unfinished by an interruption
-// is recovered by the executor on start, so running the same bundle again
+// is recovered by the executor on start (an interrupted idempotent apply is
+// finished, any other is verified), so running the same bundle again
 // completes it without acting twice. An expired bundle is refused unless
 // the journal already knows some of its tasks (an interrupted run): then
 // the stored results are written and the rest is refused (EXPIRED) by the

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/actions/action_class.h"
 #include "common/faults/faults.h"
 #include "common/logging/logging.h"
 
@@ -40,6 +41,55 @@ std::string OutcomeMessage(const writeback::v1::Verification& v) {
   return v.detail();
 }
 
+connectors::Action ActionOf(const Task& task, const DecisionStatement& statement) {
+  connectors::Action action;
+  action.operation = statement.operation();
+  action.params = statement.params();
+  action.object = task.target().object();
+  action.task_id = task.task_id();
+  action.decision_version = task.decision_version();
+  return action;
+}
+
+// PlanChange → Apply (unless nothing needs to change) → Verify, recorded in
+// `r`: plan, applied, verification, outcome and message.
+void PlanApplyVerify(connectors::Connector& conn, const connectors::CallContext& cctx,
+                     const connectors::Action& action, Result& r) {
+  auto fail = [&](absl::string_view verb, const absl::Status& s) {
+    r.set_outcome(writeback::v1::OUTCOME_FAILED);
+    r.set_message(absl::StrCat(verb, ": ", s.ToString()));
+  };
+  auto plan = conn.PlanChange(cctx, action);
+  if (!plan.ok()) {
+    fail("plan", plan.status());
+    return;
+  }
+  *r.mutable_plan() = *plan;
+  if (!plan->no_change()) {
+    auto applied = conn.Apply(cctx, action, *plan);
+    if (!applied.ok()) {
+      fail("apply", applied.status());
+      return;
+    }
+    *r.mutable_applied() = *applied;
+    WB_CRASH_POINT("agent.after_apply");
+  }
+  auto v = conn.Verify(cctx, action);
+  if (!v.ok()) {
+    fail("verify", v.status());
+    return;
+  }
+  *r.mutable_verification() = *v;
+  Outcome o = VerifiedOutcome(*v);
+  if (plan->no_change() && o == writeback::v1::OUTCOME_VERIFIED) {
+    o = writeback::v1::OUTCOME_ALREADY_COMPLIANT;
+  }
+  r.set_outcome(o);
+  r.set_message(o == writeback::v1::OUTCOME_ALREADY_COMPLIANT
+                    ? absl::StrCat("nothing to change: ", plan->summary(), "; ", OutcomeMessage(*v))
+                    : OutcomeMessage(*v));
+}
+
 }  // namespace
 
 Executor::Executor(Options opts, Journal* journal, const Clock* clock, Sink* sink)
@@ -50,6 +100,41 @@ Executor::Executor(Options opts, Journal* journal, const Clock* clock, Sink* sin
       max_in_flight_(opts_.max_in_flight == 0 ? kDefaultMaxInFlight : opts_.max_in_flight) {}
 
 Executor::~Executor() { Stop(); }
+
+Executor::Instance Executor::InstanceFromConfig(const writeback::v1::ConnectorInstanceConfig& cfg,
+                                                connectors::Connector* connector) {
+  Instance inst;
+  inst.connector = connector;
+  inst.policy.connector_type = cfg.type();
+  inst.policy.operations.insert(cfg.allowed_operations().begin(), cfg.allowed_operations().end());
+  if (cfg.has_exec()) {
+    inst.declared_idempotent.insert(cfg.exec().idempotent_operations().begin(),
+                                    cfg.exec().idempotent_operations().end());
+  }
+  return inst;
+}
+
+std::string Executor::WhyNotRerun(const std::string& instance_name, const Instance& inst,
+                                  const std::string& operation) {
+  const actions::OperationTraits* t =
+      actions::OperationTraitsOf(inst.policy.connector_type, operation);
+  if (t == nullptr) {
+    return absl::StrCat("operation '", operation, "' of connector '", instance_name, "' (",
+                        inst.policy.connector_type, ") is unknown to this agent");
+  }
+  switch (t->idempotency) {
+    case actions::Idempotency::kIdempotent:
+      return "";
+    case actions::Idempotency::kDeclaredByInstance:
+      if (inst.declared_idempotent.count(operation) > 0) return "";
+      break;
+    case actions::Idempotency::kNotIdempotent:
+      break;
+  }
+  return absl::StrCat("operation '", operation, "' of connector '", instance_name, "' (",
+                      inst.policy.connector_type,
+                      ") is not idempotent: ", t->not_idempotent_because);
+}
 
 SignedEnvelope Executor::SignResult(const Result& result, const crypto::Ed25519PrivateKey& key) {
   return envelope::Sign(writeback::v1::PAYLOAD_TYPE_RESULT, result.SerializeAsString(), key);
@@ -380,12 +465,7 @@ void Executor::Execute(JournalTask entry) {
     // (after a crash the task simply runs again) and the rollback floor is
     // not raised. A Verify that cannot observe is UNVERIFIED, not FAILED:
     // only an observation that the effect is gone reports FAILED (drift).
-    connectors::Action action;
-    action.operation = c.statement.operation();
-    action.params = c.statement.params();
-    action.object = c.task.target().object();
-    action.task_id = c.task.task_id();
-    action.decision_version = c.task.decision_version();
+    const connectors::Action action = ActionOf(c.task, c.statement);
     connectors::CallContext cctx;
     cctx.deadline = now + opts_.connector_timeout;
     cctx.clock = clock_;
@@ -416,62 +496,18 @@ void Executor::Execute(JournalTask entry) {
   WB_CRASH_POINT("agent.after_intent");
 
   connectors::Connector* conn = opts_.instances.find(c.task.connector_instance())->second.connector;
-  connectors::Action action;
-  action.operation = c.statement.operation();
-  action.params = c.statement.params();
-  action.object = c.task.target().object();
-  action.task_id = c.task.task_id();
-  action.decision_version = c.task.decision_version();
   connectors::CallContext cctx;
   cctx.deadline = now + opts_.connector_timeout;
   cctx.clock = clock_;
-
   Result r = BaseResult(c.task, c.statement, c.task_digest);
-  auto fail = [&](absl::string_view verb, const absl::Status& s) {
-    r.set_outcome(writeback::v1::OUTCOME_FAILED);
-    r.set_message(absl::StrCat(verb, ": ", s.ToString()));
-  };
-
-  auto plan = conn->PlanChange(cctx, action);
-  if (!plan.ok()) {
-    fail("plan", plan.status());
-  } else {
-    *r.mutable_plan() = *plan;
-    bool applied_ok = true;
-    if (!plan->no_change()) {
-      auto applied = conn->Apply(cctx, action, *plan);
-      if (!applied.ok()) {
-        fail("apply", applied.status());
-        applied_ok = false;
-      } else {
-        *r.mutable_applied() = *applied;
-        WB_CRASH_POINT("agent.after_apply");
-      }
-    }
-    if (applied_ok) {
-      auto v = conn->Verify(cctx, action);
-      if (!v.ok()) {
-        fail("verify", v.status());
-      } else {
-        *r.mutable_verification() = *v;
-        Outcome o = VerifiedOutcome(*v);
-        if (plan->no_change() && o == writeback::v1::OUTCOME_VERIFIED) {
-          o = writeback::v1::OUTCOME_ALREADY_COMPLIANT;
-        }
-        r.set_outcome(o);
-        r.set_message(
-            plan->no_change() && o == writeback::v1::OUTCOME_ALREADY_COMPLIANT
-                ? absl::StrCat("nothing to change: ", plan->summary(), "; ", OutcomeMessage(*v))
-                : OutcomeMessage(*v));
-      }
-    }
-  }
+  PlanApplyVerify(*conn, cctx, ActionOf(c.task, c.statement), r);
   Finish(std::move(entry), r, /*bump_version=*/true);
 }
 
 void Executor::Recover(JournalTask entry) {
   // The task was verified when it arrived; its journaled bytes are parsed
-  // again, not re-checked (the dispatch key may have rotated since).
+  // again. They are checked again only before a re-run: reporting what Verify
+  // observes needs no valid task (the dispatch key may have rotated since).
   Task task;
   DecisionStatement statement;
   Result r;
@@ -496,24 +532,64 @@ void Executor::Recover(JournalTask entry) {
     Finish(std::move(entry), r, /*bump_version=*/true);
     return;
   }
-  connectors::Action action;
-  action.operation = statement.operation();
-  action.params = statement.params();
-  action.object = task.target().object();
-  action.task_id = task.task_id();
-  action.decision_version = task.decision_version();
+  const Instance& inst = it->second;
+  const absl::Time now = clock_->Now();
+  const connectors::Action action = ActionOf(task, statement);
   connectors::CallContext cctx;
-  cctx.deadline = clock_->Now() + opts_.connector_timeout;
+  cctx.deadline = now + opts_.connector_timeout;
   cctx.clock = clock_;
-  auto v = it->second.connector->Verify(cctx, action);
+
+  // An idempotent operation is finished: plan/apply/verify run again, once
+  // per start, if the task passes the checks it would pass at execution.
+  std::string not_rerun = WhyNotRerun(task.connector_instance(), inst, statement.operation());
+  if (not_rerun.empty()) {
+    TaskCheck c = CheckTask(entry.signed_task(), MakeContext(now), nullptr);
+    if (c.verdict == Verdict::kAccept) CheckRollback(*journal_, c);
+    if (c.verdict == Verdict::kError) {
+      // Left in INTENT: recovered again on the next start.
+      log::Error("interrupted task left as is: journal unavailable",
+                 {{"task_id", entry.task_id()}, {"error", c.message}});
+      return;
+    }
+    if (c.verdict != Verdict::kAccept) {
+      not_rerun = absl::StrCat("the task is no longer valid (",
+                               writeback::v1::RejectReason_Name(c.reason), ": ", c.message, ")");
+    }
+  }
+  if (not_rerun.empty()) {
+    log::Info("interrupted apply: running plan, apply and verify again",
+              {{"task_id", entry.task_id()},
+               {"decision_id", statement.decision_id()},
+               {"instance", task.connector_instance()},
+               {"operation", statement.operation()}});
+    PlanApplyVerify(*inst.connector, cctx, action, r);
+    // Whether the interrupted run made the change cannot be told apart from
+    // "already compliant": an observed effect is reported as VERIFIED.
+    if (r.outcome() == writeback::v1::OUTCOME_ALREADY_COMPLIANT) {
+      r.set_outcome(writeback::v1::OUTCOME_VERIFIED);
+    }
+    r.set_message(absl::StrCat(
+        "recovered after restart: plan, apply and verify ran again to finish the interrupted "
+        "apply; ",
+        r.message()));
+    Finish(std::move(entry), r, /*bump_version=*/true);
+    return;
+  }
+
+  log::Warn("interrupted apply: not run again, verifying only",
+            {{"task_id", entry.task_id()},
+             {"decision_id", statement.decision_id()},
+             {"reason", not_rerun}});
+  auto v = inst.connector->Verify(cctx, action);
   if (!v.ok()) {
     r.set_outcome(writeback::v1::OUTCOME_FAILED);
-    r.set_message(absl::StrCat("recovery: apply outcome unknown; verify: ", v.status().ToString()));
+    r.set_message(absl::StrCat("recovery: apply outcome unknown (not re-run: ", not_rerun,
+                               "); verify: ", v.status().ToString()));
   } else {
     *r.mutable_verification() = *v;
     r.set_outcome(VerifiedOutcome(*v));
-    r.set_message(absl::StrCat("recovered after restart (apply outcome unknown); observed: ",
-                               OutcomeMessage(*v)));
+    r.set_message(absl::StrCat("recovered after restart (apply outcome unknown; not re-run: ",
+                               not_rerun, "); observed: ", OutcomeMessage(*v)));
   }
   Finish(std::move(entry), r, /*bump_version=*/true);
 }

@@ -9,10 +9,18 @@
 //             (ALREADY_COMPLIANT if confirmed) | Apply → Verify; build, sign
 //             and journal the result (DONE + version + outbox, one synced
 //             batch); then report it (Sink::OnResult).
-// A task seen again returns its stored result without acting. On Start, a
-// task left in INTENT (crash between apply and journaling) is not applied
-// again: the connector's Verify reports what is observed, with
-// Result.recovered = true; tasks left QUEUED run normally.
+// A task seen again returns its stored result without acting. On Start,
+// tasks left QUEUED run normally; a task left in INTENT (crash after the
+// intent was journaled: apply outcome unknown) is recovered, reported once
+// with Result.recovered = true:
+//   - idempotent operation (common/actions OperationTraits; for exec, declared
+//     in the instance's config) whose task still passes the execution-time
+//     checks (stateless checks + rollback): PlanChange → Apply → Verify run
+//     again, once per start; a plan that finds the change already made
+//     reports VERIFIED (the interrupted run may have made it);
+//   - otherwise (not idempotent, or no longer valid, e.g. expired): not
+//     applied again; the connector's Verify reports what is observed, and
+//     the message says why it was not re-run.
 //
 // Results carry the task's id, decision, task digest (SHA-256 of the signed
 // payload), outcome, evidence and agent time, and are signed with the
@@ -43,6 +51,7 @@
 #include "common/crypto/crypto.h"
 #include "common/envelope/envelope.h"
 #include "connectors/connector.h"
+#include "writeback/v1/config.pb.h"
 #include "writeback/v1/decision.pb.h"
 #include "writeback/v1/envelope.pb.h"
 
@@ -65,7 +74,15 @@ class Executor {
   struct Instance {
     connectors::Connector* connector = nullptr;  // not owned; outlives the executor
     InstancePolicy policy;
+    // Operations the instance's configuration declares idempotent (exec:
+    // ExecConfig.idempotent_operations). Consulted only for operations whose
+    // idempotency the catalogue leaves to the instance.
+    std::set<std::string> declared_idempotent;
   };
+  // The Instance for `cfg` (type, allowlist, declarations), served by
+  // `connector` (not owned).
+  static Instance InstanceFromConfig(const writeback::v1::ConnectorInstanceConfig& cfg,
+                                     connectors::Connector* connector);
 
   struct Options {
     std::string agent_id;  // own SPIFFE ID
@@ -93,8 +110,8 @@ class Executor {
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
 
-  // Recovers from the journal (INTENT → verify, QUEUED → run) and starts the
-  // workers. Call once.
+  // Recovers from the journal (INTENT → finish or verify, QUEUED → run) and
+  // starts the workers. Call once.
   absl::Status Start();
   // Lets the running tasks finish, leaves queued ones in the journal (they
   // run on the next Start) and joins the workers. Idempotent. Submit
@@ -119,7 +136,7 @@ class Executor {
  private:
   struct Job {
     JournalTask entry;
-    bool recover = false;  // INTENT found on start: verify only
+    bool recover = false;  // INTENT found on start: Recover
   };
 
   CheckContext MakeContext(absl::Time now) const;
@@ -130,6 +147,10 @@ class Executor {
   void Run(Job job);
   void Execute(JournalTask entry);
   void Recover(JournalTask entry);
+  // Empty if an interrupted apply of `operation` on `inst` may be run again;
+  // otherwise why not, in words for the result.
+  static std::string WhyNotRerun(const std::string& instance_name, const Instance& inst,
+                                 const std::string& operation);
   // Journals `entry` DONE with `result` signed, then reports it.
   void Finish(JournalTask entry, const writeback::v1::Result& result, bool bump_version);
   void Reject(const TaskCheck& check, const writeback::v1::SignedEnvelope& env);

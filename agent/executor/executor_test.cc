@@ -6,6 +6,7 @@
 #include <mutex>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "agent/testing/fake_connector.h"
 #include "agent/testing/task_factory.h"
 #include "common/testing/temp_dir.h"
@@ -64,7 +65,9 @@ class ExecutorTest : public ::testing::Test {
       : dispatch_(crypto::Ed25519PrivateKey::Generate()),
         result_key_(crypto::Ed25519PrivateKey::Generate()),
         target_(std::make_shared<FakeTarget>()),
-        connector_("ssh-main", target_) {}
+        connector_("ssh-main", target_),
+        ext_target_(std::make_shared<FakeTarget>()),
+        ext_connector_("ext", ext_target_) {}
 
   void SetUp() override { OpenAgent(); }
 
@@ -79,7 +82,11 @@ class ExecutorTest : public ::testing::Test {
     o.agent_id = kAgentId;
     o.dispatch_keys.Add(dispatch_.public_key());
     o.result_key = result_key_;
-    o.instances["ssh-main"] = {&connector_, {"ssh_authorized_keys", {"remove_key"}}};
+    o.instances["ssh-main"] = {&connector_, {"ssh_authorized_keys", {"remove_key"}}, {}};
+    // An exec instance; whether its program is idempotent is its config's say.
+    Executor::Instance ext{&ext_connector_, {"exec", {"revoke"}}, {}};
+    if (ext_declared_idempotent_) ext.declared_idempotent.insert("revoke");
+    o.instances["ext"] = std::move(ext);
     o.max_in_flight = max_in_flight;
     sink_ = std::make_unique<RecordingSink>();
     executor_ = std::make_unique<Executor>(std::move(o), journal_.get(), &clock_, sink_.get());
@@ -110,12 +117,41 @@ class ExecutorTest : public ::testing::Test {
     return r;
   }
 
+  // An exec task (operation "revoke") for instance "ext".
+  SignedEnvelope ExecTask(const std::string& id) const {
+    TaskSpec s = Spec(id);
+    s.instance = "ext";
+    s.operation = "revoke";
+    writeback::v1::DecisionStatement st = MakeStatement(s);
+    st.mutable_params()->mutable_exec();  // replaces the ssh params
+    return SignTask(MakeTaskFor(s, st.SerializeAsString(), dispatch_.key_id()), dispatch_);
+  }
+
+  // What a crash right after journaling the intent leaves behind.
+  void JournalIntent(const SignedEnvelope& task, const std::string& instance,
+                     const std::string& object = "alice") {
+    writeback::v1::Task t;
+    ASSERT_TRUE(t.ParseFromString(task.payload()));
+    JournalTask e;
+    e.set_task_id(t.task_id());
+    e.set_state(writeback::agent::v1::JOURNAL_STATE_INTENT);
+    e.set_task_digest(crypto::Sha256(task.payload()));
+    *e.mutable_signed_task() = task;
+    e.set_connector_instance(instance);
+    e.set_object(object);
+    e.set_decision_version(t.decision_version());
+    ASSERT_TRUE(journal_->PutTask(&e).ok());
+  }
+
   wb::testing::TempDir dir_;
   FakeClock clock_;
   crypto::Ed25519PrivateKey dispatch_;
   crypto::Ed25519PrivateKey result_key_;
   std::shared_ptr<FakeTarget> target_;
   FakeConnector connector_;
+  std::shared_ptr<FakeTarget> ext_target_;
+  FakeConnector ext_connector_;
+  bool ext_declared_idempotent_ = false;
   std::unique_ptr<Journal> journal_;
   std::unique_ptr<RecordingSink> sink_;
   std::unique_ptr<Executor> executor_;
@@ -174,28 +210,57 @@ TEST_F(ExecutorTest, RedeliveryAfterRestartDoesNotReapply) {
   EXPECT_EQ(sink_->result(0).payload(), first);
 }
 
-TEST_F(ExecutorTest, IntentWithoutDoneIsVerifiedNotReappliedOnStart) {
-  // A crash between apply and journaling: INTENT in the journal, the key
-  // already gone from the target.
+TEST_F(ExecutorTest, InterruptedIdempotentApplyIsFinishedOnStartAndReportedOnce) {
+  // The old sequence: killed right after journaling the intent, before
+  // anything reached the target. remove_key is idempotent: after the restart
+  // the apply is finished, not reported FAILED.
   SignedEnvelope task = MakeSignedTask(Spec(), dispatch_);
-  JournalTask e;
-  e.set_task_id("task-1");
-  e.set_state(writeback::agent::v1::JOURNAL_STATE_INTENT);
-  e.set_task_digest(crypto::Sha256(task.payload()));
-  *e.mutable_signed_task() = task;
-  e.set_connector_instance("ssh-main");
-  e.set_object("alice");
-  e.set_decision_version(1);
-  ASSERT_TRUE(journal_->PutTask(&e).ok());
-  target_->set_compliant("alice", true);
+  JournalIntent(task, "ssh-main");
+  ASSERT_FALSE(target_->is_compliant("alice"));
 
   OpenAgent();
   Result r = WaitResult();
   EXPECT_TRUE(r.recovered());
   EXPECT_EQ(writeback::v1::Outcome_Name(r.outcome()), "OUTCOME_VERIFIED") << r.message();
+  EXPECT_TRUE(absl::StrContains(r.message(), "ran again to finish the interrupted apply"))
+      << r.message();
+  EXPECT_EQ(target_->applies_count(), 1);
+  EXPECT_TRUE(target_->is_compliant("alice"));
+  EXPECT_FALSE(r.plan().no_change());
+  EXPECT_EQ(r.applied().changes_size(), 1);
+  EXPECT_EQ(r.task_digest(), crypto::Sha256(task.payload()));
+  // Reported once: journaled DONE with that result, version applied.
+  auto stored = journal_->GetTask("task-1");
+  ASSERT_TRUE(stored.ok() && stored->has_value());
+  EXPECT_EQ((*stored)->state(), writeback::agent::v1::JOURNAL_STATE_DONE);
+  EXPECT_EQ((*stored)->signed_result().payload(), sink_->result(0).payload());
+  EXPECT_EQ(*journal_->AppliedVersion("ssh-main", "alice"), 1u);
+  EXPECT_TRUE(journal_->PendingTasks()->empty());
+  // Another restart finds nothing to recover; a redelivery returns the
+  // stored result without acting.
+  OpenAgent();
+  executor_->Submit(task);
+  WaitResult(1);
+  EXPECT_EQ(sink_->result_count(), 1u);
+  EXPECT_EQ(sink_->result(0).payload(), (*stored)->signed_result().payload());
+  EXPECT_EQ(target_->applies_count(), 1);
+}
+
+TEST_F(ExecutorTest, InterruptedApplyThatTookEffectIsVerifiedNotAppliedTwice) {
+  // A crash between apply and journaling: INTENT in the journal, the key
+  // already gone from the target.
+  SignedEnvelope task = MakeSignedTask(Spec(), dispatch_);
+  JournalIntent(task, "ssh-main");
+  target_->set_compliant("alice", true);
+
+  OpenAgent();
+  Result r = WaitResult();
+  EXPECT_TRUE(r.recovered());
+  // Not ALREADY_COMPLIANT: the interrupted run may have made the change.
+  EXPECT_EQ(writeback::v1::Outcome_Name(r.outcome()), "OUTCOME_VERIFIED") << r.message();
+  EXPECT_TRUE(r.plan().no_change());
   EXPECT_EQ(target_->applies_count(), 0);
   EXPECT_EQ(target_->verifies_count(), 1);
-  EXPECT_EQ(r.task_digest(), crypto::Sha256(task.payload()));
   // Now DONE: a redelivery returns that result without acting.
   executor_->Submit(task);
   WaitResult(2);
@@ -203,21 +268,81 @@ TEST_F(ExecutorTest, IntentWithoutDoneIsVerifiedNotReappliedOnStart) {
   EXPECT_EQ(target_->applies_count(), 0);
 }
 
-TEST_F(ExecutorTest, IntentRecoveryReportsWhatItObservesEvenIfNotDone) {
-  SignedEnvelope task = MakeSignedTask(Spec(), dispatch_);
-  JournalTask e;
-  e.set_task_id("task-1");
-  e.set_state(writeback::agent::v1::JOURNAL_STATE_INTENT);
-  e.set_task_digest(crypto::Sha256(task.payload()));
-  *e.mutable_signed_task() = task;
-  e.set_connector_instance("ssh-main");
-  e.set_object("alice");
-  ASSERT_TRUE(journal_->PutTask(&e).ok());
+TEST_F(ExecutorTest, ExpiredInterruptedTaskIsNotRerunOnlyVerified) {
+  JournalIntent(MakeSignedTask(Spec(), dispatch_), "ssh-main");
+  clock_.Advance(absl::Hours(2));  // the task's lifetime is 1 h
   OpenAgent();
   Result r = WaitResult();
   EXPECT_TRUE(r.recovered());
+  EXPECT_EQ(r.outcome(), writeback::v1::OUTCOME_FAILED);  // what Verify observes
+  EXPECT_TRUE(absl::StrContains(r.message(), "not re-run: the task is no longer valid"))
+      << r.message();
+  EXPECT_TRUE(absl::StrContains(r.message(), "REJECT_REASON_EXPIRED")) << r.message();
+  EXPECT_EQ(target_->calls(), 1);  // Verify only
+  EXPECT_EQ(target_->verifies_count(), 1);
+  EXPECT_TRUE(journal_->PendingTasks()->empty());
+}
+
+TEST_F(ExecutorTest, InterruptedTaskOlderThanOneAppliedSinceIsNotRerun) {
+  // Version 2 for the same target was applied; an interrupted version 1
+  // would be a rollback.
+  executor_->Submit(MakeSignedTask(
+      [&] {
+        TaskSpec s = Spec("task-2");
+        s.decision_id = "dec-2";
+        s.version = 2;
+        return s;
+      }(),
+      dispatch_));
+  WaitResult(1);
+  target_->set_compliant("alice", false);  // the key came back meanwhile
+  JournalIntent(MakeSignedTask(Spec("task-1"), dispatch_), "ssh-main");
+  OpenAgent();
+  Result r = WaitResult();
+  EXPECT_EQ(r.task_id(), "task-1");
+  EXPECT_TRUE(r.recovered());
   EXPECT_EQ(r.outcome(), writeback::v1::OUTCOME_FAILED);
-  EXPECT_EQ(target_->applies_count(), 0);
+  EXPECT_TRUE(absl::StrContains(r.message(), "REJECT_REASON_ROLLBACK")) << r.message();
+  EXPECT_EQ(target_->applies_count(), 1);  // version 2's, nothing more
+}
+
+TEST_F(ExecutorTest, NonIdempotentInterruptedApplyIsOnlyVerifiedAndSaysWhy) {
+  // exec "revoke" not declared idempotent by the instance: today's behaviour.
+  JournalIntent(ExecTask("task-x"), "ext");
+  OpenAgent();
+  Result r = WaitResult();
+  EXPECT_TRUE(r.recovered());
+  EXPECT_EQ(r.outcome(), writeback::v1::OUTCOME_FAILED) << r.message();
+  EXPECT_TRUE(absl::StrContains(
+      r.message(), "not re-run: operation 'revoke' of connector 'ext' (exec) is not idempotent"))
+      << r.message();
+  EXPECT_TRUE(absl::StrContains(r.message(), "exec.idempotent_operations")) << r.message();
+  EXPECT_EQ(ext_target_->applies_count(), 0);
+  EXPECT_EQ(ext_target_->calls(), 1);  // Verify only
+  EXPECT_TRUE(journal_->PendingTasks()->empty());
+}
+
+TEST_F(ExecutorTest, ExecOperationDeclaredIdempotentIsFinished) {
+  ext_declared_idempotent_ = true;
+  JournalIntent(ExecTask("task-x"), "ext");
+  OpenAgent();
+  Result r = WaitResult();
+  EXPECT_TRUE(r.recovered());
+  EXPECT_EQ(writeback::v1::Outcome_Name(r.outcome()), "OUTCOME_VERIFIED") << r.message();
+  EXPECT_EQ(ext_target_->applies_count(), 1);
+}
+
+TEST(ExecutorInstance, FromConfigTakesTheExecDeclarations) {
+  writeback::v1::ConnectorInstanceConfig cfg;
+  cfg.set_name("ext");
+  cfg.set_type("exec");
+  cfg.add_allowed_operations("remove");
+  cfg.add_allowed_operations("revoke");
+  cfg.mutable_exec()->add_idempotent_operations("remove");
+  Executor::Instance inst = Executor::InstanceFromConfig(cfg, nullptr);
+  EXPECT_EQ(inst.policy.connector_type, "exec");
+  EXPECT_EQ(inst.policy.operations, (std::set<std::string>{"remove", "revoke"}));
+  EXPECT_EQ(inst.declared_idempotent, std::set<std::string>{"remove"});
 }
 
 TEST_F(ExecutorTest, QueuedTasksRunAfterRestart) {

@@ -1,6 +1,9 @@
 #include "common/actions/actions.h"
 
 #include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "common/actions/action_class.h"
 #include "gmock/gmock.h"
@@ -98,6 +101,47 @@ TEST(ActionClass, EveryOperationOfEveryTypeHasAKnownClass) {
   EXPECT_EQ(ActionClassOf("vault", "policy_replace"), "grant");
   EXPECT_EQ(ActionClassOf("postgres", "no_such_op"), "");
   EXPECT_EQ(ActionClassOf("", "lock"), "");
+}
+
+TEST(OperationTraits, EveryOperationSaysWhetherItIsReRunAfterAnInterruptedApply) {
+  for (const std::string& type : ConnectorTypes()) {
+    for (const std::string& op : OperationsOf(type)) {
+      const OperationTraits* t = OperationTraitsOf(type, op);
+      ASSERT_NE(t, nullptr) << type << "/" << op;
+      EXPECT_EQ(t->action_class, ActionClassOf(type, op));
+      // Whatever is not idempotent by itself says why, for the result.
+      EXPECT_EQ(t->idempotency == Idempotency::kIdempotent, t->not_idempotent_because.empty())
+          << type << "/" << op;
+      // Only an exec program's idempotency is left to the instance.
+      EXPECT_EQ(t->idempotency == Idempotency::kDeclaredByInstance, type == "exec")
+          << type << "/" << op;
+    }
+  }
+  EXPECT_EQ(OperationTraitsOf("ssh_authorized_keys", "remove_key")->idempotency,
+            Idempotency::kIdempotent);
+  EXPECT_EQ(OperationTraitsOf("ldap", "replace_password")->idempotency, Idempotency::kIdempotent);
+  // Rotations whose re-run would end sessions opened with the new secret,
+  // session kills and deletions are not re-run.
+  for (const auto& [type, op] :
+       std::vector<std::pair<std::string, std::string>>{{"postgres", "set_password"},
+                                                        {"redis", "rotate_password"},
+                                                        {"postgres", "terminate_sessions"},
+                                                        {"redis", "kill_connections"},
+                                                        {"posix_account", "delete"},
+                                                        {"vault", "kv_destroy"}}) {
+    EXPECT_EQ(OperationTraitsOf(type, op)->idempotency, Idempotency::kNotIdempotent)
+        << type << "/" << op;
+  }
+  // Every deletion is either not re-run or left to the instance (exec).
+  for (const std::string& type : ConnectorTypes()) {
+    for (const std::string& op : OperationsOf(type)) {
+      if (ActionClassOf(type, op) != "delete") continue;
+      EXPECT_NE(OperationTraitsOf(type, op)->idempotency, Idempotency::kIdempotent)
+          << type << "/" << op;
+    }
+  }
+  EXPECT_EQ(OperationTraitsOf("postgres", "no_such_op"), nullptr);
+  EXPECT_EQ(OperationTraitsOf("", "lock"), nullptr);
 }
 
 }  // namespace

@@ -7,9 +7,11 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/actions/actions.h"
 #include "common/status/macros.h"
@@ -291,6 +293,21 @@ absl::StatusOr<std::unique_ptr<Connector>> ExecConnector::Create(
   WB_RETURN_IF_ERROR(ValidateAbsolutePath(where + ".working_dir", c.working_dir()));
   if (::stat(c.working_dir().c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
     return Invalid(where + ".working_dir", absl::StrCat(c.working_dir(), " is not a directory"));
+  }
+
+  // idempotent_operations: exec operations, each at most once
+  const std::vector<std::string>& ops = actions::OperationsOf(kType);
+  std::set<std::string, std::less<>> declared;
+  for (int i = 0; i < c.idempotent_operations_size(); ++i) {
+    const std::string& op = c.idempotent_operations(i);
+    const std::string field = absl::StrCat(where, ".idempotent_operations[", i, "]");
+    if (std::find(ops.begin(), ops.end(), op) == ops.end()) {
+      return Invalid(field, absl::StrCat("unknown exec operation '", Printable(op), "' (",
+                                         absl::StrJoin(ops, ", "), ")"));
+    }
+    if (!declared.insert(op).second) {
+      return Invalid(field, absl::StrCat("'", op, "' is listed twice"));
+    }
   }
 
   // user and group

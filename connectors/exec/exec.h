@@ -64,7 +64,9 @@ class ExecConnector final : public Connector {
   // Validates cfg (errors name the field, e.g.
   // "connectors[x].exec.program: must be an absolute path"): program is an
   // absolute, existing, executable regular file that is not world-writable;
-  // run_as_user/run_as_group exist; env names are [A-Z_][A-Z0-9_]{0,63}.
+  // run_as_user/run_as_group exist; env names are [A-Z_][A-Z0-9_]{0,63};
+  // idempotent_operations are exec operations, each listed once (the agent's
+  // executor reads them from the config, not from the connector).
   static absl::StatusOr<std::unique_ptr<Connector>> Create(
       const writeback::v1::ConnectorInstanceConfig& cfg);
 

@@ -2,6 +2,7 @@
 
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -9,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -19,6 +21,7 @@
 #include "common/testing/wait.h"
 #include "connectors/registry.h"
 #include "connectors/testing/contract_suite.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 
@@ -281,6 +284,41 @@ TEST_F(ExecConnectorTest, TimeoutKillsTheWholeProcessGroup) {
   EXPECT_EQ(v->after(v->after_size() - 1).facts().at("end"), "timed_out");
 }
 
+TEST_F(ExecConnectorTest, ProgramDiesWithTheAgentThatStartedIt) {
+  // An agent killed during an apply must not leave the program running: after
+  // the restart, the interrupted apply is re-run (agent/executor), and an old
+  // program still at work would race it.
+  const std::string out = dir_.Sub("out");
+  ASSERT_EQ(::mkdir(out.c_str(), 0700), 0);
+  const std::string program = WriteProgram(dir_.path(), "slow.sh",
+                                           "echo $$ > \"$WB_OUT/pid.tmp\"\n"
+                                           "mv \"$WB_OUT/pid.tmp\" \"$WB_OUT/pid\"\n"
+                                           "exec sleep 600\n");
+  auto cfg = ExecConfig(program);
+  (*cfg.mutable_exec()->mutable_env())["WB_OUT"] = out;
+  auto c = MustCreate(cfg);
+  ASSERT_NE(c, nullptr);
+
+  const pid_t agent = ::fork();
+  ASSERT_GE(agent, 0);
+  if (agent == 0) {
+    // The "agent": a call that does not end before it is killed.
+    (void)c->PlanChange(ctx_, RemoveAction("x"));
+    ::_exit(0);
+  }
+  pid_t program_pid = 0;
+  ASSERT_TRUE(wb::testing::WaitFor([&] {
+    return absl::SimpleAtoi(absl::StripAsciiWhitespace(ReadOrEmpty(out + "/pid")), &program_pid) &&
+           program_pid > 0;
+  })) << "the program did not start";
+  ASSERT_EQ(::kill(agent, SIGKILL), 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(agent, &status, 0), agent);
+  EXPECT_TRUE(wb::testing::WaitFor([&] { return ProcessGone(program_pid); }))
+      << "the program outlived the agent that started it";
+  if (!ProcessGone(program_pid)) ::kill(program_pid, SIGKILL);
+}
+
 TEST_F(ExecConnectorTest, OutputOverTheCapIsRefused) {
   const std::string program = WriteProgram(dir_.path(), "chatty.sh", "exec yes\n");
   auto cfg = ExecConfig(program);
@@ -442,6 +480,15 @@ TEST_F(ExecConnectorTest, ConfigIsValidated) {
        ".exec.timeout_ms"},
       {"working_dir_relative", [](auto& c) { c.mutable_exec()->set_working_dir("tmp"); },
        ".exec.working_dir"},
+      {"idempotent_unknown_operation",
+       [](auto& c) { c.mutable_exec()->add_idempotent_operations("remove_key"); },
+       ".exec.idempotent_operations[0]: unknown exec operation 'remove_key'"},
+      {"idempotent_twice",
+       [](auto& c) {
+         c.mutable_exec()->add_idempotent_operations("remove");
+         c.mutable_exec()->add_idempotent_operations("remove");
+       },
+       ".exec.idempotent_operations[1]: 'remove' is listed twice"},
   };
   for (const auto& k : cases) {
     SCOPED_TRACE(k.name);
@@ -462,6 +509,10 @@ TEST_F(ExecConnectorTest, ExampleConfigLoadsAndBuildsThroughTheRegistry) {
   ASSERT_TRUE(loaded.ok()) << loaded;
   EXPECT_EQ(cfg.type(), "exec");
   EXPECT_EQ(cfg.exec().env().at("WB_LINE_FILE"), "/etc/legacy-service/allowed_clients");
+  // The example program is idempotent (a second run finds no matching line)
+  // and says so.
+  EXPECT_THAT(cfg.exec().idempotent_operations(),
+              ::testing::UnorderedElementsAre("remove", "disable"));
 
   // Installed where this machine has it, the example builds through the registry.
   cfg.mutable_exec()->set_program(kExample);

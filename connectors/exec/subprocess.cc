@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -56,6 +57,7 @@ enum Stage : int {
   kStageSetgid,
   kStageSetuid,
   kStageChdir,
+  kStageDeathSignal,
   kStageExec,
 };
 
@@ -71,6 +73,8 @@ const char* StageName(int stage) {
       return "setuid";
     case kStageChdir:
       return "chdir to working_dir";
+    case kStageDeathSignal:
+      return "parent-death signal";
     case kStageExec:
       return "execve";
   }
@@ -108,7 +112,8 @@ bool MoveFd(int from, int to) {
 }
 
 [[noreturn]] void RunChild(const SubprocessSpec& spec, char* const* argv, char* const* envp,
-                           int in_r, int out_w, int err_w, int status_w, long max_fd) {
+                           int in_r, int out_w, int err_w, int status_w, long max_fd,
+                           pid_t parent) {
   ::setpgid(0, 0);
   sigset_t none;
   sigemptyset(&none);
@@ -130,6 +135,11 @@ bool MoveFd(int from, int to) {
   }
   if (spec.uid.has_value() && ::setuid(*spec.uid) != 0) ChildFail(status_w, kStageSetuid);
   if (::chdir(spec.working_dir.c_str()) != 0) ChildFail(status_w, kStageChdir);
+  // The program dies with the thread that started it (after the credential
+  // switch, which clears this setting). Checked again afterwards, in case
+  // the parent died before the call.
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) ChildFail(status_w, kStageDeathSignal);
+  if (::getppid() != parent) ::_exit(127);
   ::execve(spec.program.c_str(), argv, envp);
   ChildFail(status_w, kStageExec);
 }
@@ -166,11 +176,12 @@ absl::StatusOr<SubprocessResult> RunSubprocess(const SubprocessSpec& spec) {
   if (auto s = MakePipe(err_r, err_w); !s.ok()) return s;
   if (auto s = MakePipe(status_r, status_w); !s.ok()) return s;
 
+  const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) return ErrnoError("fork", errno);
   if (pid == 0) {
     RunChild(spec, argv.data(), envp.data(), in_r.get(), out_w.get(), err_w.get(), status_w.get(),
-             max_fd);
+             max_fd, parent);
   }
   ::setpgid(pid, pid);  // also done by the child; whichever runs first wins
   in_r.Close();

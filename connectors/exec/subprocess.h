@@ -12,6 +12,12 @@
 // been reused). A process that leaves the group (setsid/setpgid) escapes
 // this; the exec contract forbids it (docs/connectors/exec.md).
 //
+// The program gets SIGKILL when the thread that started it ends (prctl
+// PR_SET_PDEATHSIG), so an agent killed during an apply leaves no program
+// running on: after the restart, the re-run of the interrupted apply
+// (agent/executor) cannot race the old one. Only the program itself is
+// signalled, not processes it started.
+//
 // Thread-safety: RunSubprocess may be called from several threads at once.
 // It blocks SIGPIPE in the calling thread while it writes stdin.
 #pragma once

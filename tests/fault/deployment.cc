@@ -63,6 +63,17 @@ absl::StatusOr<int> WaitExit(pid_t* pid, absl::Duration timeout) {
   return status;
 }
 
+// Non-empty line -> how many times it appears in `path`.
+absl::flat_hash_map<std::string, int> CountLines(const std::string& path) {
+  absl::flat_hash_map<std::string, int> out;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty()) ++out[line];
+  }
+  return out;
+}
+
 }  // namespace
 
 absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& argv, const std::string& log_path,
@@ -157,6 +168,9 @@ Deployment::~Deployment() {
 std::string Deployment::effects_file(int i) const {
   return dir_.Sub(absl::StrCat("effects-", agent_names_[i]));
 }
+std::string Deployment::plans_file(int i) const {
+  return dir_.Sub(absl::StrCat("plans-", agent_names_[i]));
+}
 std::string Deployment::agent_log(int i) const {
   return dir_.Sub(absl::StrCat("agent-", agent_names_[i], ".log"));
 }
@@ -187,7 +201,10 @@ absl::Status Deployment::WriteAgentConfig(int i) {
   c->add_allowed_operations("revoke");
   c->mutable_exec()->set_program(bin_.counter);
   c->mutable_exec()->set_timeout_ms(10000);
+  if (opts_.exec_idempotent) c->mutable_exec()->add_idempotent_operations("revoke");
   (*c->mutable_exec()->mutable_env())["WB_EFFECTS_FILE"] = effects_file(i);
+  (*c->mutable_exec()->mutable_env())["WB_PLANS_FILE"] = plans_file(i);
+  if (opts_.tweak_agent) opts_.tweak_agent(i, a);
   return testing::WriteConfigFile(a, agent_config_path(i));
 }
 
@@ -312,13 +329,11 @@ writeback::v1::DecisionSpec Deployment::Spec(int i, const std::string& object) c
 }
 
 absl::flat_hash_map<std::string, int> Deployment::Effects(int i) const {
-  absl::flat_hash_map<std::string, int> out;
-  std::ifstream in(effects_file(i));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty()) ++out[line];
-  }
-  return out;
+  return CountLines(effects_file(i));
+}
+
+absl::flat_hash_map<std::string, int> Deployment::Plans(int i) const {
+  return CountLines(plans_file(i));
 }
 
 }  // namespace wb::fault

@@ -2,8 +2,9 @@
 // `writeback-controlplane` binary (its own data dir, a fixed port after the
 // first start) and one `writeback-agent` process per agent identity, each
 // serving one exec connector instance "fx-<id>" whose program
-// (wb_fault_counter) appends the task id to the agent's effects file on apply.
-// Processes can be SIGKILLed and restarted with the same data and port.
+// (wb_fault_counter) appends the task id to the agent's effects file on apply
+// (and, on plan, to its plans file). Processes can be SIGKILLed and restarted
+// with the same data and port.
 //
 // Not thread-safe: drive it from the test thread. The destructor SIGKILLs and
 // reaps every child it started.
@@ -11,6 +12,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -44,6 +46,13 @@ class Deployment {
     // false: start nothing; the test brings its own control plane (e.g. the
     // scripted one) and calls UseControlPlanePort, then StartAgent.
     bool start_processes = true;
+    // The exec instances declare "revoke" idempotent (the counter is), so an
+    // apply interrupted by a kill is finished after the restart; false: not
+    // declared, such an apply is only verified.
+    bool exec_idempotent = true;
+    // Applied to agent i's config before it is written (extra connector
+    // instances, …).
+    std::function<void(int, writeback::v1::AgentConfig&)> tweak_agent;
   };
 
   // Makes the PKI and configs, starts the control plane and every agent, and
@@ -73,6 +82,7 @@ class Deployment {
   // Binds agent i's instance to it (wbctl instance bind, through the API).
   absl::Status BindInstance(int i);
   std::string effects_file(int i) const;
+  std::string plans_file(int i) const;
   std::string agent_log(int i) const;
   std::string controlplane_log() const;
 
@@ -92,6 +102,8 @@ class Deployment {
 
   // task id -> how many times it appears in agent i's effects file.
   absl::flat_hash_map<std::string, int> Effects(int i) const;
+  // task id -> how many times agent i's counter was asked to plan it.
+  absl::flat_hash_map<std::string, int> Plans(int i) const;
 
   const std::string& dir() const { return dir_.path(); }
   pki::Pki& pki() { return *pki_; }

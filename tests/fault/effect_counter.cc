@@ -1,13 +1,20 @@
 // wb_fault_counter: the target system of the fault suite, run by the exec
-// connector (docs/connectors/exec.md contract). It is deliberately NOT
-// idempotent, so that the suite can count effects:
-//   plan    always "a change is needed" (never no_change);
+// connector (docs/connectors/exec.md contract). Every apply leaves a trace,
+// so that the suite can count effects:
+//   plan    no_change iff a line equal to the task id is already in
+//           $WB_EFFECTS_FILE (the task's effect is there), else "append".
+//           Test instrument: when $WB_PLANS_FILE is set, every plan appends
+//           the task id there too, so the suite sees a task planned twice;
 //   apply   appends "<task_id>\n" to $WB_EFFECTS_FILE with one O_APPEND write
-//           and fsyncs it: one line = one effect on the target;
+//           and fsyncs it: one line = one effect on the target. It does not
+//           look first: an apply the agent runs twice shows up twice;
 //   verify  "verified" iff a line equal to the task id is in the file,
 //           "failed" otherwise (an observation independent of apply's reply);
 //   check   ok.
-// A task id appearing twice in the file means a change was applied twice.
+// So the operation is idempotent the way the exec contract asks (run again
+// after its change, plan sees it and nothing is applied) and the instance
+// may declare it (exec.idempotent_operations); a task id appearing twice in
+// the file still means a change was applied twice.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -39,6 +46,16 @@ json Observation(const std::string& subject, const std::string& detail) {
           {"facts", json::object()}};
 }
 
+// Appends "<line>\n" with one O_APPEND write and fsyncs it.
+bool Append(const char* path, const std::string& line) {
+  int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return false;
+  const std::string l = line + "\n";
+  const bool ok = write(fd, l.data(), l.size()) == static_cast<ssize_t>(l.size()) && fsync(fd) == 0;
+  close(fd);
+  return ok;
+}
+
 int CountLines(const std::string& path, const std::string& line) {
   std::ifstream in(path);
   std::string l;
@@ -64,20 +81,25 @@ int main(int argc, char** argv) {
   if (verb == "check") return Reply({{"ok", true}, {"detail", "effects file configured"}});
   if (task_id.empty()) return Error("request has no task_id");
   if (verb == "plan") {
+    if (const char* plans = std::getenv("WB_PLANS_FILE"); plans != nullptr && *plans != '\0') {
+      if (!Append(plans, task_id)) return Error("cannot append to the plans file");
+    }
+    const int n = CountLines(file, task_id);
+    if (n > 0) {
+      return Reply({{"no_change", true},
+                    {"summary", "the task id is already in the effects file"},
+                    {"changes", json::array()},
+                    {"before", Observation(object, "effects lines: " + std::to_string(n))},
+                    {"state", ""}});
+    }
     return Reply({{"no_change", false},
                   {"summary", "append the task id"},
                   {"changes", json::array({"append " + task_id})},
-                  {"before", Observation(object, "effects file")},
+                  {"before", Observation(object, "effects lines: 0")},
                   {"state", ""}});
   }
   if (verb == "apply") {
-    int fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) return Error("cannot open the effects file");
-    const std::string line = task_id + "\n";
-    const bool ok =
-        write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) && fsync(fd) == 0;
-    close(fd);
-    if (!ok) return Error("cannot append to the effects file");
+    if (!Append(file, task_id)) return Error("cannot append to the effects file");
     return Reply({{"changes", json::array({"appended " + task_id})}});
   }
   if (verb == "verify") {

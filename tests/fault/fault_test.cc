@@ -5,12 +5,15 @@
 //
 // Effects are counted on the targets themselves: every agent's exec
 // instance runs wb_fault_counter, which appends the task id to that agent's
-// effects file on apply. A task id found twice there is a change applied
-// twice.
+// effects file on apply (and to its plans file on plan). A task id found
+// twice there is a change applied twice. The counter is idempotent (its plan
+// sees its own effect) and its instances declare it, so an apply interrupted
+// by a kill is finished after the restart: no decision ends FAILED for it
+// (failed_after_intent), and only such a re-run plans a task twice.
 //
 // Short form by default (ctest label "fault"). WB_FAULT_FULL=1 runs the long
-// form (>= 2,000 decisions, >= 50 control-plane kills). WB_FAULT_SEED=N fixes
-// the random seed (printed either way).
+// form (>= 2,000 decisions, >= 50 control-plane kills, >= 50 agent kills).
+// WB_FAULT_SEED=N fixes the random seed (printed either way).
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -102,6 +105,42 @@ absl::StatusOr<std::string> SubmitWithRetry(Deployment& d, const writeback::v1::
   return last;
 }
 
+// What the agents' logs say about interrupted applies (agent/executor): task
+// ids run again after a restart, and decisions whose result was made by a
+// recovery (Result.recovered).
+struct Recoveries {
+  absl::flat_hash_map<std::string, int> reruns;  // task id -> re-runs
+  absl::flat_hash_set<std::string> recovered_decisions;
+  int not_rerun = 0;  // recoveries that only verified
+};
+
+// The value of `key=` in a text log line ("" if absent).
+std::string Field(absl::string_view line, absl::string_view key) {
+  const std::string k = absl::StrCat(" ", key, "=");
+  const size_t at = line.find(k);
+  if (at == absl::string_view::npos) return "";
+  absl::string_view v = line.substr(at + k.size());
+  return std::string(v.substr(0, v.find(' ')));
+}
+
+Recoveries ReadRecoveries(Deployment& d) {
+  Recoveries out;
+  for (int i = 0; i < d.agents(); ++i) {
+    auto log = fs::ReadFile(d.agent_log(i), size_t{1} << 30);
+    if (!log.ok()) continue;
+    for (absl::string_view line : absl::StrSplit(*log, '\n')) {
+      if (absl::StrContains(line, "interrupted apply: running plan, apply and verify again")) {
+        ++out.reruns[Field(line, "task_id")];
+      } else if (absl::StrContains(line, "interrupted apply: not run again")) {
+        ++out.not_rerun;
+      } else if (absl::StrContains(line, "task finished") && Field(line, "recovered") == "true") {
+        out.recovered_decisions.insert(Field(line, "decision_id"));
+      }
+    }
+  }
+  return out;
+}
+
 struct EndState {
   int decisions = 0;
   int missing = 0;       // submit succeeded, decision not found
@@ -112,6 +151,16 @@ struct EndState {
   int applied_twice = 0;  // task ids more than once in an effects file
   int verified_without_effect = 0;
   int effects = 0;
+  // Interrupted applies (agents' logs): decisions with a recovered result,
+  // tasks run again, recoveries that only verified, and decisions FAILED
+  // with a recovered result.
+  int recovered = 0;
+  int reruns = 0;
+  int not_rerun = 0;
+  int failed_after_intent = 0;
+  // Tasks planned more often than once plus their re-runs: acted on twice
+  // without an interruption to finish.
+  int planned_twice_without_rerun = 0;
   uint64_t redeliveries = 0;  // delivery attempts beyond the first
   std::map<std::string, DecisionState> states;
 };
@@ -134,12 +183,20 @@ EndState Converge(Deployment& d, const std::vector<std::string>& ids, absl::Dura
       std::chrono::milliseconds(200));
 
   EndState e;
+  const Recoveries rec = ReadRecoveries(d);
+  e.recovered = static_cast<int>(rec.recovered_decisions.size());
+  e.not_rerun = rec.not_rerun;
+  for (const auto& [task, n] : rec.reruns) e.reruns += n;
   absl::flat_hash_map<std::string, int> effects;
   for (int i = 0; i < d.agents(); ++i) {
     for (const auto& [task, n] : d.Effects(i)) {
       effects[task] += n;
       e.effects += n;
       if (n > 1) ++e.applied_twice;
+    }
+    for (const auto& [task, n] : d.Plans(i)) {
+      auto it = rec.reruns.find(task);
+      if (n > 1 + (it == rec.reruns.end() ? 0 : it->second)) ++e.planned_twice_without_rerun;
     }
   }
   for (const std::string& id : ids) {
@@ -152,7 +209,10 @@ EndState Converge(Deployment& d, const std::vector<std::string>& ids, absl::Dura
     e.states[id] = v->state();
     if (!IsTerminal(v->state())) ++e.non_terminal;
     if (v->state() == writeback::v1::DECISION_STATE_VERIFIED) ++e.verified;
-    if (v->state() == writeback::v1::DECISION_STATE_FAILED) ++e.failed;
+    if (v->state() == writeback::v1::DECISION_STATE_FAILED) {
+      ++e.failed;
+      if (rec.recovered_decisions.count(id) > 0) ++e.failed_after_intent;
+    }
     if (v->state() == writeback::v1::DECISION_STATE_EXPIRED) ++e.expired;
     for (const auto& t : v->tasks()) {
       if (IsOpenTask(t.state())) ++e.non_terminal;
@@ -201,6 +261,7 @@ TEST(FaultTest, RandomKillsLoseNothingAndApplyNothingTwice) {
   int cp_kills = 0, agent_kills = 0, cp_restarts_after_failure = 0;
   std::vector<std::string> ids;
   int submit_failures = 0;
+  int last_agent = -1;  // the agent of the latest submit
   for (int i = 0; i < kDecisions; ++i) {
     if (cp_kill_at.count(i)) {
       (*d)->KillControlPlane();
@@ -208,7 +269,13 @@ TEST(FaultTest, RandomKillsLoseNothingAndApplyNothingTwice) {
       // Restarted by the next submit (same data dir and port).
     }
     if (agent_kill_at.count(i)) {
-      const int a = static_cast<int>(rng() % kAgents);
+      // Every other kill hits the agent of the latest submit, most likely
+      // busy with it (journaling, applying, reporting); the others a random
+      // agent. An agent already down is passed over for the next running one,
+      // so every planned kill happens.
+      int a =
+          agent_kills % 2 == 0 && last_agent >= 0 ? last_agent : static_cast<int>(rng() % kAgents);
+      for (int k = 0; k < kAgents && !(*d)->AgentRunning(a); ++k) a = (a + 1) % kAgents;
       if ((*d)->AgentRunning(a)) {
         (*d)->KillAgent(a);
         ++agent_kills;
@@ -221,6 +288,7 @@ TEST(FaultTest, RandomKillsLoseNothingAndApplyNothingTwice) {
       it = agent_restart_at.erase(it);
     }
     const int agent = static_cast<int>(rng() % kAgents);
+    last_agent = agent;
     auto id = SubmitWithRetry(**d, (*d)->Spec(agent, absl::StrCat("obj-", i)),
                               absl::StrCat("req-", i), {}, &cp_restarts_after_failure);
     if (id.ok()) {
@@ -240,18 +308,26 @@ TEST(FaultTest, RandomKillsLoseNothingAndApplyNothingTwice) {
       "fault figures: decisions=%d (submit failures never acknowledged: %d) "
       "kills: controlplane=%d agents=%d | verified=%d failed=%d expired=%d | "
       "effects=%d redeliveries=%llu duplicates_suppressed=%d | lost=%d non_terminal=%d "
-      "applied_twice=%d verified_without_effect=%d\n",
+      "applied_twice=%d verified_without_effect=%d | interrupted applies: recovered=%d "
+      "reruns=%d not_rerun=%d planned_twice_without_rerun=%d failed_after_intent=%d\n",
       e.decisions, submit_failures, cp_kills, agent_kills, e.verified, e.failed, e.expired,
       e.effects, static_cast<unsigned long long>(e.redeliveries), dups, e.missing, e.non_terminal,
-      e.applied_twice, e.verified_without_effect);
+      e.applied_twice, e.verified_without_effect, e.recovered, e.reruns, e.not_rerun,
+      e.planned_twice_without_rerun, e.failed_after_intent);
   EXPECT_EQ(e.decisions, kDecisions - submit_failures);
   EXPECT_EQ(submit_failures, 0);
   EXPECT_EQ(cp_kills, kCpKills);
-  EXPECT_GT(agent_kills, 0);
+  EXPECT_EQ(agent_kills, kAgentKills) << "planned agent kills that did not happen";
   EXPECT_EQ(e.missing, 0) << "lost decisions";
   EXPECT_EQ(e.non_terminal, 0);
   EXPECT_EQ(e.applied_twice, 0);
   EXPECT_EQ(e.verified_without_effect, 0);
+  // The counter's operation is idempotent and declared so: an apply
+  // interrupted by a kill is finished after the restart, never FAILED, and
+  // only such a re-run plans a task a second time.
+  EXPECT_EQ(e.failed_after_intent, 0);
+  EXPECT_EQ(e.not_rerun, 0);
+  EXPECT_EQ(e.planned_twice_without_rerun, 0);
   // Every effect belongs to a distinct task, and nothing was applied that was
   // never decided.
   EXPECT_LE(e.effects, e.decisions);
@@ -274,12 +350,19 @@ TEST(FaultTest, RandomKillsLoseNothingAndApplyNothingTwice) {
 struct CrashCase {
   const char* point;
   bool in_agent;
-  // Every decision ends VERIFIED: a control-plane crash loses nothing. An
-  // agent crash interrupts up to two tasks (two executor workers); one in
-  // INTENT that had not applied yet is verified on restart, observed not in
-  // effect and reported FAILED (never applied then, never twice).
+  // Whether the exec instance declares its operation idempotent.
+  bool idempotent;
+  // A control-plane crash loses nothing: every decision ends VERIFIED. An
+  // agent crash interrupts up to two tasks (two executor workers). Declared
+  // idempotent, a task left in INTENT is finished on restart (plan, apply,
+  // verify again): every decision ends VERIFIED. Not declared, it is only
+  // verified: one that had not applied yet is observed not in effect and
+  // reported FAILED, saying why it was not re-run (never applied then,
+  // never twice).
   int min_failed;
   int max_failed;
+  // At least this many tasks left in INTENT are run again after the restart.
+  int min_reruns;
 };
 
 class CrashPointTest : public ::testing::TestWithParam<CrashCase> {};
@@ -288,6 +371,7 @@ TEST_P(CrashPointTest, HitAndConverges) {
   const CrashCase& c = GetParam();
   Deployment::Options o;
   o.agents = 2;
+  o.exec_idempotent = c.idempotent;
   auto d = Deployment::Start(Bins(), o);
   ASSERT_TRUE(d.ok()) << d.status();
   const std::string env = absl::StrCat("WRITEBACK_CRASH_POINTS=", c.point, ":3");
@@ -334,21 +418,44 @@ TEST_P(CrashPointTest, HitAndConverges) {
   EXPECT_EQ(e.verified + e.failed, kDecisions);
   EXPECT_GE(e.failed, c.min_failed);
   EXPECT_LE(e.failed, c.max_failed);
-  std::printf("crash point %s: decisions=%d verified=%d failed=%d effects=%d applied_twice=%d\n",
-              c.point, e.decisions, e.verified, e.failed, e.effects, e.applied_twice);
+  EXPECT_GE(e.reruns, c.min_reruns);
+  EXPECT_EQ(e.planned_twice_without_rerun, 0);
+  if (c.idempotent) {
+    EXPECT_EQ(e.failed_after_intent, 0);
+    EXPECT_EQ(e.not_rerun, 0);
+  } else {
+    EXPECT_EQ(e.reruns, 0);
+    // Every FAILED decision says why its interrupted apply was not re-run.
+    for (const auto& [id, state] : e.states) {
+      if (state != writeback::v1::DECISION_STATE_FAILED) continue;
+      auto v = (*d)->Get(id);
+      ASSERT_TRUE(v.ok() && v->tasks_size() == 1);
+      EXPECT_TRUE(absl::StrContains(v->tasks(0).message(),
+                                    "not re-run: operation 'revoke' of connector 'fx-a0' (exec) "
+                                    "is not idempotent"))
+          << v->tasks(0).message();
+    }
+  }
+  std::printf(
+      "crash point %s%s: decisions=%d verified=%d failed=%d effects=%d applied_twice=%d "
+      "reruns=%d failed_after_intent=%d\n",
+      c.point, c.idempotent ? "" : " (not idempotent)", e.decisions, e.verified, e.failed,
+      e.effects, e.applied_twice, e.reruns, e.failed_after_intent);
 }
 
-INSTANTIATE_TEST_SUITE_P(Points, CrashPointTest,
-                         ::testing::Values(CrashCase{"cp.after_decision_write", false, 0, 0},
-                                           CrashCase{"cp.after_result_write", false, 0, 0},
-                                           CrashCase{"agent.after_intent", true, 1, 2},
-                                           CrashCase{"agent.after_apply", true, 0, 1},
-                                           CrashCase{"agent.after_result_journal", true, 0, 1}),
-                         [](const ::testing::TestParamInfo<CrashCase>& i) {
-                           std::string n = i.param.point;
-                           std::replace(n.begin(), n.end(), '.', '_');
-                           return n;
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Points, CrashPointTest,
+    ::testing::Values(CrashCase{"cp.after_decision_write", false, true, 0, 0, 0},
+                      CrashCase{"cp.after_result_write", false, true, 0, 0, 0},
+                      CrashCase{"agent.after_intent", true, true, 0, 0, 1},
+                      CrashCase{"agent.after_intent", true, false, 1, 2, 0},
+                      CrashCase{"agent.after_apply", true, true, 0, 0, 1},
+                      CrashCase{"agent.after_result_journal", true, true, 0, 0, 0}),
+    [](const ::testing::TestParamInfo<CrashCase>& i) {
+      std::string n = i.param.point;
+      std::replace(n.begin(), n.end(), '.', '_');
+      return i.param.idempotent ? n : n + "_not_idempotent";
+    });
 
 // ---------------------------------------------------------------------------
 // Partitions and duplicates, through the scripted control plane
