@@ -76,6 +76,29 @@ TEST(Actions, UserNames) {
               HasSubstr("spec.targets[0].object: must not be empty"));
 }
 
+writeback::v1::ActionParams Ini(const std::string& section, const std::string& key) {
+  writeback::v1::ActionParams p;
+  p.mutable_secret_file()->set_section(section);
+  p.mutable_secret_file()->set_key(key);
+  return p;
+}
+
+// The grammar refuses the INI keys that no line can carry (configparser's
+// rules, as the connector parses them).
+TEST(Actions, IniKeysThatCannotBeWrittenAreRefused) {
+  EXPECT_TRUE(ValidateAction("secret_file", "remove_ini_key", Ini("prod", "db_password")).ok());
+  EXPECT_TRUE(ValidateAction("secret_file", "remove_ini_key", Ini("prod", "db password")).ok());
+  auto s = ValidateAction("secret_file", "remove_ini_key", Ini("prod", "db:password"), "spec.");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("spec.params.secret_file.key: 'db:password' cannot be an "
+                                     "INI key"));
+  EXPECT_THAT(s.message(), HasSubstr("holds the key 'db'"));
+  for (const char* bad : {"a=b", "; x", "#x", "[x", " x", "x ", "x\u00a0", "\u3000x", "a\tb"}) {
+    EXPECT_FALSE(ValidateAction("secret_file", "remove_ini_key", Ini("prod", bad)).ok()) << bad;
+  }
+  EXPECT_FALSE(ValidateAction("secret_file", "remove_ini_section", Ini("\u00a0prod", "")).ok());
+}
+
 }  // namespace
 }  // namespace wb::actions
 
