@@ -7,6 +7,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/actions/actions.h"
@@ -114,7 +115,7 @@ writeback::v1::Observation Observation(const CallContext& ctx, const Observed& o
   f["file_present"] = o.file.exists ? "true" : "false";
   if (o.file.exists) {
     f["size"] = absl::StrCat(o.file.content.size());
-    f["mode"] = absl::StrCat(absl::Hex(o.file.mode, absl::kZeroPad4));
+    f["mode"] = absl::StrFormat("%04o", o.file.mode & 07777);  // octal, as ls and chmod show it
     f["owner_uid"] = absl::StrCat(o.file.uid);
     f["owner_gid"] = absl::StrCat(o.file.gid);
   }

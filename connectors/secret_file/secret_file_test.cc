@@ -143,6 +143,8 @@ TEST_F(SecretFileTest, RemovesAnEnvKeyKeepingOwnerModeAndOtherLines) {
   EXPECT_EQ(st.st_uid, 1234u);
   EXPECT_EQ(st.st_gid, 4321u);
   EXPECT_THAT(transcript, HasSubstr("DB_PASSWORD at line 2"));
+  // The mode as ls and chmod show it (it used to read 01a0, hexadecimal).
+  EXPECT_THAT(transcript, HasSubstr("value: \"0640\""));
   EXPECT_THAT(transcript, Not(HasSubstr(kSecret)));
   EXPECT_EQ(Get(dir_.Sub("outside/secret.env")), kEnv);
 }
