@@ -228,6 +228,8 @@ int Status(const std::string& path, bool metrics) {
   if (st->connected()) {
     std::printf("control plane: connected since %s\n",
                 TimeText(st->connected_since_unix_ms()).c_str());
+  } else if (st->refused()) {
+    std::printf("control plane: not connected (refused, above); the agent keeps trying\n");
   } else if (st->stream_ended_at_unix_ms() != 0) {
     std::printf("control plane: not connected; the last stream ended at %s: %s: %s\n",
                 TimeText(st->stream_ended_at_unix_ms()).c_str(),
@@ -243,11 +245,10 @@ int Status(const std::string& path, bool metrics) {
       static_cast<unsigned long long>(st->results_refused_total()),
       static_cast<unsigned long long>(st->results_dropped_unknown_task_total()),
       static_cast<unsigned long long>(st->results_not_kept_total()));
-  std::printf("(as written by agent pid %lld at %s, %s ago)\n", static_cast<long long>(st->pid()),
-              TimeText(st->updated_at_unix_ms()).c_str(),
-              absl::FormatDuration(absl::Trunc(now - absl::FromUnixMillis(st->updated_at_unix_ms()),
-                                               absl::Seconds(1)))
-                  .c_str());
+  std::printf("(as written by agent pid %lld at %s, %llds ago)\n",
+              static_cast<long long>(st->pid()), TimeText(st->updated_at_unix_ms()).c_str(),
+              static_cast<long long>(
+                  absl::ToInt64Seconds(now - absl::FromUnixMillis(st->updated_at_unix_ms()))));
   return code;
 }
 
