@@ -461,6 +461,7 @@ TEST_F(TruthSmallerLies, ControlPlaneMessageShown) {
   o.agents["a1"] = {SshInstance("ssh-a1", dir_.Sub("a1"))};
   o.agents["a2"] = {SshInstance("ssh-a2", dir_.Sub("a2"))};
   o.agents["a3"] = {SshInstance("ssh-a3", dir_.Sub("a3"))};
+  o.agents["relay"] = {};
   auto h = Harness::Start(o);
   ASSERT_TRUE(h.ok()) << h.status();
   h_ = *std::move(h);
@@ -528,6 +529,35 @@ TEST_F(TruthSmallerLies, ControlPlaneMessageShown) {
   ASSERT_TRUE(crypto::Ed25519PrivateKey::Generate().SaveFile(a3.result_key_file()).ok());
   const std::string a3_file = run_agent("a3", a3);
   expect_shown("a3", a3_file, "PERMISSION_DENIED", "result key changed");
+
+  // The banned agent again, through a relay: the relay hands the control
+  // plane's answer on instead of a cancelled call.
+  writeback::v1::AgentConfig rc = h_->agent_config("relay");
+  rc.mutable_relay()->set_listen_address("127.0.0.1:0");
+  auto ro = agent::RelayOptionsFromConfig(rc);
+  ASSERT_TRUE(ro.ok()) << ro.status();
+  auto relay = agent::Relay::Start(*std::move(ro));
+  ASSERT_TRUE(relay.ok()) << relay.status();
+  writeback::v1::AgentConfig via = h_->agent_config("a1");
+  via.set_controlplane_address(absl::StrCat("127.0.0.1:", (*relay)->port()));
+  via.set_controlplane_id(h_->agent_spiffe_id("relay"));
+  via.set_data_dir(h_->dir() + "/a1-via-relay");  // the a1 daemon holds its own journal
+  const std::string via_file = WriteAgentConfig(via, "a1-via-relay");
+  auto relayed = StartAgent(via);
+  ASSERT_NE(relayed, nullptr);
+  Ran s;
+  const std::string banned =
+      absl::StrCat("PERMISSION_DENIED: agent ", h_->agent_spiffe_id("a1"), " is banned");
+  EXPECT_TRUE(PollUntil([&] {
+    s = AgentStatus(via_file);
+    return absl::StrContains(s.out, banned);
+  })) << s.out;
+  EXPECT_EQ(s.code, 1) << s.out;
+  EXPECT_THAT(s.out, Not(HasSubstr("CANCELLED")));
+  EXPECT_EQ(relayed->last_stream_end().code(), absl::StatusCode::kPermissionDenied);
+  std::printf("a1 through a relay: writeback-agent status:\n%s", s.out.c_str());
+  relayed.reset();
+  (*relay)->Stop();
 
   for (auto& d : daemons) EXPECT_EQ(d->Stop(SIGTERM, absl::Seconds(10)), 0);
 }
