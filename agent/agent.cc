@@ -1,6 +1,7 @@
 #include "agent/agent.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <map>
@@ -17,6 +18,7 @@
 #include "common/status/macros.h"
 #include "common/tls/tls.h"
 #include "common/trust/policy.h"
+#include "google/protobuf/util/json_util.h"
 
 #ifndef WB_VERSION
 #define WB_VERSION "0.0.0-dev"
@@ -307,7 +309,58 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(const AgentConfig& cfg,
   Link::Handler* handler = a.get();
   a->link_ = std::make_unique<Link>(std::move(lo), handler);
   a->renewer_ = std::make_unique<Renewer>(cfg, a->result_key_, clock, Renewer::Options{});
+  a->status_file_ = StatusFilePath(cfg);
   return a;
+}
+
+std::string Agent::StatusFilePath(const AgentConfig& cfg) {
+  std::string d = cfg.data_dir();
+  while (d.size() > 1 && d.back() == '/') d.pop_back();
+  return d + "/status.json";
+}
+
+absl::StatusOr<writeback::agent::v1::AgentStatusFile> Agent::ReadStatusFile(
+    const AgentConfig& cfg) {
+  const std::string path = StatusFilePath(cfg);
+  WB_ASSIGN_OR_RETURN(std::string text, fs::ReadFile(path, 1 << 20));
+  writeback::agent::v1::AgentStatusFile st;
+  google::protobuf::util::JsonParseOptions o;
+  o.ignore_unknown_fields = true;  // written by another version of the agent
+  if (auto s = google::protobuf::util::JsonStringToMessage(text, &st, o); !s.ok()) {
+    return absl::DataLossError(absl::StrCat(path, ": not a status file (", s.ToString(), ")"));
+  }
+  return st;
+}
+
+void Agent::WriteStatus(std::optional<bool> connected) {
+  if (status_file_.empty()) return;
+  std::lock_guard<std::mutex> l(status_mu_);
+  writeback::agent::v1::AgentStatusFile st;
+  st.set_agent_id(agent_id_);
+  st.set_pid(::getpid());
+  st.set_updated_at_unix_ms(clock_->NowUnixMs());
+  st.set_connected(connected.has_value() ? *connected : link_->connected());
+  if (st.connected()) st.set_connected_since_unix_ms(connected_since_ms_);
+  if (stream_ended_ms_ != 0) {
+    st.set_stream_ended_at_unix_ms(stream_ended_ms_);
+    st.set_stream_end_code(absl::StatusCodeToString(stream_end_.code()));
+    st.set_stream_end_message(std::string(stream_end_.message()));
+    st.set_refused(Link::IsRefusal(stream_end_.code()));
+  }
+  if (auto out = journal_->Outbox(); out.ok()) st.set_outbox_results(out->size());
+  st.set_results_refused_total(results_refused_.load());
+  st.set_results_dropped_unknown_task_total(results_dropped_unknown_.load());
+  st.set_results_not_kept_total(executor_->refusals_not_kept());
+  std::string json;
+  google::protobuf::util::JsonPrintOptions o;
+  o.preserve_proto_field_names = true;
+  o.always_print_primitive_fields = true;
+  o.add_whitespace = true;
+  (void)google::protobuf::util::MessageToJsonString(st, &json, o);
+  if (absl::Status s = fs::WriteFileAtomic(status_file_, json, {.mode = 0600, .fsync_dir = false});
+      !s.ok()) {
+    log::Warn("status file not written", {{"path", status_file_}, {"error", s.ToString()}});
+  }
 }
 
 Agent::~Agent() { Stop(); }
@@ -338,6 +391,7 @@ void Agent::Stop() {
   if (executor_ != nullptr) executor_->Stop();
   if (link_ != nullptr) link_->Stop();
   if (renewer_ != nullptr) renewer_->Stop();
+  if (link_ != nullptr && executor_ != nullptr) WriteStatus();
   log::Info("agent stopped", {{"agent_id", agent_id_}});
 }
 
@@ -392,6 +446,7 @@ writeback::v1::Heartbeat Agent::MakeHeartbeat() {
   hb.set_agent_time_unix_ms(clock_->NowUnixMs());
   for (auto& info : InstanceInfos(/*with_health=*/true)) *hb.add_instances() = std::move(info);
   hb.set_tasks_in_flight(executor_->in_flight());
+  WriteStatus();
   return hb;
 }
 
@@ -416,6 +471,12 @@ std::vector<AgentMessage> Agent::OnConnected(const writeback::v1::Welcome& welco
   if (!out.empty()) {
     log::Info("re-sending unacknowledged results", {{"count", absl::StrCat(out.size())}});
   }
+  {
+    std::lock_guard<std::mutex> l(status_mu_);
+    connected_since_ms_ = clock_->NowUnixMs();
+  }
+  // Called before the link marks the stream established: say so already.
+  WriteStatus(/*connected=*/true);
   return out;
 }
 
@@ -437,19 +498,48 @@ std::string Agent::trust_state() const { return trust_->Describe(); }
 bool Agent::trust_ready() const { return trust_->ready(); }
 
 void Agent::OnResultAck(const writeback::v1::ResultAck& ack) {
-  if (!ack.accepted()) {
-    // Kept in the outbox: sent again on the next connection.
-    log::Warn("control plane refused a result",
-              {{"task_id", ack.task_id()}, {"error", ack.error()}});
+  if (ack.accepted()) {
+    if (absl::Status s = journal_->RemoveOutbox(ack.task_id()); !s.ok()) {
+      log::Error("journal write failed", {{"task_id", ack.task_id()}, {"error", s.ToString()}});
+    }
     return;
   }
-  if (absl::Status s = journal_->RemoveOutbox(ack.task_id()); !s.ok()) {
-    log::Error("journal write failed", {{"task_id", ack.task_id()}, {"error", s.ToString()}});
+  results_refused_.fetch_add(1);
+  if (ack.refusal() == writeback::v1::RESULT_REFUSAL_UNKNOWN_TASK) {
+    // Nothing there to record it against (e.g. a task id injected on the
+    // way): sending it on every connection would only grow the outbox. The
+    // journal keeps any real task's record; a redelivery returns it.
+    results_dropped_unknown_.fetch_add(1);
+    log::Warn("control plane does not know the task: result dropped from the outbox",
+              {{"task_id", ack.task_id()}, {"error", ack.error()}});
+    if (absl::Status s = journal_->RemoveOutbox(ack.task_id()); !s.ok()) {
+      log::Error("journal write failed", {{"task_id", ack.task_id()}, {"error", s.ToString()}});
+    }
+  } else {
+    // Kept in the outbox: sent again on the next connection.
+    log::Warn("control plane refused a result",
+              {{"task_id", ack.task_id()},
+               {"refusal", writeback::v1::ResultRefusal_Name(ack.refusal())},
+               {"error", ack.error()}});
   }
+  WriteStatus();
 }
 
 void Agent::OnDisconnected(const absl::Status& why) {
+  bool stopping = false;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    stopping = stopped_;
+  }
+  // Our own Stop cancels the stream: keep what the control plane said last.
+  if (stopping && why.code() == absl::StatusCode::kCancelled) return;
+  {
+    std::lock_guard<std::mutex> l(status_mu_);
+    stream_ended_ms_ = clock_->NowUnixMs();
+    stream_end_ = why;
+  }
   log::Debug("stream closed", {{"error", why.ToString()}});
+  WriteStatus();
 }
 
 void Agent::OnTaskAck(const std::string& task_id) {

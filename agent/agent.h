@@ -8,9 +8,11 @@
 // any thread; Stop is idempotent and the destructor calls it.
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -76,6 +78,27 @@ class Agent final : private Link::Handler, private Executor::Sink {
   bool trust_ready() const;
   // Connection attempts so far (for tests and diagnostics).
   int connect_attempts() const { return link_->attempts(); }
+  // How the last stream ended: the control plane's own status when it ended
+  // it (PERMISSION_DENIED "agent ... is banned", FAILED_PRECONDITION
+  // "... is served by agent ...", ...); OK before any stream ended.
+  absl::Status last_stream_end() const { return link_->last_error(); }
+
+  // Results the control plane refused, results dropped from the outbox
+  // because it does not know their task (e.g. ids injected on the way), and
+  // refusals of unauthenticated tasks sent once but not kept (outbox bound),
+  // since start. Also in the status file.
+  uint64_t results_refused() const { return results_refused_.load(); }
+  uint64_t results_dropped_unknown_task() const { return results_dropped_unknown_.load(); }
+  uint64_t results_not_kept() const { return executor_->refusals_not_kept(); }
+
+  // <data_dir>/status.json: what the running agent last knew about its
+  // stream, outbox and counters (AgentStatusFile in
+  // agent/journal/journal_record.proto), rewritten on connect, on
+  // disconnect, on refused results and every heartbeat. Read by
+  // `writeback-agent status`, which cannot open the daemon's journal.
+  static std::string StatusFilePath(const writeback::v1::AgentConfig& cfg);
+  static absl::StatusOr<writeback::agent::v1::AgentStatusFile> ReadStatusFile(
+      const writeback::v1::AgentConfig& cfg);
 
  private:
   explicit Agent(const Clock* clock);
@@ -92,6 +115,10 @@ class Agent final : private Link::Handler, private Executor::Sink {
   void OnResultAck(const writeback::v1::ResultAck& ack) override;
   void OnTrustPolicy(const writeback::v1::SignedEnvelope& policy) override;
   void OnDisconnected(const absl::Status& why) override;
+  // Rewrites the status file (best effort: a failure is logged);
+  // `connected` overrides what the link says.
+  void WriteStatus(std::optional<bool> connected = std::nullopt);
+
   // Executor::Sink
   void OnTaskAck(const std::string& task_id) override;
   void OnResult(const std::string& task_id, const writeback::v1::SignedEnvelope& result) override;
@@ -116,6 +143,14 @@ class Agent final : private Link::Handler, private Executor::Sink {
   std::mutex mu_;  // guards started_, stopped_
   bool started_ = false;
   bool stopped_ = false;
+
+  std::string status_file_;
+  std::atomic<uint64_t> results_refused_{0};
+  std::atomic<uint64_t> results_dropped_unknown_{0};
+  std::mutex status_mu_;  // guards the fields below and serializes WriteStatus
+  int64_t connected_since_ms_ = 0;
+  int64_t stream_ended_ms_ = 0;
+  absl::Status stream_end_;
 };
 
 }  // namespace wb::agent

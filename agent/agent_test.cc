@@ -219,6 +219,73 @@ TEST_F(AgentTest, RefusesAControlPlaneWithAnotherIdentity) {
   EXPECT_TRUE(cp.hellos().empty());
 }
 
+// Issue 15: refusals of tasks with ids injected on the way used to stay in
+// the outbox and be sent again on every connection. What the control plane
+// says it does not know is dropped, and counted.
+TEST_F(AgentTest, ResultsForTasksTheControlPlaneDoesNotKnowAreDroppedAndCounted) {
+  FakeControlPlane::Options fo;
+  fo.refuse_results = writeback::v1::RESULT_REFUSAL_UNKNOWN_TASK;
+  FakeControlPlane cp(fo);
+  ASSERT_TRUE(cp.Start(pki_->controlplane().tls).ok());
+  const AgentConfig cfg = Config(cp.port());
+  auto agent = MakeAgent(cfg);
+  ASSERT_NE(agent, nullptr);
+  ASSERT_TRUE(agent->Start().ok());
+  ASSERT_TRUE(WaitFor([&] { return agent->connected(); }));
+  const auto forger = crypto::Ed25519PrivateKey::Generate();
+  for (const char* id : {"injected-1", "injected-2"}) {
+    cp.SendTask(MakeSignedTask(Spec(id), forger));  // not signed by the dispatch key
+  }
+  ASSERT_TRUE(WaitFor([&] {
+    auto n = agent->unacknowledged_results();
+    return agent->results_dropped_unknown_task() == 2 && n.ok() && *n == 0;
+  }));
+  EXPECT_EQ(agent->results_refused(), 2u);
+  EXPECT_EQ(target_->applies_count(), 0);
+  ASSERT_TRUE(WaitFor([&] {
+    auto st = Agent::ReadStatusFile(cfg);
+    return st.ok() && st->results_dropped_unknown_task_total() == 2 && st->connected();
+  }));
+  // Nothing is sent again on the next connection.
+  const size_t sent = cp.results().size();
+  agent.reset();  // stops it and closes its journal
+  auto again = MakeAgent(cfg);
+  ASSERT_NE(again, nullptr);
+  ASSERT_TRUE(again->Start().ok());
+  ASSERT_TRUE(WaitFor([&] { return cp.hellos().size() == 2 && again->connected(); }));
+  ASSERT_TRUE(WaitFor([&] { return !cp.heartbeats().empty(); }));
+  EXPECT_EQ(cp.results().size(), sent);
+}
+
+// The status file carries the control plane's own words when it refuses
+// the agent (`writeback-agent status` prints them).
+TEST_F(AgentTest, TheControlPlanesRefusalIsInTheStatusFile) {
+  FakeControlPlane::Options fo;
+  fo.refuse_hello = grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                                 "hello.instances[0].name: instance 'ssh-main' is served by agent "
+                                 "spiffe://writeback.test/agent/a2");
+  FakeControlPlane cp(fo);
+  ASSERT_TRUE(cp.Start(pki_->controlplane().tls).ok());
+  const AgentConfig cfg = Config(cp.port());
+  auto agent = MakeAgent(cfg);
+  ASSERT_TRUE(agent->Start().ok());
+  ASSERT_TRUE(WaitFor([&] {
+    auto st = Agent::ReadStatusFile(cfg);
+    return st.ok() && st->refused();
+  }));
+  auto st = Agent::ReadStatusFile(cfg);
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_FALSE(st->connected());
+  EXPECT_EQ(st->stream_end_code(), "FAILED_PRECONDITION");
+  EXPECT_EQ(st->stream_end_message(), fo.refuse_hello.error_message());
+  EXPECT_EQ(agent->last_stream_end().code(), absl::StatusCode::kFailedPrecondition);
+  agent->Stop();
+  // Stopping does not turn the last answer into CANCELLED.
+  st = Agent::ReadStatusFile(cfg);
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->stream_end_code(), "FAILED_PRECONDITION");
+}
+
 TEST_F(AgentTest, StopIsIdempotent) {
   auto agent = MakeAgent(Config(1));
   ASSERT_TRUE(agent->Start().ok());

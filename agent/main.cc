@@ -3,7 +3,10 @@
 //   writeback-agent check-config --config FILE  validate the config and exit
 //   writeback-agent enroll --config FILE --token-file F   get this agent's
 //       certificate with a join token (keys are made here, never sent)
-//   writeback-agent status --config FILE  READY / NOT READY (certificate)
+//   writeback-agent status --config FILE [--metrics]  READY / NOT READY (the
+//       certificate; a refusal by the control plane, in its own words), the
+//       stream and the result counters the running agent wrote to
+//       <data_dir>/status.json; --metrics: the same as Prometheus text
 //   writeback-agent bundle apply FILE --out RESULTS [--config FILE]
 //       apply an air-gapped task bundle with the agent's own journal and
 //       write the signed result bundle (agent/bundle/bundle_apply.h)
@@ -14,6 +17,8 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -25,6 +30,7 @@
 #include "common/config/config.h"
 #include "common/fs/fs.h"
 #include "common/logging/logging.h"
+#include "common/text/display.h"
 #include "connectors/registry.h"
 #include "writeback/v1/config.pb.h"
 
@@ -132,34 +138,118 @@ int Enroll(const std::string& path, const std::string& token_file, bool force) {
   return kExitOk;
 }
 
-int Status(const std::string& path) {
+std::string TimeText(int64_t unix_ms) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixMillis(unix_ms), absl::UTCTimeZone());
+}
+
+// Text from the control plane or the status file, made safe to print.
+std::string Shown(absl::string_view s) { return wb::text::EscapeForDisplay(s); }
+
+// The running agent's status file as Prometheus text (for a node_exporter
+// textfile collector: nothing listens on an agent host).
+std::string MetricsText(const writeback::agent::v1::AgentStatusFile& st) {
+  std::string out;
+  auto metric = [&](const char* name, const char* type, const char* help,
+                    std::vector<std::pair<std::string, uint64_t>> samples) {
+    absl::StrAppend(&out, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type, "\n");
+    for (const auto& [labels, v] : samples) absl::StrAppend(&out, name, labels, " ", v, "\n");
+  };
+  metric("writeback_agent_connected", "gauge",
+         "1 while the agent's stream to the control plane is established",
+         {{"", st.connected() ? 1 : 0}});
+  metric("writeback_agent_refused", "gauge",
+         "1 if the control plane refused the agent's last stream (a ban, a changed key, an "
+         "instance served by another agent)",
+         {{"", !st.connected() && st.refused() ? 1 : 0}});
+  metric("writeback_agent_outbox_results", "gauge",
+         "results waiting in the agent's outbox for the control plane's acknowledgement",
+         {{"", st.outbox_results()}});
+  metric("writeback_agent_results_refused_total", "counter",
+         "results the control plane refused since the agent started",
+         {{"", st.results_refused_total()}});
+  metric("writeback_agent_results_dropped_total", "counter",
+         "results no longer kept for sending again, since the agent started: unknown_task (the "
+         "control plane does not know the task, e.g. an id injected on the way), outbox_bound "
+         "(refusals of unauthenticated tasks beyond the outbox bound, sent once)",
+         {{"{reason=\"unknown_task\"}", st.results_dropped_unknown_task_total()},
+          {"{reason=\"outbox_bound\"}", st.results_not_kept_total()}});
+  metric("writeback_agent_status_updated_seconds", "gauge",
+         "when the running agent last wrote its status (Unix time)",
+         {{"", static_cast<uint64_t>(st.updated_at_unix_ms() / 1000)}});
+  return out;
+}
+
+int Status(const std::string& path, bool metrics) {
   writeback::v1::AgentConfig cfg;
   if (absl::Status s = wb::config::LoadYamlFile(path, &cfg); !s.ok()) {
     PrintError(s);
     return kExitConfig;
   }
+  // What the running agent wrote last (absent before its first start).
+  auto st = wb::agent::Agent::ReadStatusFile(cfg);
+  if (metrics) {
+    if (!st.ok()) {
+      PrintError(st.status());
+      return kExitConfig;
+    }
+    std::printf("%s", MetricsText(*st).c_str());
+    return kExitOk;
+  }
   auto w = wb::agent::ReadCertWindow(cfg);
   const absl::Time now = absl::Now();
+  int code = kExitOk;
   if (!w.ok()) {
     std::printf("NOT READY: no usable certificate (%s); enrol with a join token\n",
-                std::string(w.status().message()).c_str());
-    return kExitConfig;
-  }
-  if (now >= w->not_after) {
+                Shown(w.status().message()).c_str());
+    code = kExitConfig;
+  } else if (now >= w->not_after) {
     std::printf(
         "NOT READY: certificate expired at %s; the running agent re-joins by itself "
         "unless it was banned\n",
         absl::FormatTime(w->not_after).c_str());
-    return kExitConfig;
+    code = kExitConfig;
+  } else if (st.ok() && !st->connected() && st->refused()) {
+    // The control plane's own words: a ban, a changed key, an instance
+    // served by another agent.
+    std::printf("NOT READY: the control plane refused this agent's stream at %s: %s: %s\n",
+                TimeText(st->stream_ended_at_unix_ms()).c_str(),
+                Shown(st->stream_end_code()).c_str(), Shown(st->stream_end_message()).c_str());
+    code = kExitConfig;
+  } else {
+    std::printf("READY: certificate valid until %s (%s left)\n",
+                absl::FormatTime(w->not_after).c_str(),
+                absl::FormatDuration(absl::Trunc(w->not_after - now, absl::Seconds(1))).c_str());
   }
-  std::printf("READY: certificate valid until %s (%s left)\n",
-              absl::FormatTime(w->not_after).c_str(),
-              absl::FormatDuration(absl::Trunc(w->not_after - now, absl::Seconds(1))).c_str());
-  return kExitOk;
-}
-
-std::string TimeText(int64_t unix_ms) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixMillis(unix_ms), absl::UTCTimeZone());
+  if (!st.ok()) {
+    std::printf("control plane: unknown (%s; the agent writes it once it runs)\n",
+                Shown(st.status().message()).c_str());
+    return code;
+  }
+  if (st->connected()) {
+    std::printf("control plane: connected since %s\n",
+                TimeText(st->connected_since_unix_ms()).c_str());
+  } else if (st->refused()) {
+    std::printf("control plane: not connected (refused, above); the agent keeps trying\n");
+  } else if (st->stream_ended_at_unix_ms() != 0) {
+    std::printf("control plane: not connected; the last stream ended at %s: %s: %s\n",
+                TimeText(st->stream_ended_at_unix_ms()).c_str(),
+                Shown(st->stream_end_code()).c_str(), Shown(st->stream_end_message()).c_str());
+  } else {
+    std::printf("control plane: not connected yet\n");
+  }
+  std::printf(
+      "results: %llu waiting in the outbox; since the agent started: %llu refused by the control "
+      "plane, %llu dropped (the control plane does not know the task), %llu not kept (outbox "
+      "bound)\n",
+      static_cast<unsigned long long>(st->outbox_results()),
+      static_cast<unsigned long long>(st->results_refused_total()),
+      static_cast<unsigned long long>(st->results_dropped_unknown_task_total()),
+      static_cast<unsigned long long>(st->results_not_kept_total()));
+  std::printf("(as written by agent pid %lld at %s, %llds ago)\n",
+              static_cast<long long>(st->pid()), TimeText(st->updated_at_unix_ms()).c_str(),
+              static_cast<long long>(
+                  absl::ToInt64Seconds(now - absl::FromUnixMillis(st->updated_at_unix_ms()))));
+  return code;
 }
 
 int BundleApply(const std::string& path, const std::string& file, const std::string& out,
@@ -233,9 +323,13 @@ int main(int argc, char** argv) {
                    "File holding the join token (wbctl agent token create)")
       ->required();
   enroll->add_flag("--force", force, "Replace an existing certificate");
-  CLI::App* status =
-      app.add_subcommand("status", "READY or NOT READY (the certificate's validity)");
+  CLI::App* status = app.add_subcommand(
+      "status",
+      "READY or NOT READY (the certificate, the control plane's answer), the stream and results");
   status->add_option("--config", config, "Agent configuration (YAML)")->required();
+  bool metrics = false;
+  status->add_flag("--metrics", metrics,
+                   "Print the running agent's counters as Prometheus text instead");
   CLI::App* bundle = app.add_subcommand("bundle", "Air-gapped bundles (docs/networks.md)");
   bundle->require_subcommand(1);
   CLI::App* apply = bundle->add_subcommand(
@@ -254,7 +348,7 @@ int main(int argc, char** argv) {
   }
   if (check->parsed()) return CheckConfig(config);
   if (enroll->parsed()) return Enroll(config, token_file, force);
-  if (status->parsed()) return Status(config);
+  if (status->parsed()) return Status(config, metrics);
   if (apply->parsed()) return BundleApply(bundle_config, bundle_file, out_file, wait);
   return Run(config);
 }

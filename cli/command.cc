@@ -9,6 +9,7 @@
 #include "cli/exit_codes.h"
 #include "cli/request.h"
 #include "common/status/macros.h"
+#include "common/text/display.h"
 
 namespace wb::cli {
 namespace {
@@ -42,15 +43,21 @@ absl::StatusOr<AdminClient*> Context::Client() {
 }
 
 int Context::Fail(const absl::Status& status) const {
-  *err_ << "wbctl: " << status.message() << "\n";
+  // Messages carry the server's words and what was typed: shown escaped.
+  *err_ << "wbctl: " << text::EscapeForDisplay(status.message()) << "\n";
   err_->flush();
   const int code = ExitCodeFor(status.code());
   return code == kExitOk ? kExitFailed : code;
 }
 
-int Context::Emit(const absl::StatusOr<std::string>& text) const {
-  if (!text.ok()) return Fail(text.status());
-  *out_ << *text;
+int Context::Emit(const absl::StatusOr<std::string>& doc) const {
+  if (!doc.ok()) return Fail(doc.status());
+  // The formatters escape what they print (cli/format.h); this is the net
+  // under them: a JSON document keeps its values (JSON escapes), anything
+  // else keeps its lines.
+  *out_ << text::EscapeForDisplay(*doc, globals_.output == "json"
+                                            ? text::EscapeStyle::kJson
+                                            : text::EscapeStyle::kTextKeepNewlines);
   out_->flush();
   return kExitOk;
 }
@@ -61,6 +68,32 @@ bool RegisterCommand(CommandDef def) {
 }
 
 CLI::Option* OnePerFlag(CLI::Option* opt) { return opt->allow_extra_args(false); }
+
+namespace {
+
+// Every value given on the command line must be UTF-8: it goes into the
+// request (proto strings are UTF-8) or names a file we print. An error names
+// the flag (or the positional argument) and where the bad byte is.
+absl::Status CheckUtf8(const CLI::App& app) {
+  for (const CLI::Option* opt : app.get_options()) {
+    for (const std::string& v : opt->results()) {
+      size_t i = 0;
+      uint32_t cp = 0;
+      for (size_t n = 0; i < v.size() && (n = text::DecodeUtf8(v, i, &cp)) > 0;) i += n;
+      if (i == v.size()) continue;
+      std::string name = opt->get_name();
+      if (name.empty()) name = opt->get_name(/*positional=*/true);
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, ": not valid UTF-8 (byte 0x",
+                       absl::Hex(static_cast<unsigned char>(v[i]), absl::kZeroPad2), " at offset ",
+                       i, " of '", text::EscapeForDisplay(v), "')"));
+    }
+  }
+  for (const CLI::App* sub : app.get_subcommands()) WB_RETURN_IF_ERROR(CheckUtf8(*sub));
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 int RunWbctl(const std::vector<std::string>& args, const RunOptions& run) {
   GlobalOptions globals;
@@ -126,9 +159,11 @@ int RunWbctl(const std::vector<std::string>& args, const RunOptions& run) {
   } catch (const CLI::Success& e) {  // --help, --help-all
     return app.exit(e, ctx.out(), ctx.err());
   } catch (const CLI::ParseError& e) {
-    ctx.err() << "wbctl: " << e.what() << "\nRun 'wbctl --help' (or 'wbctl <command> --help').\n";
+    ctx.err() << "wbctl: " << text::EscapeForDisplay(e.what())
+              << "\nRun 'wbctl --help' (or 'wbctl <command> --help').\n";
     return kExitUsage;
   }
+  if (absl::Status s = CheckUtf8(app); !s.ok()) return ctx.Fail(s);
   for (auto& [sub, action] : leaves) {
     if (sub->parsed()) return action(ctx);
   }

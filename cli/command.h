@@ -64,10 +64,13 @@ class Context {
   // channel on first use. Owned by the Context.
   absl::StatusOr<AdminClient*> Client();
 
-  // Prints "wbctl: <message>" to err() and returns the exit code for it.
+  // Prints "wbctl: <message>" to err() (escaped for display,
+  // common/text/display.h) and returns the exit code for it.
   int Fail(const absl::Status& status) const;
-  // Prints `text` to out() and returns 0, or fails with its error.
-  int Emit(const absl::StatusOr<std::string>& text) const;
+  // Prints `doc` to out() and returns 0, or fails with its error. Anything
+  // unsafe to display that a formatter let through is escaped (as JSON
+  // escapes with -o json).
+  int Emit(const absl::StatusOr<std::string>& doc) const;
 
  private:
   const GlobalOptions& globals_;

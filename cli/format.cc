@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "common/text/display.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace wb::cli {
@@ -153,10 +154,9 @@ bool NeedsQuotes(const std::string& s) {
   for (const char* w : kWords) {
     if (lower == w) return true;
   }
-  for (unsigned char c : s) {
-    if (c < 0x20 || c == 0x7f) return true;
-  }
-  return false;
+  // Control, bidirectional and invisible characters: double-quoted, where
+  // JsonToYaml writes them as \uXXXX escapes (common/text/display.h).
+  return text::FindUnsafe(s).has_value();
 }
 
 void EmitString(YAML::Emitter& e, const std::string& s) {
@@ -280,25 +280,7 @@ absl::StatusOr<v1::DecisionState> ParseDecisionState(absl::string_view name) {
                                                  "' (one of: ", absl::StrJoin(names, ", "), ")"));
 }
 
-std::string Printable(absl::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    const unsigned char c = s[i];
-    if (c < 0x20 || c == 0x7f) {
-      absl::StrAppend(&out, "\\x", absl::Hex(c, absl::kZeroPad2));
-    } else if (c == 0xC2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) >= 0x80 &&
-               static_cast<unsigned char>(s[i + 1]) <= 0x9F) {
-      // C1 control characters (U+0080..U+009F), e.g. CSI.
-      absl::StrAppend(&out, "\\u00",
-                      absl::Hex(static_cast<unsigned char>(s[i + 1]), absl::kZeroPad2));
-      ++i;
-    } else {
-      out.push_back(static_cast<char>(c));
-    }
-  }
-  return out;
-}
+std::string Printable(absl::string_view s) { return text::EscapeForDisplay(s); }
 
 Table::Table(std::vector<std::string> headers) { rows_.push_back(std::move(headers)); }
 
@@ -334,7 +316,9 @@ absl::StatusOr<std::string> MessageToJson(const google::protobuf::Message& msg) 
   auto st = google::protobuf::util::MessageToJsonString(msg, &out, opts);
   if (!st.ok()) return absl::InternalError(absl::StrCat("JSON encoding: ", st.ToString()));
   if (out.empty() || out.back() != '\n') out.push_back('\n');
-  return out;
+  // Bidirectional and invisible characters as JSON escapes: the same values,
+  // shown visibly.
+  return text::EscapeForDisplay(out, text::EscapeStyle::kJson);
 }
 
 absl::StatusOr<std::string> JsonToYaml(absl::string_view json) {
@@ -344,7 +328,9 @@ absl::StatusOr<std::string> JsonToYaml(absl::string_view json) {
   e.SetIndent(2);
   EmitYaml(e, doc);
   if (!e.good()) return absl::InternalError(absl::StrCat("YAML encoding: ", e.GetLastError()));
-  std::string out = e.c_str();
+  // Unsafe characters only occur in double-quoted scalars (NeedsQuotes),
+  // where these escapes read back as the same characters.
+  std::string out = text::EscapeForDisplay(e.c_str(), text::EscapeStyle::kTextKeepNewlines);
   out.push_back('\n');
   return out;
 }

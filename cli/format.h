@@ -6,8 +6,11 @@
 //   to the same values (strings that would read as numbers, booleans or null
 //   are quoted).
 // - Tables are aligned, times are RFC3339 UTC plus a relative age. Text
-//   coming from the server is made printable (control characters escaped) so
-//   a hostile string cannot drive the terminal.
+//   coming from the server is escaped visibly (common/text/display.h:
+//   control, bidirectional and invisible characters become \u202e, \x1b,
+//   ...) so a hostile string can neither drive the terminal nor show other
+//   text than it holds. JSON and YAML carry the same characters as their own
+//   escapes (\u202e): the values are unchanged.
 // Pure functions; thread-safe.
 #pragma once
 
@@ -44,7 +47,9 @@ std::string OutcomeName(writeback::v1::Outcome o);
 std::string RejectReasonName(writeback::v1::RejectReason r);
 // Parses "verified", "VERIFIED" or "DECISION_STATE_VERIFIED".
 absl::StatusOr<writeback::v1::DecisionState> ParseDecisionState(absl::string_view name);
-// Replaces control characters (C0, DEL, C1) with \xNN escapes.
+// `s` for a person: control (C0, DEL, C1), bidirectional and invisible
+// characters and bytes that are not UTF-8 escaped visibly
+// (text::EscapeForDisplay).
 std::string Printable(absl::string_view s);
 
 // An aligned text table. Cells are made printable; columns are separated by

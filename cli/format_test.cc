@@ -68,8 +68,37 @@ TEST(FormatTest, OutputFormatNames) {
 TEST(FormatTest, PrintableEscapesControlCharacters) {
   EXPECT_EQ(Printable("plain text é"), "plain text é");
   EXPECT_EQ(Printable("a\x1b[31mb"), "a\\x1b[31mb");
-  EXPECT_EQ(Printable("line\nnext"), "line\\x0anext");
+  EXPECT_EQ(Printable("line\nnext"), "line\\nnext");
   EXPECT_EQ(Printable("c1\xc2\x9b"), "c1\\u009b");
+}
+
+// Issue 15: what reorders or hides text is shown visibly, in tables, JSON
+// and YAML alike (JSON and YAML keep the values: their own escapes).
+TEST(FormatTest, BidiAndInvisibleCharactersAreShownVisibly) {
+  EXPECT_EQ(Printable("invoice\u202Etxt.exe"), "invoice\\u202etxt.exe");
+  EXPECT_EQ(Printable("ro\u200Bot"), "ro\\u200bot");
+  EXPECT_EQ(Printable("bad\xff"), "bad\\xff");
+  writeback::v1::DecisionView v;
+  v.mutable_statement()->set_reason("pay \u202Eexe.txt");
+  v.mutable_statement()->add_targets()->set_object("/srv/a\u200Bb");
+  const std::string table = DecisionViewTable(v, kNow);
+  EXPECT_THAT(table, HasSubstr("pay \\u202eexe.txt"));
+  EXPECT_THAT(table, HasSubstr("/srv/a\\u200bb"));
+  EXPECT_THAT(table, Not(HasSubstr("\u202E")));
+  auto json = RenderMessage(v, OutputFormat::kJson);
+  ASSERT_TRUE(json.ok());
+  EXPECT_THAT(*json, HasSubstr("pay \\u202eexe.txt"));
+  EXPECT_THAT(*json, Not(HasSubstr("\u202E")));
+  writeback::v1::DecisionView back;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(*json, &back).ok());
+  EXPECT_EQ(back.statement().reason(), "pay \u202Eexe.txt");
+  auto yaml = RenderMessage(v, OutputFormat::kYaml);
+  ASSERT_TRUE(yaml.ok());
+  EXPECT_THAT(*yaml, Not(HasSubstr("\u202E")));
+  EXPECT_THAT(*yaml, Not(HasSubstr("\u200B")));
+  YAML::Node doc = YAML::Load(*yaml);
+  EXPECT_EQ(doc["statement"]["reason"].as<std::string>(), "pay \u202Eexe.txt");
+  EXPECT_EQ(doc["statement"]["targets"][0]["object"].as<std::string>(), "/srv/a\u200Bb");
 }
 
 TEST(FormatTest, TableColumnsAlign) {
@@ -104,7 +133,7 @@ TEST(FormatTest, DecisionViewTableShowsStatementTasksAndEvidence) {
   // Server text cannot drive the terminal.
   EXPECT_THAT(out, Not(HasSubstr("\x1b")));
   EXPECT_THAT(out, HasSubstr("\\x1b[31mred"));
-  EXPECT_THAT(out, HasSubstr("2 keys: first line\\x0asecond"));
+  EXPECT_THAT(out, HasSubstr("2 keys: first line\\nsecond"));
 }
 
 TEST(FormatTest, DecisionListTable) {

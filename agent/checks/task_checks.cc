@@ -29,20 +29,30 @@ void Fail(TaskCheck& c, const absl::Status& s) {
 
 int64_t UnixMs(absl::Time t) { return absl::ToUnixMillis(t); }
 
+// The task_id the payload claims, for a refusal's report only: never
+// trusted, never journaled. Every refusal of a task that is not authentic
+// carries it, so the control plane can record the refusal against its task
+// (it checks the digest against what it signed) and the operator sees why.
+void Claim(const SignedEnvelope& env, TaskCheck& c) {
+  Task claimed;
+  if (claimed.ParseFromString(env.payload())) c.claimed_task_id = claimed.task_id();
+}
+
 // Stage 1-3: signature, parsing, audience. Returns false when `c` is decided.
 bool CheckAuthentic(const SignedEnvelope& env, const CheckContext& ctx, TaskCheck& c) {
   const envelope::Keyring* keys =
       ctx.policy != nullptr ? &ctx.policy->dispatch_keys : ctx.dispatch_keys;
   if (keys == nullptr || (ctx.require_policy && ctx.policy == nullptr)) {
+    Claim(env, c);
     Reject(c, writeback::v1::REJECT_REASON_UNKNOWN_KEY,
-           ctx.require_policy ? "no trust policy received yet: no dispatch key is trusted"
-                              : "no dispatch keys configured");
+           ctx.require_policy
+               ? "no trust policy received yet: no dispatch key is trusted (publish one with "
+                 "wbctl trust publish; a control plane without a trust root sends none)"
+               : "no dispatch keys configured");
     return false;
   }
   if (absl::Status s = envelope::Verify(env, writeback::v1::PAYLOAD_TYPE_TASK, *keys); !s.ok()) {
-    // Best effort, for the report only: never trusted, never journaled.
-    Task claimed;
-    if (claimed.ParseFromString(env.payload())) c.claimed_task_id = claimed.task_id();
+    Claim(env, c);
     switch (s.code()) {
       case absl::StatusCode::kNotFound:
         Reject(c, writeback::v1::REJECT_REASON_UNKNOWN_KEY, std::string(s.message()));

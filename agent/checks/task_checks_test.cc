@@ -422,6 +422,12 @@ TEST_F(PolicyChecksTest, TheActionClassThresholdIsEnforced) {
 TEST_F(PolicyChecksTest, WithoutAPolicyOrWithAKeyNotInItNothingIsAuthentic) {
   ctx_.policy = nullptr;
   ExpectReject(Approved({1}), writeback::v1::REJECT_REASON_UNKNOWN_KEY);
+  // The refusal still says which task it refused (issue 15: it used to be
+  // reported without an id, and the decision stayed DISPATCHED).
+  TaskCheck none = Check(Approved({1}, "task-9"));
+  EXPECT_FALSE(none.authentic);
+  EXPECT_EQ(none.task_id(), "task-9");
+  EXPECT_NE(none.message.find("no trust policy received yet"), std::string::npos) << none.message;
   ctx_.policy = policy_;
   // A key the pinned-mode keyring would trust, but the policy does not list.
   auto other = crypto::Ed25519PrivateKey::Generate();

@@ -397,9 +397,22 @@ void Executor::Reject(const TaskCheck& c, const SignedEnvelope& env) {
     e.set_updated_at_unix_ms(r.agent_time_unix_ms());
     s = journal_->Complete(e, /*bump_version=*/false);
   } else if (!id.empty() && !c.task_id_conflict) {
-    // Unauthenticated id: reported (and kept until acknowledged) but never
-    // recorded as a task, so forged bytes cannot shadow a real task.
-    s = journal_->PutOutbox(id, signed_result);
+    // Unauthenticated id: reported (and kept until acknowledged, within a
+    // bound: anyone on the path can make up ids) but never recorded as a
+    // task, so forged bytes cannot shadow a real task.
+    auto kept =
+        journal_->PutUnauthenticatedOutbox(id, signed_result, opts_.max_unauthenticated_results);
+    if (!kept.ok()) {
+      s = kept.status();
+    } else if (!*kept) {
+      refusals_not_kept_.fetch_add(1);
+      log::Warn("refusal sent once, not kept in the outbox",
+                {{"task_id", id},
+                 {"why",
+                  "the outbox already holds this id or its bound of refusals of "
+                  "unauthenticated tasks"},
+                 {"bound", absl::StrCat(opts_.max_unauthenticated_results)}});
+    }
   }
   // Else (no id at all, or an id already used by another task): sent once,
   // not kept, so it cannot replace the outbox entry of the real task.

@@ -31,6 +31,7 @@
 // threads, possibly concurrently.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -101,6 +102,11 @@ class Executor {
     int workers = 2;
     uint32_t max_in_flight = 64;  // until the control plane says otherwise
     absl::Duration connector_timeout = absl::Minutes(5);
+    // Refusals of tasks whose id is not authenticated (a bad signature, an
+    // unknown key: the id may have been made up on the way) kept in the
+    // outbox until the control plane answers; beyond it they are sent once
+    // and not kept (counted: refusals_not_kept).
+    size_t max_unauthenticated_results = 256;
   };
 
   // `journal`, `clock` and `sink` are not owned and must outlive the
@@ -128,6 +134,9 @@ class Executor {
   void SetMaxInFlight(uint32_t n);
   // Tasks queued or running.
   uint32_t in_flight() const;
+  // Refusals sent once but not kept because the outbox already held
+  // max_unauthenticated_results of them (since construction).
+  uint64_t refusals_not_kept() const { return refusals_not_kept_.load(); }
 
   // Builds and signs a result (exposed for bundles and tests).
   static writeback::v1::SignedEnvelope SignResult(const writeback::v1::Result& result,
@@ -181,6 +190,7 @@ class Executor {
   std::set<std::string> busy_;
   std::set<std::string> enqueued_;  // task ids queued or running
   std::vector<std::thread> workers_;
+  std::atomic<uint64_t> refusals_not_kept_{0};
 };
 
 }  // namespace wb::agent

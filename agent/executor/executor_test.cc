@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "agent/testing/fake_connector.h"
 #include "agent/testing/task_factory.h"
 #include "common/testing/temp_dir.h"
@@ -72,7 +73,8 @@ class ExecutorTest : public ::testing::Test {
   void SetUp() override { OpenAgent(); }
 
   // Creates journal + executor on the same directory (an agent "restart").
-  void OpenAgent(bool start = true, uint32_t max_in_flight = 64) {
+  void OpenAgent(bool start = true, uint32_t max_in_flight = 64,
+                 size_t max_unauthenticated_results = 256) {
     executor_.reset();
     journal_.reset();
     auto j = Journal::Open(dir_.Sub("journal"));
@@ -88,6 +90,7 @@ class ExecutorTest : public ::testing::Test {
     if (ext_declared_idempotent_) ext.declared_idempotent.insert("revoke");
     o.instances["ext"] = std::move(ext);
     o.max_in_flight = max_in_flight;
+    o.max_unauthenticated_results = max_unauthenticated_results;
     sink_ = std::make_unique<RecordingSink>();
     executor_ = std::make_unique<Executor>(std::move(o), journal_.get(), &clock_, sink_.get());
     if (start) {
@@ -397,6 +400,24 @@ struct RejectCase {
   writeback::v1::RejectReason reason;
   std::function<SignedEnvelope(const TaskSpec&, const crypto::Ed25519PrivateKey&)> make;
 };
+
+// Anyone on the path can make up task ids: refusals of tasks that are not
+// authentic are kept in the outbox only up to a bound; beyond it they are
+// still reported once, and counted.
+TEST_F(ExecutorTest, RefusalsOfUnauthenticTasksAreBoundedInTheOutbox) {
+  OpenAgent(true, 64, /*max_unauthenticated_results=*/2);
+  auto forger = crypto::Ed25519PrivateKey::Generate();
+  for (int i = 0; i < 5; ++i)
+    executor_->Submit(MakeSignedTask(Spec(absl::StrCat("x-", i)), forger));
+  ASSERT_TRUE(WaitFor([&] { return sink_->result_count() == 5; }));
+  EXPECT_EQ(executor_->refusals_not_kept(), 3u);
+  auto out = journal_->Outbox();
+  ASSERT_TRUE(out.ok());
+  ASSERT_EQ(out->size(), 2u);
+  EXPECT_EQ((*out)[0].task_id(), "x-0");
+  EXPECT_TRUE((*out)[0].unauthenticated());
+  EXPECT_EQ(target_->applies_count(), 0);
+}
 
 TEST_F(ExecutorTest, RejectedTasksNeverReachTheConnector) {
   auto other_key = crypto::Ed25519PrivateKey::Generate();

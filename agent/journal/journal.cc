@@ -263,6 +263,27 @@ absl::Status Journal::PutOutbox(absl::string_view task_id,
                    "write outbox");
 }
 
+absl::StatusOr<bool> Journal::PutUnauthenticatedOutbox(absl::string_view task_id,
+                                                       const writeback::v1::SignedEnvelope& result,
+                                                       size_t max_kept) {
+  std::lock_guard<std::mutex> lock(outbox_mu_);
+  WB_ASSIGN_OR_RETURN(auto outbox, Outbox());
+  size_t unauthenticated = 0;
+  for (const auto& e : outbox) {
+    if (e.task_id() == task_id) return false;  // never replaces what waits there
+    if (e.unauthenticated()) ++unauthenticated;
+  }
+  if (unauthenticated >= max_kept) return false;
+  OutboxEntry out;
+  out.set_task_id(std::string(task_id));
+  *out.mutable_signed_result() = result;
+  out.set_seq(NextSeq());
+  out.set_unauthenticated(true);
+  WB_RETURN_IF_ERROR(FromRocks(
+      db_->Put(Synced(), outbox_, ToSlice(task_id), out.SerializeAsString()), "write outbox"));
+  return true;
+}
+
 absl::Status Journal::RemoveOutbox(absl::string_view task_id) {
   return FromRocks(db_->Delete(Synced(), outbox_, ToSlice(task_id)), "delete outbox");
 }

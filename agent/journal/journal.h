@@ -92,6 +92,14 @@ class Journal final : public TaskHistory {
   // Outbox: results to (re)send until acknowledged. PutOutbox replaces any
   // entry for the same task_id. Outbox() lists in insertion order.
   absl::Status PutOutbox(absl::string_view task_id, const writeback::v1::SignedEnvelope& result);
+  // The refusal of a task whose id is not authenticated (anyone on the path
+  // can make such ids up): kept (entry marked `unauthenticated`) only while
+  // fewer than `max_kept` such entries wait, and never in place of an entry
+  // already there for that id (a real task's result). Returns whether it was
+  // kept; the caller still sends it once.
+  absl::StatusOr<bool> PutUnauthenticatedOutbox(absl::string_view task_id,
+                                                const writeback::v1::SignedEnvelope& result,
+                                                size_t max_kept);
   absl::Status RemoveOutbox(absl::string_view task_id);
   absl::StatusOr<std::vector<OutboxEntry>> Outbox() const;
 
@@ -119,6 +127,7 @@ class Journal final : public TaskHistory {
   int64_t anchor_ms_ = 0;        // guarded by anchor_mu_
   int64_t replay_floor_ms_ = 0;  // fixed at Open
   std::mutex version_mu_;        // serializes the read-modify-write of versions
+  std::mutex outbox_mu_;         // serializes PutUnauthenticatedOutbox's count-then-put
 };
 
 }  // namespace wb::agent

@@ -157,6 +157,36 @@ TEST_F(JournalTest, OutboxHoldsResultsUntilRemovedAcrossReopen) {
   EXPECT_FALSE(j->GetTask("forged")->has_value());
 }
 
+// Refusals of tasks whose ids anyone on the path could have made up are
+// bounded, and never take the place of a real task's result.
+TEST_F(JournalTest, UnauthenticatedRefusalsAreBoundedAndReplaceNothing) {
+  auto j = Open();
+  JournalTask t = Entry("real", JOURNAL_STATE_QUEUED);
+  ASSERT_TRUE(j->PutTask(&t).ok());
+  *t.mutable_signed_result() = Result("r-real");
+  ASSERT_TRUE(j->Complete(t, true).ok());
+  auto kept = j->PutUnauthenticatedOutbox("real", Result("forged"), 10);
+  ASSERT_TRUE(kept.ok());
+  EXPECT_FALSE(*kept);  // the real result stays
+  for (int i = 0; i < 3; ++i) {
+    kept = j->PutUnauthenticatedOutbox("injected-" + std::to_string(i), Result("r"), 2);
+    ASSERT_TRUE(kept.ok());
+    EXPECT_EQ(*kept, i < 2) << i;
+  }
+  auto out = j->Outbox();
+  ASSERT_TRUE(out.ok());
+  ASSERT_EQ(out->size(), 3u);
+  EXPECT_EQ((*out)[0].task_id(), "real");
+  EXPECT_EQ((*out)[0].signed_result().payload(), "r-real");
+  EXPECT_FALSE((*out)[0].unauthenticated());
+  EXPECT_TRUE((*out)[1].unauthenticated());
+  // Room again once one is acknowledged (or dropped).
+  ASSERT_TRUE(j->RemoveOutbox("injected-0").ok());
+  kept = j->PutUnauthenticatedOutbox("injected-9", Result("r"), 2);
+  ASSERT_TRUE(kept.ok());
+  EXPECT_TRUE(*kept);
+}
+
 TEST_F(JournalTest, PendingTasksKeepArrivalOrderAcrossReopen) {
   {
     auto j = Open();

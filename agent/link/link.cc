@@ -27,6 +27,12 @@ absl::Status FromGrpc(const grpc::Status& s) {
 
 }  // namespace
 
+bool Link::IsRefusal(absl::StatusCode code) {
+  return code == absl::StatusCode::kPermissionDenied ||
+         code == absl::StatusCode::kFailedPrecondition ||
+         code == absl::StatusCode::kUnauthenticated || code == absl::StatusCode::kInvalidArgument;
+}
+
 // One stream. Lives on the connection thread's stack; other threads reach it
 // through Link::current_ (under Link::mu_) or get a pointer they must stop
 // using before RunOnce returns (writer and heartbeat threads are joined).
@@ -116,10 +122,19 @@ void Link::Loop() {
       last_error_ = s;
       if (stopping_) return;
     }
-    log::Warn("control plane stream ended; reconnecting",
-              {{"address", opts_.address},
-               {"error", s.ToString()},
-               {"retry_in", absl::FormatDuration(delay)}});
+    if (IsRefusal(s.code())) {
+      log::Error("the control plane refused this agent's stream; retrying",
+                 {{"address", opts_.address},
+                  {"code", absl::StatusCodeToString(s.code())},
+                  {"message", s.message()},
+                  {"retry_in", absl::FormatDuration(delay)}});
+    } else {
+      log::Warn("control plane stream ended; reconnecting",
+                {{"address", opts_.address},
+                 {"code", absl::StatusCodeToString(s.code())},
+                 {"message", s.message()},
+                 {"retry_in", absl::FormatDuration(delay)}});
+    }
     std::unique_lock<std::mutex> l(mu_);
     if (cv_.wait_for(l, absl::ToChronoMilliseconds(delay), [this] { return stopping_; })) return;
   }
@@ -159,6 +174,7 @@ absl::Status Link::RunOnce(bool* welcomed) {
     result = absl::UnavailableError("stream closed before Welcome");
   } else if (!msg.has_welcome()) {
     result = absl::FailedPreconditionError("first control message is not a Welcome");
+    c.ctx.TryCancel();  // the call is still open: end it
   } else {
     const writeback::v1::Welcome welcome = msg.welcome();
     std::vector<AgentMessage> first = handler_->OnConnected(welcome);
@@ -194,13 +210,17 @@ absl::Status Link::RunOnce(bool* welcomed) {
     }
   }
 
+  // Here the call is over: reads return false only once the control plane
+  // (or the transport) ended it, and then writes fail too. It is not
+  // cancelled on our side, or Finish would report our CANCELLED instead of
+  // the control plane's status (a ban, an instance served by another agent,
+  // a changed key...). Stop() and the Welcome timeout cancel on their own.
   {
     std::lock_guard<std::mutex> cl(c.mu);
     c.closing = true;
     c.established = false;
   }
   c.cv.notify_all();
-  c.ctx.TryCancel();  // unblocks a writer stuck in Write
   heartbeat.join();
   if (writer.joinable()) writer.join();
   grpc::Status status = c.stream->Finish();
@@ -208,12 +228,10 @@ absl::Status Link::RunOnce(bool* welcomed) {
     std::lock_guard<std::mutex> l(mu_);
     current_ = nullptr;
   }
-  if (result.ok()) {
-    result = status.ok() ? absl::UnavailableError("stream ended by the control plane")
-                         : FromGrpc(status);
-  } else if (!status.ok()) {
-    result =
-        absl::Status(result.code(), absl::StrCat(result.message(), ": ", status.error_message()));
+  if (!status.ok()) {
+    result = FromGrpc(status);  // the control plane's code and message, as sent
+  } else if (result.ok()) {
+    result = absl::UnavailableError("stream ended by the control plane");
   }
   handler_->OnDisconnected(result);
   return result;
@@ -230,9 +248,9 @@ void Link::WriterLoop(Connection* c) {
       c->outq.pop_front();
     }
     if (!c->stream->Write(msg)) {
-      // The reader sees the stream end; unsent messages are recovered by
-      // redelivery (tasks) and the outbox (results).
-      c->ctx.TryCancel();
+      // The call is over: the reader sees it end and reads its status (not
+      // cancelled here, which would hide that status). Unsent messages are
+      // recovered by redelivery (tasks) and the outbox (results).
       return;
     }
   }

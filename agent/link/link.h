@@ -61,6 +61,7 @@ class Link {
     virtual void OnResultAck(const writeback::v1::ResultAck& ack) = 0;
     // A trust policy pushed by the control plane (the agent verifies it).
     virtual void OnTrustPolicy(const writeback::v1::SignedEnvelope& policy) {}
+    // The stream ended: `why` is the control plane's status when it ended it.
     virtual void OnDisconnected(const absl::Status& why) {}
   };
 
@@ -93,9 +94,17 @@ class Link {
 
   // A stream is established (Welcome received).
   bool connected() const;
-  // Connection attempts so far, and the last reason a stream ended.
+  // Connection attempts so far, and the last reason a stream ended: the
+  // control plane's own status when it ended the stream (e.g.
+  // PERMISSION_DENIED "agent ... is banned"), CANCELLED only after Stop.
   int attempts() const;
   absl::Status last_error() const;
+
+  // A stream end that the control plane decided about this agent (a ban, a
+  // changed key, an instance served by another agent), as opposed to an
+  // outage: PERMISSION_DENIED, FAILED_PRECONDITION, UNAUTHENTICATED,
+  // INVALID_ARGUMENT.
+  static bool IsRefusal(absl::StatusCode code);
 
  private:
   struct Connection;

@@ -44,9 +44,10 @@ class FakeHandler : public Link::Handler {
     std::lock_guard<std::mutex> l(mu);
     acks.push_back(a.task_id());
   }
-  void OnDisconnected(const absl::Status&) override {
+  void OnDisconnected(const absl::Status& why) override {
     std::lock_guard<std::mutex> l(mu);
     ++disconnects;
+    ends.push_back(why);
   }
   size_t task_count() {
     std::lock_guard<std::mutex> l(mu);
@@ -63,6 +64,7 @@ class FakeHandler : public Link::Handler {
   std::vector<writeback::v1::SignedEnvelope> tasks;
   std::vector<std::string> acks;
   int disconnects = 0;
+  std::vector<absl::Status> ends;
 };
 
 AgentMessage ResultMessage(const std::string& task_id) {
@@ -176,6 +178,35 @@ TEST_F(LinkTest, RefusesAControlPlaneWithAnotherIdentity) {
   EXPECT_FALSE(link.last_error().ok());
   EXPECT_TRUE(cp.hellos().empty());
   EXPECT_EQ(handler_.welcome_count(), 0u);
+}
+
+// The control plane's own status reaches the agent (issue 15: the stream
+// used to be cancelled before its status was read, so a ban showed as
+// CANCELLED).
+TEST_F(LinkTest, TheControlPlanesRefusalIsWhatTheAgentSees) {
+  FakeControlPlane::Options fo;
+  fo.refuse_hello = grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                                 "agent spiffe://writeback.test/agent/a1 is banned");
+  FakeControlPlane cp(fo);
+  ASSERT_TRUE(cp.Start(pki_->controlplane().tls).ok());
+  Link link(LinkOptions(cp.port()), &handler_);
+  ASSERT_TRUE(link.Start().ok());
+  ASSERT_TRUE(WaitFor([&] { return link.attempts() >= 2 && !link.last_error().ok(); }));
+  EXPECT_EQ(link.last_error().code(), absl::StatusCode::kPermissionDenied) << link.last_error();
+  EXPECT_EQ(link.last_error().message(), "agent spiffe://writeback.test/agent/a1 is banned");
+  EXPECT_TRUE(Link::IsRefusal(link.last_error().code()));
+  {
+    std::lock_guard<std::mutex> l(handler_.mu);
+    ASSERT_FALSE(handler_.ends.empty());
+    EXPECT_EQ(handler_.ends[0].code(), absl::StatusCode::kPermissionDenied);
+  }
+  {
+    // Every attempt ended with the control plane's status, none CANCELLED.
+    std::lock_guard<std::mutex> l(handler_.mu);
+    for (const auto& e : handler_.ends) EXPECT_EQ(e.code(), absl::StatusCode::kPermissionDenied);
+  }
+  link.Stop();
+  EXPECT_FALSE(Link::IsRefusal(absl::StatusCode::kUnavailable));
 }
 
 TEST_F(LinkTest, StopWhileWaitingToReconnect) {

@@ -281,8 +281,28 @@ grpc::Status Relay::Impl::Forward(grpc::ServerContext* ctx,
               {{"agent_id", agent}, {"error", s.error_message()}});
     return s;
   }
-  // Upstream -> downstream on a second thread; when either side ends, the
-  // other is cancelled.
+  // The control plane's answer to the Hello, read here before anything runs
+  // in parallel: a refusal (a ban, a changed key, an instance another agent
+  // serves) goes back to the agent with the control plane's own code and
+  // message, not as a cancelled call.
+  {
+    ControlMessage welcome;
+    if (!up->Read(&welcome)) {
+      grpc::Status s = up->Finish();
+      log::Warn("relay: upstream refused the stream",
+                {{"agent_id", agent}, {"error", s.error_message()}});
+      return s.ok() ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "upstream closed the stream") : s;
+    }
+    if (opts.tamper_for_test) opts.tamper_for_test(welcome);
+    if (!down->Write(welcome)) {
+      up_ctx.TryCancel();
+      up->Finish();
+      return grpc::Status(grpc::StatusCode::CANCELLED, "downstream went away");
+    }
+  }
+  // Then upstream -> downstream on a second thread; when either side ends,
+  // the other is cancelled (a refusal after the Welcome reaches the agent as
+  // CANCELLED; its next Hello gets the refusal itself).
   std::thread pump([&] {
     ControlMessage cm;
     while (up->Read(&cm)) {

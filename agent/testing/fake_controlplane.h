@@ -30,6 +30,12 @@ class FakeControlPlane final : public writeback::v1::AgentService::Service {
     uint32_t heartbeat_seconds = 1;
     uint32_t max_in_flight = 16;
     bool auto_ack = true;  // answer every result with ResultAck{accepted}
+    // With auto_ack: answer every result with this refusal instead
+    // (accepted = false), e.g. RESULT_REFUSAL_UNKNOWN_TASK.
+    writeback::v1::ResultRefusal refuse_results = writeback::v1::RESULT_REFUSAL_UNSPECIFIED;
+    // Not OK: every stream ends with this status right after its Hello, as
+    // the control plane refuses a banned agent or a changed key.
+    grpc::Status refuse_hello = grpc::Status::OK;
   };
 
   explicit FakeControlPlane(Options opts) : opts_(std::move(opts)) {}
@@ -113,6 +119,7 @@ class FakeControlPlane final : public writeback::v1::AgentService::Service {
       std::lock_guard<std::mutex> l(mu_);
       hellos_.push_back(first.hello());
       peers_.push_back(wb::tls::PeerSpiffeId(*ctx));
+      if (!opts_.refuse_hello.ok()) return opts_.refuse_hello;
       ++streams_;
     }
     writeback::v1::ControlMessage welcome;
@@ -133,7 +140,12 @@ class FakeControlPlane final : public writeback::v1::AgentService::Service {
               r.ParseFromString(m.result().payload());
               writeback::v1::ControlMessage ack;
               ack.mutable_result_ack()->set_task_id(r.task_id());
-              ack.mutable_result_ack()->set_accepted(true);
+              const bool refuse = opts_.refuse_results != writeback::v1::RESULT_REFUSAL_UNSPECIFIED;
+              ack.mutable_result_ack()->set_accepted(!refuse);
+              if (refuse) {
+                ack.mutable_result_ack()->set_refusal(opts_.refuse_results);
+                ack.mutable_result_ack()->set_error("result.task_id: unknown task");
+              }
               outq_.push_back(std::move(ack));
               cv_.notify_all();
             }

@@ -40,8 +40,8 @@ int CreateToken(const TokenOptions& o, Context& ctx) {
     return ctx.Emit(absl::StrCat("join token for ", resp.agent_id(), " written to ", o.out,
                                  " (single use, expires ", expires, ")\n"));
   }
-  ctx.err() << "join token for " << resp.agent_id() << " (single use, expires " << expires
-            << "):\n";
+  ctx.err() << "join token for " << Printable(resp.agent_id()) << " (single use, expires "
+            << expires << "):\n";
   return ctx.Emit(resp.token() + "\n");
 }
 

@@ -101,7 +101,7 @@ int Run(const Options& o, Context& ctx) {
   if (!s.ok()) return ctx.Fail(s);
   ctx.err() << "exported " << count << " audit entries";
   if (count > 0) ctx.err() << " (seq " << first << ".." << last << ")";
-  if (!o.out.empty()) ctx.err() << " to " << o.out;
+  if (!o.out.empty()) ctx.err() << " to " << Printable(o.out);
   ctx.err() << "\n";
   return kExitOk;
 }

@@ -23,20 +23,26 @@ struct Options {
   std::string key_file;
 };
 
+// What the approver signs, as parsed here from the statement bytes. Every
+// field is escaped for display (cli/format.h Printable): a right-to-left
+// override or a zero-width space in a target shows as \u202e / \u200b, so
+// what is read is what is signed.
 std::string Describe(const writeback::v1::DecisionStatement& st) {
   std::vector<std::string> targets;
-  for (const auto& t : st.targets()) targets.push_back(t.object());
+  for (const auto& t : st.targets()) targets.push_back(Printable(t.object()));
   std::string params;
   google::protobuf::util::JsonPrintOptions o;
   o.preserve_proto_field_names = true;
   (void)google::protobuf::util::MessageToJsonString(st.params(), &params, o);
   return absl::StrCat(
-      "decision ", st.decision_id(), " v", st.version(), "\n", "  requester: ", st.requester(),
-      "\n", "  action:    ", st.operation(), " on ", st.connector_instance(), "\n", "  agent:     ",
-      st.agent_id().empty() ? "(not named: any agent serving the instance)" : st.agent_id(), "\n",
-      "  targets:   ", absl::StrJoin(targets, ", "), "\n", "  params:    ", params, "\n",
-      "  reason:    ", st.reason(), "\n",
-      st.reference().empty() ? "" : absl::StrCat("  reference: ", st.reference(), "\n"));
+      "decision ", Printable(st.decision_id()), " v", st.version(), "\n",
+      "  requester: ", Printable(st.requester()), "\n", "  action:    ", Printable(st.operation()),
+      " on ", Printable(st.connector_instance()), "\n", "  agent:     ",
+      st.agent_id().empty() ? "(not named: any agent serving the instance)"
+                            : Printable(st.agent_id()),
+      "\n", "  targets:   ", absl::StrJoin(targets, ", "), "\n", "  params:    ", Printable(params),
+      "\n", "  reason:    ", Printable(st.reason()), "\n",
+      st.reference().empty() ? "" : absl::StrCat("  reference: ", Printable(st.reference()), "\n"));
 }
 
 int Run(const Options& o, Context& ctx) {

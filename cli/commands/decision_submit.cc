@@ -53,7 +53,7 @@ int Run(const Options& o, Context& ctx) {
 
   auto wait_timeout = ctx.Timeout(absl::Seconds(60));
   if (!wait_timeout.ok()) return ctx.Fail(wait_timeout.status());
-  ctx.err() << "wbctl: submitted decision " << resp->decision_id() << " (version "
+  ctx.err() << "wbctl: submitted decision " << Printable(resp->decision_id()) << " (version "
             << resp->version() << "); waiting up to " << absl::FormatDuration(*wait_timeout)
             << " for a final state\n";
   AdminClient* c = *client;
@@ -65,14 +65,15 @@ int Run(const Options& o, Context& ctx) {
   const int printed = ctx.Emit(FormatDecisionView(waited->view, *format, ctx.Now()));
   if (printed != kExitOk) return printed;
   if (!waited->finished) {
-    ctx.err() << "wbctl: decision " << id << " is still " << DecisionStateName(waited->view.state())
-              << " after " << absl::FormatDuration(*wait_timeout) << "\n";
+    ctx.err() << "wbctl: decision " << Printable(id) << " is still "
+              << DecisionStateName(waited->view.state()) << " after "
+              << absl::FormatDuration(*wait_timeout) << "\n";
     return kExitFailed;
   }
   const int code = ExitCodeForFinalState(waited->view.state());
   if (code != kExitOk) {
-    ctx.err() << "wbctl: decision " << id << " ended " << DecisionStateName(waited->view.state())
-              << "\n";
+    ctx.err() << "wbctl: decision " << Printable(id) << " ended "
+              << DecisionStateName(waited->view.state()) << "\n";
   }
   return code;
 }

@@ -38,15 +38,16 @@ int Run(const std::string& id, Context& ctx) {
   const grpc::Status st = reader->Finish();
   if (!st.ok()) {
     if (seen && st.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
-      ctx.err() << "wbctl: decision " << id << " is still " << DecisionStateName(last) << " after "
-                << absl::FormatDuration(*timeout) << "\n";
+      ctx.err() << "wbctl: decision " << Printable(id) << " is still " << DecisionStateName(last)
+                << " after " << absl::FormatDuration(*timeout) << "\n";
       return kExitFailed;
     }
     return ctx.Fail(c->Check(st));
   }
   const int code = ExitCodeForFinalState(last);
   if (code != kExitOk)
-    ctx.err() << "wbctl: decision " << id << " ended " << DecisionStateName(last) << "\n";
+    ctx.err() << "wbctl: decision " << Printable(id) << " ended " << DecisionStateName(last)
+              << "\n";
   return code;
 }
 

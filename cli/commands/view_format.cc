@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/text/display.h"
 
 namespace wb::cli {
 
@@ -243,7 +244,7 @@ absl::StatusOr<std::string> StreamDocument(const google::protobuf::Message& msg,
   std::string out;
   auto st = google::protobuf::util::MessageToJsonString(msg, &out, opts);
   if (!st.ok()) return absl::InternalError(absl::StrCat("JSON encoding: ", st.ToString()));
-  return out + "\n";
+  return text::EscapeForDisplay(out, text::EscapeStyle::kJson) + "\n";
 }
 
 absl::StatusOr<std::string> FormatFleetStatus(const v1::FleetStatusResponse& r, OutputFormat format,

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/actions/spec.h"
+#include "common/text/display.h"
 
 namespace wb::actions {
 namespace {
@@ -129,8 +130,14 @@ absl::Status ValidateText(absl::string_view field, absl::string_view text, size_
                           bool allow_empty) {
   if (text.empty()) return allow_empty ? absl::OkStatus() : Invalid(field, "must not be empty");
   if (text.size() > max_len) return Invalid(field, absl::StrCat("longer than ", max_len, " bytes"));
-  for (unsigned char c : text) {
-    if (c < 0x20 || c == 0x7f) return Invalid(field, "contains a control character");
+  if (auto bad = text::FindUnsafe(text); bad.has_value()) {
+    if (!bad->valid_utf8) {
+      return Invalid(field, absl::StrCat("is not valid UTF-8 (", text::Describe(*bad), " at byte ",
+                                         bad->offset, ")"));
+    }
+    return Invalid(field, absl::StrCat("contains ", text::Describe(*bad), " at byte ", bad->offset,
+                                       ": control, bidirectional and invisible characters "
+                                       "change what a reader sees and are not allowed here"));
   }
   return absl::OkStatus();
 }

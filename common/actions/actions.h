@@ -36,7 +36,10 @@ absl::Status ValidateTargetObject(absl::string_view connector_type, absl::string
 absl::Status ValidateSshFingerprint(absl::string_view field, absl::string_view fp);
 // Debian's user-name grammar: [a-z_][a-z0-9_-]{0,31} with an optional final '$'.
 absl::Status ValidatePosixUserName(absl::string_view field, absl::string_view name);
-// Printable UTF-8 text without control characters, at most max_len bytes.
+// Valid UTF-8 text, at most max_len bytes, without the characters that
+// change or hide what is displayed: control characters (C0, DEL, C1),
+// bidirectional controls, zero-width and other invisible format characters
+// (common/text/display.h). The error names the field and the character.
 absl::Status ValidateText(absl::string_view field, absl::string_view text, size_t max_len,
                           bool allow_empty);
 

@@ -79,6 +79,53 @@ TEST(Actions, UserNames) {
               HasSubstr("spec.targets[0].object: must not be empty"));
 }
 
+writeback::v1::ActionParams Ini(const std::string& section, const std::string& key) {
+  writeback::v1::ActionParams p;
+  p.mutable_secret_file()->set_section(section);
+  p.mutable_secret_file()->set_key(key);
+  return p;
+}
+
+// The grammar refuses the INI keys that no line can carry (configparser's
+// rules, as the connector parses them).
+TEST(Actions, IniKeysThatCannotBeWrittenAreRefused) {
+  EXPECT_TRUE(ValidateAction("secret_file", "remove_ini_key", Ini("prod", "db_password")).ok());
+  EXPECT_TRUE(ValidateAction("secret_file", "remove_ini_key", Ini("prod", "db password")).ok());
+  auto s = ValidateAction("secret_file", "remove_ini_key", Ini("prod", "db:password"), "spec.");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("spec.params.secret_file.key: 'db:password' cannot be an "
+                                     "INI key"));
+  EXPECT_THAT(s.message(), HasSubstr("holds the key 'db'"));
+  for (const char* bad : {"a=b", "; x", "#x", "[x", " x", "x ", "x\u00a0", "\u3000x", "a\tb"}) {
+    EXPECT_FALSE(ValidateAction("secret_file", "remove_ini_key", Ini("prod", bad)).ok()) << bad;
+  }
+  EXPECT_FALSE(ValidateAction("secret_file", "remove_ini_section", Ini("\u00a0prod", "")).ok());
+}
+
+// Reason, reference, labels, request ids (ValidateText): no character that
+// changes or hides what a reader sees.
+TEST(Actions, TextRefusesBidiInvisibleAndControlCharacters) {
+  EXPECT_TRUE(
+      ValidateText("spec.reason", "rotate the leaked key, INC-7 ⚠️ é", 1024, false).ok());
+  const std::pair<const char*, const char*> cases[] = {
+      {"pay \u202Eexe.txt", "U+202E (right-to-left override"},
+      {"ro\u200Bot", "U+200B (zero width space)"},
+      {"csi \xC2\x9B"
+       "31m",
+       "U+009B (a control character)"},
+      {"bell \x07", "U+0007 (a control character)"},
+      {"iso \u2066x", "U+2066 (left-to-right isolate"},
+      {"tag \xF3\xA0\x80\x81", "U+E0001"},
+      {"bad \xFF", "not valid UTF-8"},
+  };
+  for (const auto& [text, why] : cases) {
+    auto s = ValidateText("spec.reason", text, 1024, false);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << text;
+    EXPECT_THAT(s.message(), HasSubstr("spec.reason: ")) << text;
+    EXPECT_THAT(s.message(), HasSubstr(why)) << text;
+  }
+}
+
 }  // namespace
 }  // namespace wb::actions
 

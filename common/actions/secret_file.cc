@@ -4,8 +4,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "common/actions/actions.h"
 #include "common/actions/spec.h"
+#include "common/text/display.h"
 
 namespace wb::actions {
 namespace {
@@ -84,27 +86,45 @@ absl::Status ValidateEnvKey(absl::string_view field, absl::string_view key) {
   return absl::OkStatus();
 }
 
+// INI names follow the rules the connector parses by (Python's
+// configparser, docs/connectors/secret_file.md): a name that no line of an
+// INI file can carry is refused here, so that "nothing to remove" is never
+// the answer to a name that cannot match.
+
+// White space at either end (configparser strips it, also U+00A0 & co.).
+bool EdgeSpace(absl::string_view s) {
+  uint32_t cp = 0;
+  if (text::DecodeUtf8(s, 0, &cp) > 0 && text::IsWhiteSpace(cp)) return true;
+  for (size_t n = 1; n <= 4 && n <= s.size(); ++n) {
+    if (text::DecodeUtf8(s, s.size() - n, &cp) == n) return text::IsWhiteSpace(cp);
+  }
+  return false;
+}
+
 absl::Status ValidateIniSection(absl::string_view field, absl::string_view s) {
   WB_RETURN_IF_ERROR(ValidateName(field, s, kMaxName));
   if (absl::StrContains(s, "[") || absl::StrContains(s, "]")) {
     return Invalid(field, "must not contain '[' or ']'");
   }
-  if (absl::ascii_isspace(static_cast<unsigned char>(s.front())) ||
-      absl::ascii_isspace(static_cast<unsigned char>(s.back()))) {
-    return Invalid(field, "must not start or end with white space");
-  }
+  if (EdgeSpace(s)) return Invalid(field, "must not start or end with white space");
   return absl::OkStatus();
 }
 
 absl::Status ValidateIniKey(absl::string_view field, absl::string_view s) {
   WB_RETURN_IF_ERROR(ValidateName(field, s, kMaxName));
-  if (absl::StrContains(s, "=")) return Invalid(field, "must not contain '='");
-  if (s.front() == ';' || s.front() == '#' || s.front() == '[') {
-    return Invalid(field, "must not start with ';', '#' or '['");
+  if (const size_t d = s.find_first_of("=:"); d != absl::string_view::npos) {
+    return Invalid(field, absl::StrCat("'", s,
+                                       "' cannot be an INI key: a key ends at the first '=' or "
+                                       "':', so the line \"",
+                                       s, " = ...\" holds the key '",
+                                       absl::StripTrailingAsciiWhitespace(s.substr(0, d)),
+                                       "' (name that key to remove such a line)"));
   }
-  if (absl::ascii_isspace(static_cast<unsigned char>(s.front())) ||
-      absl::ascii_isspace(static_cast<unsigned char>(s.back()))) {
-    return Invalid(field, "must not start or end with white space");
+  if (s.front() == ';' || s.front() == '#' || s.front() == '[') {
+    return Invalid(field, "must not start with ';', '#' or '[' (a comment or a section header)");
+  }
+  if (EdgeSpace(s)) {
+    return Invalid(field, "must not start or end with white space (INI keys are trimmed)");
   }
   return absl::OkStatus();
 }

@@ -7,6 +7,7 @@
 #include <atomic>
 
 #include "absl/strings/str_cat.h"
+#include "common/text/display.h"
 
 namespace wb::log {
 namespace {
@@ -21,8 +22,13 @@ std::string Render(absl::string_view msg, Fields fields) {
       absl::StrAppend(&out, ",\"", JsonEscape(k), "\":\"", JsonEscape(v), "\"");
     }
   } else {
-    out.assign(msg.data(), msg.size());
-    for (const auto& [k, v] : fields) absl::StrAppend(&out, " ", k, "=", v);
+    // Values are often untrusted (paths, messages from agents or the
+    // control plane): escaped so one cannot forge a line, drive the terminal
+    // or reorder what a reader sees (common/text/display.h).
+    out = text::EscapeForDisplay(msg);
+    for (const auto& [k, v] : fields) {
+      absl::StrAppend(&out, " ", text::EscapeForDisplay(k), "=", text::EscapeForDisplay(v));
+    }
   }
   return out;
 }
@@ -59,7 +65,9 @@ std::string JsonEscape(absl::string_view s) {
         }
     }
   }
-  return out;
+  // C1, bidirectional and invisible characters as \uXXXX, bytes that are not
+  // UTF-8 as U+FFFD: the line stays valid JSON and shows what it holds.
+  return text::EscapeForDisplay(out, text::EscapeStyle::kJson);
 }
 
 absl::Status Init(absl::string_view program, absl::string_view level, absl::string_view format) {
@@ -96,6 +104,8 @@ absl::Status Init(absl::string_view program, absl::string_view level, absl::stri
   }
   return absl::OkStatus();
 }
+
+std::string RenderForTest(absl::string_view msg, Fields fields) { return Render(msg, fields); }
 
 void Debug(absl::string_view msg, Fields f) {
   if (spdlog::should_log(spdlog::level::debug)) spdlog::debug(Render(msg, f));

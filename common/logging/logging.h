@@ -4,6 +4,9 @@
 //   wb::log::Info("task applied", {{"task_id", id}, {"outcome", "VERIFIED"}});
 //
 // Never pass secret material (keys, passwords, tokens) as a message or field.
+// Messages, keys and values are escaped for display (common/text/display.h):
+// in text, a newline, ESC or U+202E shows as \n, \x1b, \u202e; in JSON as
+// JSON escapes, and bytes that are not UTF-8 as U+FFFD.
 // Thread-safe after Init.
 #pragma once
 
@@ -28,5 +31,8 @@ void Error(absl::string_view msg, Fields fields = {});
 
 // JSON string escaping (exposed for tests).
 std::string JsonEscape(absl::string_view s);
+// A log line's text after the prefix, as Info/Warn/... write it in the
+// current format (exposed for tests).
+std::string RenderForTest(absl::string_view msg, Fields fields);
 
 }  // namespace wb::log

@@ -1,11 +1,13 @@
 #include "connectors/secret_file/formats.h"
 
 #include <exception>
+#include <optional>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/text/display.h"
 #include "nlohmann/json.hpp"
 
 namespace wb::connectors::secret_file {
@@ -27,6 +29,25 @@ std::vector<Line> Lines(absl::string_view s) {
     absl::string_view text = s.substr(pos, (nl == absl::string_view::npos ? s.size() : nl) - pos);
     if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
     out.push_back({pos, end, text});
+    pos = end;
+  }
+  return out;
+}
+
+// Lines as Python reads a text file (universal newlines): "\n", "\r\n" and
+// a lone "\r" each end a line. For INI files, which configparser reads so.
+std::vector<Line> UniversalLines(absl::string_view s) {
+  std::vector<Line> out;
+  size_t pos = 0;
+  while (pos < s.size()) {
+    size_t nl = s.find_first_of("\r\n", pos);
+    if (nl == absl::string_view::npos) {
+      out.push_back({pos, s.size(), s.substr(pos)});
+      break;
+    }
+    size_t end = nl + 1;
+    if (s[nl] == '\r' && end < s.size() && s[end] == '\n') ++end;
+    out.push_back({pos, end, s.substr(pos, nl - pos)});
     pos = end;
   }
   return out;
@@ -76,33 +97,100 @@ std::string Printable(absl::string_view s, size_t max_len = 200) {
   return out;
 }
 
+// INI as Python's configparser reads it (RawConfigParser defaults, which is
+// what the AWS CLI and SDKs use for ~/.aws/credentials):
+//   - a line whose first non-blank character is ';' or '#' is a comment, a
+//     blank line is nothing; neither ends the value above it;
+//   - a line indented deeper than the key line above it (in the same
+//     section) continues that key's value, whatever it contains;
+//   - otherwise "[name]" (up to the last ']' of the line) starts a section,
+//     and a line with '=' or ':' is a key: the key is the text before the
+//     FIRST '=' or ':', trimmed ("db:password = x" is the key "db");
+//   - keys are compared without regard to case (configparser lowercases
+//     them); the keys of a section named DEFAULT are seen in every section.
+// Deliberate differences, each of which only makes removal wider: section
+// names are compared trimmed ("[ ci ]" counts as "ci"), and keys before the
+// first header (which configparser refuses) form the section "".
 struct IniLine {
-  enum Kind { kOther, kHeader, kKey } kind = kOther;
-  std::string name;  // header: section name; key: key name
+  enum Kind { kOther, kBlankOrComment, kHeader, kKey, kContinuation } kind = kOther;
+  std::string name;     // header: section name; key: key name as written
+  std::string section;  // key: its section
+  size_t last = 0;      // key: its last line (continuations included)
 };
 
-IniLine ClassifyIni(absl::string_view text) {
-  IniLine l;
-  const absl::string_view t = LStrip(text);
-  if (t.empty() || t[0] == ';' || t[0] == '#') return l;
-  if (t[0] == '[') {
-    const size_t close = t.find(']');
-    if (close != absl::string_view::npos) {
-      l.kind = IniLine::kHeader;
-      l.name = std::string(absl::StripAsciiWhitespace(t.substr(1, close - 1)));
-    }
-    return l;
-  }
-  if (t.size() != text.size()) return l;  // indented: a continuation, not a key
-  const size_t eq = t.find_first_of("=:");
-  if (eq == absl::string_view::npos) return l;
-  l.kind = IniLine::kKey;
-  l.name = std::string(absl::StripAsciiWhitespace(t.substr(0, eq)));
-  return l;
+constexpr absl::string_view kIniDefaultSection = "DEFAULT";
+
+// Length of the white space character (Python's str.isspace, which
+// configparser's strip() and its indentation use) at the start of `s`, or 0.
+size_t SpaceAt(absl::string_view s) {
+  uint32_t cp = 0;
+  const size_t n = s.empty() ? 0 : text::DecodeUtf8(s, 0, &cp);
+  return n > 0 && text::IsWhiteSpace(cp) ? n : 0;
 }
 
-bool IsContinuation(absl::string_view text) {
-  return !text.empty() && IsBlankChar(text[0]) && !LStrip(text).empty();
+// Length of the white space at the end of `s` (as SpaceAt).
+size_t SpaceBefore(absl::string_view s) {
+  for (size_t n = 1; n <= 3 && n <= s.size(); ++n) {
+    if (SpaceAt(s.substr(s.size() - n)) == n) return n;
+  }
+  return 0;
+}
+
+absl::string_view StripSpace(absl::string_view s) {
+  for (size_t n = SpaceAt(s); n > 0; n = SpaceAt(s)) s.remove_prefix(n);
+  for (size_t n = SpaceBefore(s); n > 0; n = SpaceBefore(s)) s.remove_suffix(n);
+  return s;
+}
+
+// Code points of white space before the first other character.
+size_t IniIndent(absl::string_view text) {
+  size_t n = 0;
+  for (size_t k = SpaceAt(text); k > 0; k = SpaceAt(text)) {
+    text.remove_prefix(k);
+    ++n;
+  }
+  return n;
+}
+
+std::vector<IniLine> ScanIni(const std::vector<Line>& lines) {
+  std::vector<IniLine> out(lines.size());
+  std::string section;        // "" before the first header
+  std::optional<size_t> key;  // the key line values continue
+  size_t key_indent = 0;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    IniLine& l = out[i];
+    const absl::string_view text = lines[i].text;
+    const size_t indent = IniIndent(text);
+    const absl::string_view t = StripSpace(text);
+    if (t.empty() || t[0] == ';' || t[0] == '#') {
+      l.kind = IniLine::kBlankOrComment;
+      continue;
+    }
+    if (key.has_value() && indent > key_indent) {
+      l.kind = IniLine::kContinuation;
+      out[*key].last = i;
+      continue;
+    }
+    key_indent = indent;
+    if (t[0] == '[') {
+      const size_t close = t.rfind(']');
+      if (close != absl::string_view::npos && close > 1) {
+        l.kind = IniLine::kHeader;
+        l.name = std::string(StripSpace(t.substr(1, close - 1)));
+        section = l.name;
+        key.reset();
+        continue;
+      }
+    }
+    const size_t eq = t.find_first_of("=:");
+    if (eq == absl::string_view::npos) continue;  // not INI (configparser: an error)
+    l.kind = IniLine::kKey;
+    l.name = std::string(StripSpace(t.substr(0, eq)));
+    l.section = section;
+    l.last = i;
+    key = i;
+  }
+  return out;
 }
 
 int JsonDepth(absl::string_view s) {
@@ -174,25 +262,24 @@ Removal RemoveEnvKey(absl::string_view s, absl::string_view key) {
 
 Removal RemoveIniKey(absl::string_view s, absl::string_view section, absl::string_view key) {
   Removal r;
-  const std::vector<Line> lines = Lines(s);
+  const std::vector<Line> lines = UniversalLines(s);
+  const std::vector<IniLine> ini = ScanIni(lines);
   std::vector<bool> drop(lines.size(), false);
-  std::string current;  // "" before the first header
-  for (size_t i = 0; i < lines.size(); ++i) {
-    const IniLine l = ClassifyIni(lines[i].text);
-    if (l.kind == IniLine::kHeader) {
-      current = l.name;
-      continue;
+  const bool inherits = !section.empty() && section != kIniDefaultSection;
+  for (size_t i = 0; i < ini.size(); ++i) {
+    const IniLine& l = ini[i];
+    if (l.kind != IniLine::kKey) continue;
+    const bool same_key = absl::EqualsIgnoreCase(l.name, key);
+    if (l.section == section) {
+      ++r.entries;
+      if (!same_key) continue;
+      for (size_t j = i; j <= l.last; ++j) drop[j] = true;
+      r.removed.push_back(absl::StrCat(Printable(l.name), " in [", Printable(section), "] at line ",
+                                       i + 1, l.last > i ? absl::StrCat("-", l.last + 1) : ""));
+    } else if (inherits && same_key && l.section == kIniDefaultSection) {
+      r.inherited.push_back(
+          absl::StrCat(Printable(l.name), " in [", kIniDefaultSection, "] at line ", i + 1));
     }
-    if (l.kind != IniLine::kKey || current != section) continue;
-    ++r.entries;
-    size_t last = i;
-    while (last + 1 < lines.size() && IsContinuation(lines[last + 1].text)) ++last;
-    if (l.name == key) {
-      for (size_t j = i; j <= last; ++j) drop[j] = true;
-      r.removed.push_back(absl::StrCat(Printable(key), " in [", Printable(section), "] at line ",
-                                       i + 1, last > i ? absl::StrCat("-", last + 1) : ""));
-    }
-    i = last;
   }
   r.new_content = Without(s, lines, drop);
   return r;
@@ -200,7 +287,8 @@ Removal RemoveIniKey(absl::string_view s, absl::string_view section, absl::strin
 
 Removal RemoveIniSection(absl::string_view s, absl::string_view section) {
   Removal r;
-  const std::vector<Line> lines = Lines(s);
+  const std::vector<Line> lines = UniversalLines(s);
+  const std::vector<IniLine> ini = ScanIni(lines);
   std::vector<bool> drop(lines.size(), false);
   bool in_target = false;
   size_t start = 0;
@@ -211,12 +299,11 @@ Removal RemoveIniSection(absl::string_view s, absl::string_view section) {
         absl::StrCat("[", Printable(section), "] at lines ", start + 1, "-", end_line));
     in_target = false;
   };
-  for (size_t i = 0; i < lines.size(); ++i) {
-    const IniLine l = ClassifyIni(lines[i].text);
-    if (l.kind != IniLine::kHeader) continue;
+  for (size_t i = 0; i < ini.size(); ++i) {
+    if (ini[i].kind != IniLine::kHeader) continue;
     ++r.entries;
     close(i);
-    if (l.name == section) {
+    if (ini[i].name == section) {
       in_target = true;
       start = i;
     }

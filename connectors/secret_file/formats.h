@@ -22,6 +22,10 @@ struct Removal {
   // One per removed entry, e.g. "AWS_SECRET_ACCESS_KEY at line 3" (no value).
   std::vector<std::string> removed;
   int entries = 0;  // entries of the kind looked at (keys, sections, members)
+  // RemoveIniKey: definitions of the key in [DEFAULT], which configparser
+  // gives every section: the key is still seen in the section while they
+  // exist. Not removed (that would remove it from every section).
+  std::vector<std::string> inherited;
 };
 
 // .env: lines "KEY=VALUE" or "export KEY=VALUE", '#' comments; a quoted
@@ -29,10 +33,15 @@ struct Removal {
 // of `key` (all its lines).
 Removal RemoveEnvKey(absl::string_view content, absl::string_view key);
 
-// INI: "[section]" headers, "key = value" or "key: value", ';'/'#'
-// comments, indented continuation lines belonging to the key above. An
-// empty `section` means the keys before the first header. Removes `key`
-// (with its continuation lines) from every section named `section`.
+// INI, as Python's configparser reads it (docs/connectors/secret_file.md):
+// "[section]" headers; "key = value" or "key: value", where the key ends at
+// the first '=' or ':'; ';'/'#' comment lines; lines indented deeper than
+// their key line continue its value (blank and comment lines in between do
+// not end it). Keys match without regard to ASCII case; section names match
+// trimmed. An empty `section` means the keys before the first header.
+// Removes `key` (with its continuation lines) from every section named
+// `section`, and lists in `inherited` the definitions in [DEFAULT] that
+// configparser would still show in that section.
 Removal RemoveIniKey(absl::string_view content, absl::string_view section, absl::string_view key);
 
 // Removes every section named `section` (header to the line before the

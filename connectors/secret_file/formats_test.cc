@@ -91,6 +91,63 @@ TEST(IniTest, GlobalKeysAndColons) {
   EXPECT_EQ(RemoveIniKey(ini, "s", "token").new_content, "token: abc\n[s]\n");
 }
 
+// The INI rules are configparser's (docs/connectors/secret_file.md).
+TEST(IniTest, AColonEndsTheKey) {
+  const std::string ini = "[prod]\ndb:password = hunter2\nuser = app\n";
+  // configparser reads the key "db" (value "password = hunter2").
+  EXPECT_THAT(RemoveIniKey(ini, "prod", "db:password").removed, IsEmpty());
+  const Removal r = RemoveIniKey(ini, "prod", "db");
+  EXPECT_THAT(r.removed, ElementsAre("db in [prod] at line 2"));
+  EXPECT_EQ(r.new_content, "[prod]\nuser = app\n");
+  EXPECT_EQ(RemoveIniKey("[p]\na = b: c\n", "p", "a").new_content, "[p]\n");
+  EXPECT_EQ(RemoveIniKey("[p]\na: b = c\n", "p", "a").new_content, "[p]\n");
+}
+
+TEST(IniTest, IndentationDecidesWhatContinuesAValue) {
+  // An indented key right after a header is a key.
+  EXPECT_EQ(RemoveIniKey("[prod]\n  password = x\n", "prod", "password").new_content, "[prod]\n");
+  // Blank and comment lines do not end a value; a deeper line after them
+  // still belongs to it.
+  EXPECT_EQ(RemoveIniKey("[s]\nk = a\n\n# note\n  b\nother = 1\n\n", "s", "k").new_content,
+            "[s]\nother = 1\n\n");
+  // Deeper than an indented key: its continuation, not a key.
+  const std::string nested = "[s]\n  a = 1\n    b = 2\n  c = 3\n";
+  EXPECT_THAT(RemoveIniKey(nested, "s", "b").removed, IsEmpty());
+  EXPECT_EQ(RemoveIniKey(nested, "s", "a").new_content, "[s]\n  c = 3\n");
+  // A header-looking continuation line is not a header.
+  EXPECT_EQ(RemoveIniSection("[a]\nk = x\n  [b]\n[c]\nz=1\n", "a").new_content, "[c]\nz=1\n");
+}
+
+TEST(IniTest, KeysMatchWithoutCaseAndTrimmedOfUnicodeSpace) {
+  const Removal r =
+      RemoveIniKey("[default]\nAWS_Secret_Access_Key = x\n", "default", "aws_secret_access_key");
+  EXPECT_THAT(r.removed, ElementsAre("AWS_Secret_Access_Key in [default] at line 2"));
+  EXPECT_EQ(RemoveIniKey("[p]\npassword\u00a0= x\n", "p", "password").new_content, "[p]\n");
+  EXPECT_EQ(RemoveIniKey("[p]\n\u3000password = x\n", "p", "password").new_content, "[p]\n");
+}
+
+TEST(IniTest, LinesEndAtAnyNewline) {
+  EXPECT_EQ(RemoveIniKey("[prod]\rpassword = x\ruser = y\r", "prod", "password").new_content,
+            "[prod]\ruser = y\r");
+  EXPECT_EQ(RemoveIniKey("[prod]\r\npassword = x\r\n", "prod", "password").new_content,
+            "[prod]\r\n");
+}
+
+TEST(IniTest, HeadersEndAtTheLastBracket) {
+  // configparser: the section "a]b", not "a".
+  EXPECT_THAT(RemoveIniKey("[a]b]\nk = 1\n", "a", "k").removed, IsEmpty());
+  EXPECT_THAT(RemoveIniKey("[a]b]\nk = 1\n", "a]b", "k").removed, ::testing::SizeIs(1));
+}
+
+TEST(IniTest, DefaultKeysStillReachEverySection) {
+  const std::string ini = "[DEFAULT]\npassword = x\n[prod]\npassword = y\nuser = u\n";
+  const Removal r = RemoveIniKey(ini, "prod", "password");
+  EXPECT_THAT(r.removed, ElementsAre("password in [prod] at line 4"));
+  EXPECT_THAT(r.inherited, ElementsAre("password in [DEFAULT] at line 2"));
+  EXPECT_THAT(RemoveIniKey(ini, "DEFAULT", "password").inherited, IsEmpty());
+  EXPECT_THAT(RemoveIniKey(ini, "prod", "user").inherited, IsEmpty());
+}
+
 TEST(IniTest, RemovesWholeSections) {
   const std::string ini = "[default]\nk=1\n[old-ci]\nk=2\n# old\n\n[prod]\nk=3\n[ old-ci ]\nk=4";
   const Removal r = RemoveIniSection(ini, "old-ci");

@@ -7,6 +7,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/actions/actions.h"
@@ -49,6 +50,8 @@ struct Evaluation {
   bool present = false;  // the thing to remove is there
   std::string new_content;
   std::vector<std::string> removed;
+  // remove_ini_key: the key still reaches the section from [DEFAULT].
+  std::vector<std::string> inherited;
   int entries = 0;
   std::string format;
 };
@@ -82,6 +85,7 @@ absl::StatusOr<Evaluation> Evaluate(const Action& a, const Observed& o) {
   e.present = !r.removed.empty();
   e.new_content = std::move(r.new_content);
   e.removed = std::move(r.removed);
+  e.inherited = std::move(r.inherited);
   e.entries = r.entries;
   return e;
 }
@@ -111,7 +115,7 @@ writeback::v1::Observation Observation(const CallContext& ctx, const Observed& o
   f["file_present"] = o.file.exists ? "true" : "false";
   if (o.file.exists) {
     f["size"] = absl::StrCat(o.file.content.size());
-    f["mode"] = absl::StrCat(absl::Hex(o.file.mode, absl::kZeroPad4));
+    f["mode"] = absl::StrFormat("%04o", o.file.mode & 07777);  // octal, as ls and chmod show it
     f["owner_uid"] = absl::StrCat(o.file.uid);
     f["owner_gid"] = absl::StrCat(o.file.gid);
   }
@@ -119,6 +123,7 @@ writeback::v1::Observation Observation(const CallContext& ctx, const Observed& o
   f["entries"] = absl::StrCat(e.entries);
   f["matches"] = absl::StrCat(e.removed.size());
   if (!e.removed.empty()) f["found"] = absl::StrJoin(e.removed, "; ");
+  if (!e.inherited.empty()) f["inherited"] = absl::StrJoin(e.inherited, "; ");
   obs.set_detail(!o.file.exists ? absl::StrCat(Show(o.path), " does not exist")
                  : e.present    ? absl::StrCat(Target(a), " present in ", Show(o.path), ": ",
                                                absl::StrJoin(e.removed, "; "))
@@ -295,6 +300,14 @@ absl::StatusOr<writeback::v1::Verification> SecretFileConnector::Verify(const Ca
     v.set_outcome(writeback::v1::OUTCOME_FAILED);
     v.set_detail(absl::StrCat("read ", Show(o.path), " again: ", Target(action),
                               " is still there (", absl::StrJoin(e->removed, "; "), ")"));
+  } else if (!e->inherited.empty()) {
+    // configparser gives every section the keys of [DEFAULT]: whoever reads
+    // this file still sees the key in the section.
+    v.set_outcome(writeback::v1::OUTCOME_FAILED);
+    v.set_detail(absl::StrCat("read ", Show(o.path), " again: ", Target(action),
+                              " is still seen there through [DEFAULT] (",
+                              absl::StrJoin(e->inherited, "; "),
+                              "); remove it from section DEFAULT to remove it everywhere"));
   } else {
     v.set_outcome(writeback::v1::OUTCOME_VERIFIED);
     v.set_detail(o.file.exists ? absl::StrCat("read and parsed ", Show(o.path), " again: no ",

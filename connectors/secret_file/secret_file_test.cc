@@ -143,6 +143,8 @@ TEST_F(SecretFileTest, RemovesAnEnvKeyKeepingOwnerModeAndOtherLines) {
   EXPECT_EQ(st.st_uid, 1234u);
   EXPECT_EQ(st.st_gid, 4321u);
   EXPECT_THAT(transcript, HasSubstr("DB_PASSWORD at line 2"));
+  // The mode as ls and chmod show it (it used to read 01a0, hexadecimal).
+  EXPECT_THAT(transcript, HasSubstr("value: \"0640\""));
   EXPECT_THAT(transcript, Not(HasSubstr(kSecret)));
   EXPECT_EQ(Get(dir_.Sub("outside/secret.env")), kEnv);
 }
@@ -164,6 +166,22 @@ TEST_F(SecretFileTest, RemovesAnIniKeyFromOneProfileAndAWholeProfile) {
   auto s = Run(IniSection(root_ + "/credentials", "ci"));
   EXPECT_EQ(s.outcome(), writeback::v1::OUTCOME_VERIFIED) << s.detail();
   EXPECT_EQ(Get(root_ + "/credentials"), "[default]\naws_access_key_id = AKIA1\n");
+}
+
+// configparser gives every section the keys of [DEFAULT]: removing the
+// section's own copy leaves the key readable there, and Verify says so.
+TEST_F(SecretFileTest, AKeyStillInheritedFromDefaultIsNotVerified) {
+  ASSERT_TRUE(Put(root_ + "/app.ini", absl::StrCat("[DEFAULT]\npassword = ", kSecret,
+                                                   "\n[prod]\npassword = ", kSecret, "\n"))
+                  .ok());
+  auto v = Run(IniKey(root_ + "/app.ini", "prod", "password"));
+  EXPECT_EQ(v.outcome(), writeback::v1::OUTCOME_FAILED) << v.detail();
+  EXPECT_THAT(v.detail(), HasSubstr("through [DEFAULT] (password in [DEFAULT] at line 2)"));
+  EXPECT_EQ(Get(root_ + "/app.ini"), absl::StrCat("[DEFAULT]\npassword = ", kSecret, "\n[prod]\n"));
+  EXPECT_EQ(Run(IniKey(root_ + "/app.ini", "DEFAULT", "password")).outcome(),
+            writeback::v1::OUTCOME_VERIFIED);
+  EXPECT_EQ(Run(IniKey(root_ + "/app.ini", "prod", "password")).outcome(),
+            writeback::v1::OUTCOME_VERIFIED);
 }
 
 TEST_F(SecretFileTest, DeletesAFile) {
@@ -282,6 +300,11 @@ class SecretFixture : public ContractFixture {
     with("ini_section_bracket", [](Action& a) {
       a.operation = "remove_ini_section";
       a.params.mutable_secret_file()->set_section("a]b");
+    });
+    with("ini_key_with_colon", [](Action& a) {  // no INI line can carry it
+      a.operation = "remove_ini_key";
+      a.params.mutable_secret_file()->set_section("prod");
+      a.params.mutable_secret_file()->set_key("db:password");
     });
     with("json_path_empty", [](Action& a) {
       a.operation = "remove_json_path";

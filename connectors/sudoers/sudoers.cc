@@ -10,6 +10,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/actions/actions.h"
@@ -87,7 +88,7 @@ writeback::v1::Observation ReadObservation(const CallContext& ctx, const Observe
   f["file_present"] = o.file.exists ? "true" : "false";
   f["sha256"] = o.digest_hex;
   if (o.file.exists) {
-    f["mode"] = absl::StrCat(absl::Hex(o.file.mode, absl::kZeroPad4));
+    f["mode"] = absl::StrFormat("%04o", o.file.mode & 07777);  // octal, as ls and chmod show it
     f["owner_uid"] = absl::StrCat(o.file.uid);
     f["rules"] = absl::StrCat(CountRules(o.file.content));
   }

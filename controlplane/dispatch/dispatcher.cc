@@ -459,13 +459,14 @@ absl::Status Dispatcher::AckTask(absl::string_view agent_id, absl::string_view t
 }
 
 ResultAck Dispatcher::Refuse(absl::string_view agent_id, absl::string_view task_id,
-                             absl::string_view error) {
+                             absl::string_view error, writeback::v1::ResultRefusal refusal) {
   rejected_results_.fetch_add(1);
   log::Warn("result refused", {{"agent_id", agent_id}, {"task_id", task_id}, {"error", error}});
   ResultAck ack;
   ack.set_task_id(std::string(task_id));
   ack.set_accepted(false);
   ack.set_error(std::string(error));
+  ack.set_refusal(refusal);
   return ack;
 }
 
@@ -481,18 +482,25 @@ ResultAck Dispatcher::IntakeResult(absl::string_view agent_id,
   std::string task_id;
   absl::StatusOr<writeback::v1::Result> verified =
       VerifyResultEnvelope(env, key, agent_id, &task_id);
-  if (!verified.ok()) return Refuse(agent_id, task_id, verified.status().message());
+  if (!verified.ok()) {
+    return Refuse(agent_id, task_id, verified.status().message(),
+                  writeback::v1::RESULT_REFUSAL_INVALID);
+  }
   const writeback::v1::Result& r = *verified;
   const TaskState new_state = TaskStateForResult(r);
   auto peek = store_->GetTask(task_id);
   if (!peek.ok()) {
     if (peek.status().code() == absl::StatusCode::kNotFound) {
-      return Refuse(agent_id, task_id, "result.task_id: unknown task");
+      // Nothing to record it against (a task id made up on the way): the
+      // agent drops it instead of sending it again on every connection.
+      return Refuse(agent_id, task_id, "result.task_id: unknown task",
+                    writeback::v1::RESULT_REFUSAL_UNKNOWN_TASK);
     }
     return Refuse(agent_id, task_id, absl::StrCat("result: ", peek.status().message()));
   }
   if (peek->agent_id() != agent_id) {
-    return Refuse(agent_id, task_id, "result.task_id: the task is not addressed to this agent");
+    return Refuse(agent_id, task_id, "result.task_id: the task is not addressed to this agent",
+                  writeback::v1::RESULT_REFUSAL_INVALID);
   }
   if (!crypto::ConstantTimeEquals(r.task_digest(), crypto::Sha256(peek->signed_task().payload()))) {
     if (r.outcome() == writeback::v1::OUTCOME_REJECTED) {
@@ -518,7 +526,8 @@ ResultAck Dispatcher::IntakeResult(absl::string_view agent_id,
       ack.set_error("recorded as an altered delivery; the task stays open");
       return ack;
     }
-    return Refuse(agent_id, task_id, "result.task_digest: does not match the task's signed bytes");
+    return Refuse(agent_id, task_id, "result.task_digest: does not match the task's signed bytes",
+                  writeback::v1::RESULT_REFUSAL_INVALID);
   }
 
   // The task's decision and the decisions whose tasks it covers change

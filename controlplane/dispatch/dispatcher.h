@@ -444,8 +444,9 @@ class Dispatcher {
                                  const std::vector<writeback::v1::TaskRecord>& changed,
                                  int64_t now_ms,
                                  const std::vector<writeback::v1::TaskRecord>& extra = {});
-  writeback::v1::ResultAck Refuse(absl::string_view agent_id, absl::string_view task_id,
-                                  absl::string_view error);
+  writeback::v1::ResultAck Refuse(
+      absl::string_view agent_id, absl::string_view task_id, absl::string_view error,
+      writeback::v1::ResultRefusal refusal = writeback::v1::RESULT_REFUSAL_UNSPECIFIED);
   // The task travels in an air-gapped bundle (never sent online). A task
   // that cannot be read counts as offline: it is not sent.
   bool TravelsOffline(absl::string_view task_id);

@@ -5,6 +5,7 @@
 #include <httplib.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/text/display.h"
 #include "controlplane/web/dashboard.h"
 
 namespace wb::controlplane {
@@ -97,6 +98,22 @@ TEST(DashboardTest, SelfContainedPage) {
   EXPECT_EQ(html.find("https://"), absl::string_view::npos);
   EXPECT_EQ(html.find("<script src"), absl::string_view::npos);
   EXPECT_EQ(html.find("<link"), absl::string_view::npos);
+}
+
+// The page escapes what wbctl escapes: its table is common/text's.
+TEST(DashboardTest, ThePageEscapesTheSameCharactersAsWbctl) {
+  const std::string html(DashboardHtml());
+  const size_t at = html.find("const UNSAFE_RANGES = ");
+  ASSERT_NE(at, std::string::npos);
+  const std::string line = html.substr(at, html.find(';', at) - at);
+  std::string want = "const UNSAFE_RANGES = [";
+  bool first = true;
+  for (const auto& [lo, hi] : text::UnsafeRanges()) {
+    absl::StrAppend(&want, first ? "" : ", ", "[", lo, ", ", hi, "]");
+    first = false;
+  }
+  EXPECT_EQ(line, want + "]");
+  EXPECT_NE(line.find("[8232, 8238]"), std::string::npos);  // U+2028..U+202E
 }
 
 }  // namespace

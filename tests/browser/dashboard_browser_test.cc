@@ -154,5 +154,63 @@ TEST(DashboardBrowserTest, ShowsAgentStatesAndTheDecision) {
   RecordProperty("screenshot", shot);
 }
 
+// Issue 15 (display safety): a file's path is whatever the file is called,
+// so a decision's target can hold a right-to-left override, a zero-width
+// space or a C1 control. Linked with #decision=ID, the page shows the
+// decision's detail with them escaped exactly as wbctl prints them.
+TEST(DashboardBrowserTest, UntrustedTextIsShownEscaped) {
+  if (access(kChromium, X_OK) != 0) {
+    GTEST_SKIP() << kChromium << " is not installed (scripts/install-deps.sh installs it)";
+  }
+  testing::TempDir tmp;
+  const std::string root = tmp.Sub("srv");
+  ASSERT_TRUE(fs::MakeDirs(root, 0755).ok());
+  const std::string path = absl::StrCat(root, "/cod\u202Evne.exe\u200B\xC2\x9B.env");
+  ASSERT_TRUE(fs::WriteFileAtomic(path, "API_TOKEN=x\n").ok());
+  const std::string port_file = tmp.Sub("web.port");
+  Harness::Options o;
+  writeback::v1::ConnectorInstanceConfig files;
+  files.set_name("files");
+  files.set_type("secret_file");
+  files.add_allowed_operations("remove_env_key");
+  files.mutable_secret_file()->add_allowed_roots(root);
+  o.agents["a1"] = {files};
+  o.tweak_controlplane = [&](writeback::v1::ControlPlaneConfig& c) {
+    c.set_web_listen_address("127.0.0.1:0");
+    c.set_web_port_file(port_file);
+  };
+  auto h = Harness::Start(o);
+  ASSERT_TRUE(h.ok()) << h.status();
+  const int port = ReadPort(port_file);
+  ASSERT_GT(port, 0);
+  writeback::v1::DecisionSpec spec;
+  spec.set_connector_instance("files");
+  spec.set_operation("remove_env_key");
+  spec.mutable_params()->mutable_secret_file()->set_key("API_TOKEN");
+  spec.add_targets()->set_object(path);
+  spec.set_reason("token leaked");
+  auto sub = (*h)->Submit(spec);
+  ASSERT_TRUE(sub.ok()) << sub.status();
+  auto done = (*h)->WaitTerminal(sub->decision_id());
+  ASSERT_TRUE(done.ok()) << done.status();
+
+  ProgramResult dom;
+  for (int attempt = 1; attempt <= 2 && dom.exit_code != 0; ++attempt) {
+    dom = RunProgram({kChromium, "--headless", "--no-sandbox", "--disable-gpu",
+                      "--disable-background-networking", "--disable-component-update",
+                      "--disable-sync", "--no-first-run", "--virtual-time-budget=10000",
+                      "--user-data-dir=" + tmp.Sub(absl::StrCat("profile-", attempt)), "--dump-dom",
+                      absl::StrCat("http://127.0.0.1:", port, "/#decision=", sub->decision_id())},
+                     tmp.path(), absl::Seconds(90));
+  }
+  ASSERT_EQ(dom.exit_code, 0) << dom.err;
+  // The detail's target cell, escaped; nothing raw anywhere in the page.
+  EXPECT_THAT(dom.out, HasSubstr("/cod\\u202evne.exe\\u200b\\u009b.env</td>"))
+      << dom.out.substr(0, 6000);
+  for (const char* raw : {"\u202E", "\u200B", "\xC2\x9B"}) {
+    EXPECT_EQ(dom.out.find(raw), std::string::npos) << "raw character in the page";
+  }
+}
+
 }  // namespace
 }  // namespace wb::e2e
