@@ -351,6 +351,7 @@ void Agent::WriteStatus(std::optional<bool> connected) {
   st.set_results_refused_total(results_refused_.load());
   st.set_results_dropped_unknown_task_total(results_dropped_unknown_.load());
   st.set_results_not_kept_total(executor_->refusals_not_kept());
+  for (const auto& r : refused_instances_) st.add_refused_instances(r);
   std::string json;
   google::protobuf::util::JsonPrintOptions o;
   o.preserve_proto_field_names = true;
@@ -471,9 +472,18 @@ std::vector<AgentMessage> Agent::OnConnected(const writeback::v1::Welcome& welco
   if (!out.empty()) {
     log::Info("re-sending unacknowledged results", {{"count", absl::StrCat(out.size())}});
   }
+  std::vector<std::string> refused;
+  for (const auto& r : welcome.refused_instances()) {
+    // An operator binds instances to agents; until then the control plane
+    // routes nothing of this one here.
+    log::Warn("the control plane does not route this instance to this agent",
+              {{"instance", r.instance()}, {"reason", r.reason()}});
+    refused.push_back(absl::StrCat(r.instance(), ": ", r.reason()));
+  }
   {
     std::lock_guard<std::mutex> l(status_mu_);
     connected_since_ms_ = clock_->NowUnixMs();
+    refused_instances_ = std::move(refused);
   }
   // Called before the link marks the stream established: say so already.
   WriteStatus(/*connected=*/true);

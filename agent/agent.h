@@ -151,6 +151,8 @@ class Agent final : private Link::Handler, private Executor::Sink {
   int64_t connected_since_ms_ = 0;
   int64_t stream_ended_ms_ = 0;
   absl::Status stream_end_;
+  // From the last Welcome: instances the control plane does not route here.
+  std::vector<std::string> refused_instances_;
 };
 
 }  // namespace wb::agent

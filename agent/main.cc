@@ -215,6 +215,17 @@ int Status(const std::string& path, bool metrics) {
                 TimeText(st->stream_ended_at_unix_ms()).c_str(),
                 Shown(st->stream_end_code()).c_str(), Shown(st->stream_end_message()).c_str());
     code = kExitConfig;
+  } else if (st.ok() && st->refused_instances_size() > 0) {
+    // Connected, but an operator has not bound some configured instances
+    // to this agent (or bound them to another): nothing comes for those.
+    std::printf(
+        "NOT READY: the control plane does not route %d configured instance(s) to this agent "
+        "(an operator binds them: wbctl instance bind)\n",
+        st->refused_instances_size());
+    for (const auto& r : st->refused_instances()) {
+      std::printf("  refused by the control plane: %s\n", Shown(r).c_str());
+    }
+    code = kExitConfig;
   } else {
     std::printf("READY: certificate valid until %s (%s left)\n",
                 absl::FormatTime(w->not_after).c_str(),

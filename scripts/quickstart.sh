@@ -130,7 +130,8 @@ YAML
 export WBCTL_CONFIG="$qs/wbctl.yaml"
 say "Enrolling the agent: a single-use join token; its keys are made on its host"
 mkdir -p "$qs/agent" && chmod 700 "$qs/agent"
-"$WBCTL" agent token create --id demo-agent --ttl 600 --out "$qs/agent/join-token"
+"$WBCTL" agent token create --id demo-agent --instance demo-ssh --ttl 600 \
+  --out "$qs/agent/join-token"
 "$AGENT" enroll --config "$qs/agent.yaml" --token-file "$qs/agent/join-token"
 rm -f "$qs/agent/join-token"
 "$AGENT" status --config "$qs/agent.yaml"

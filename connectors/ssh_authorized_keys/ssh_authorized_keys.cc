@@ -1,9 +1,12 @@
 #include "connectors/ssh_authorized_keys/ssh_authorized_keys.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
+#include <optional>
 #include <set>
 
 #include "absl/strings/match.h"
@@ -227,6 +230,75 @@ void ProbeRemovedKeys(const CallContext& ctx, const probes::SshEndpoint& probe,
   v.set_detail(absl::StrCat(v.detail(), detail));
 }
 
+// authorized_keys is a symbolic link: the connector never edits through
+// one, nor vouches for what it reads through one (the link can be swapped
+// between this read and sshd's). But sshd follows it when the file it
+// reaches passes StrictModes (a regular file owned by root or by the owner
+// of the directory holding the link, not writable by group or others): if
+// that file still holds a matching key, the effect is undone — FAILED
+// (drift), not "cannot tell". Returns nullopt when that cannot be shown.
+std::optional<writeback::v1::Verification> MatchBehindLink(const CallContext& ctx,
+                                                           const util::FileLocation& loc,
+                                                           const Matcher& m) {
+  auto parent = util::OpenParentNoFollow(loc);
+  if (!parent.ok() || parent->missing) return std::nullopt;
+  struct stat lst;
+  if (::fstatat(parent->dir.get(), parent->file_name.c_str(), &lst, AT_SYMLINK_NOFOLLOW) != 0 ||
+      !S_ISLNK(lst.st_mode)) {
+    return std::nullopt;
+  }
+  struct stat dst;
+  if (::fstat(parent->dir.get(), &dst) != 0) return std::nullopt;
+  util::UniqueFd fd(
+      ::openat(parent->dir.get(), parent->file_name.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  if (!fd.valid()) return std::nullopt;
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+  const bool strict_ok =
+      (st.st_uid == 0 || st.st_uid == dst.st_uid) && (st.st_mode & (S_IWGRP | S_IWOTH)) == 0;
+  if (!strict_ok) return std::nullopt;
+  constexpr size_t kMax = 16 << 20;
+  std::string content;
+  char buf[65536];
+  while (content.size() <= kMax) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    content.append(buf, static_cast<size_t>(n));
+  }
+  if (content.size() > kMax) return std::nullopt;
+  size_t matched = 0;
+  std::string listed;
+  for (const auto& line : sshak::ParseAuthorizedKeys(content)) {
+    if (!m.Matches(line)) continue;
+    if (++matched <= 5) absl::StrAppend(&listed, " ", DescribeKey(line), ";");
+  }
+  if (matched == 0) return std::nullopt;
+  std::string target(4096, '\0');
+  const ssize_t tn =
+      ::readlinkat(parent->dir.get(), parent->file_name.c_str(), target.data(), target.size() - 1);
+  target.resize(tn > 0 ? static_cast<size_t>(tn) : 0);
+  writeback::v1::Verification v;
+  v.set_outcome(writeback::v1::OUTCOME_FAILED);
+  const std::string path = loc.Display();
+  v.set_detail(absl::StrCat(path, " is a symbolic link to '", sshak::Printable(target),
+                            "', which sshd follows (a regular file owned by uid ", st.st_uid,
+                            ", mode ", absl::StrFormat("%04o", st.st_mode & 07777), "): ", matched,
+                            " matching keys present there:", listed));
+  writeback::v1::Observation obs;
+  obs.set_check("read_authorized_keys_behind_symlink");
+  obs.set_subject(path);
+  obs.set_observed_at_unix_ms(ctx.clock->NowUnixMs());
+  auto& f = *obs.mutable_facts();
+  f["symlink_target"] = sshak::Printable(target);
+  f["sha256"] = crypto::HexEncode(crypto::Sha256(content));
+  f["matched"] = absl::StrCat(matched);
+  f["owner_uid"] = absl::StrCat(st.st_uid);
+  f["mode"] = absl::StrFormat("%04o", st.st_mode & 07777);
+  *v.add_after() = std::move(obs);
+  return v;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Connector>> SshAuthorizedKeysConnector::Create(
@@ -382,8 +454,16 @@ absl::StatusOr<writeback::v1::Verification> SshAuthorizedKeysConnector::Verify(
   WB_RETURN_IF_ERROR(ValidateOperation(action));
   WB_ASSIGN_OR_RETURN(const util::FileLocation loc, ResolveTarget(action));
   const std::string path = loc.Display();
-  WB_ASSIGN_OR_RETURN(const Observed o, Observe(loc));
   const Matcher m(action);
+  auto observed = Observe(loc);
+  if (!observed.ok()) {
+    // A file it will not read (symlink, FIFO, too large, unreadable) is
+    // "cannot tell" (the error: UNVERIFIED), unless sshd provably still
+    // honours a matching key through a symlink.
+    if (auto drift = MatchBehindLink(ctx, loc, m); drift.has_value()) return *drift;
+    return observed.status();
+  }
+  const Observed& o = *observed;
   const Evaluation e = Evaluate(o, m);
   writeback::v1::Verification v;
   *v.add_after() = MakeObservation(ctx, path, o, e);

@@ -448,9 +448,43 @@ TEST_F(SshAuthorizedKeysTest, SymlinkedFileIsRefusedAndItsTargetUntouched) {
       absl::StrCat("sshak/v1\n", File(), "\n", crypto::HexEncode(crypto::Sha256(keys_.Content()))));
   auto applied = connector_->Apply(ctx_, action, forged);
   EXPECT_EQ(applied.status().code(), absl::StatusCode::kFailedPrecondition) << applied.status();
+  // sshd follows this link (a regular file of root, not group- or
+  // world-writable) and the keys are there: the effect is undone (drift),
+  // not "cannot tell".
   auto v = connector_->Verify(ctx_, action);
-  EXPECT_EQ(v.status().code(), absl::StatusCode::kFailedPrecondition) << v.status();
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->outcome(), writeback::v1::OUTCOME_FAILED) << v->detail();
+  EXPECT_THAT(v->detail(), HasSubstr("symbolic link"));
+  EXPECT_THAT(v->detail(), HasSubstr("which sshd follows"));
+  ASSERT_EQ(v->after_size(), 1);
+  EXPECT_EQ(v->after(0).check(), "read_authorized_keys_behind_symlink");
   EXPECT_EQ(Snap(), before);
+}
+
+TEST_F(SshAuthorizedKeysTest, ASymlinkIsCannotTellUnlessSshdWouldHonourAKeyThere) {
+  const std::string other = tmp_.path() + "/other_keys";
+  ASSERT_TRUE(fs::WriteFileAtomic(other, keys_.b.Line() + "\n").ok());
+  ASSERT_EQ(::symlink(other.c_str(), File().c_str()), 0);
+  // No matching key behind the link: never vouched for (the link can be
+  // swapped between this read and sshd's).
+  auto v = connector_->Verify(ctx_, RemoveKey("alice", keys_.a.fingerprint));
+  EXPECT_EQ(v.status().code(), absl::StatusCode::kFailedPrecondition) << v.status();
+  // The key there, but group-writable: sshd's StrictModes refuses the file.
+  ASSERT_TRUE(fs::WriteFileAtomic(other, keys_.a.Line() + "\n").ok());
+  ASSERT_EQ(::chmod(other.c_str(), 0664), 0);
+  v = connector_->Verify(ctx_, RemoveKey("alice", keys_.a.fingerprint));
+  EXPECT_EQ(v.status().code(), absl::StatusCode::kFailedPrecondition) << v.status();
+  ASSERT_EQ(::chmod(other.c_str(), 0600), 0);
+  v = connector_->Verify(ctx_, RemoveKey("alice", keys_.a.fingerprint));
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->outcome(), writeback::v1::OUTCOME_FAILED);
+  // A link to a FIFO does not block and is "cannot tell".
+  const std::string fifo = tmp_.path() + "/fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  ASSERT_EQ(::unlink(File().c_str()), 0);
+  ASSERT_EQ(::symlink(fifo.c_str(), File().c_str()), 0);
+  v = connector_->Verify(ctx_, RemoveKey("alice", keys_.a.fingerprint));
+  EXPECT_EQ(v.status().code(), absl::StatusCode::kFailedPrecondition) << v.status();
 }
 
 TEST_F(SshAuthorizedKeysTest, SymlinkedDirectoryOnTheWayIsRefused) {

@@ -208,6 +208,11 @@ absl::StatusOr<writeback::v1::Welcome> Dispatcher::Register(
   w.set_heartbeat_interval_seconds(opts_.heartbeat_interval_seconds);
   w.set_max_in_flight(opts_.max_in_flight);
   if (auto p = trust_policy(); p != nullptr) *w.mutable_trust_policy() = p->envelope;
+  for (const auto& r : rec.refused_instances()) {
+    auto* ri = w.add_refused_instances();
+    ri->set_instance(r.instance().name());
+    ri->set_reason(r.reason());
+  }
   return w;
 }
 

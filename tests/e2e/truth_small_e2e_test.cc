@@ -455,7 +455,9 @@ TEST_F(TruthSmallerLies, RefusalWithoutPolicyReachesOperator) {
 // Old: the agent cancelled its stream before reading the control plane's
 // status, so a ban, an instance served by another agent or a changed result
 // key all showed as CANCELLED. Now the real writeback-agent logs the control
-// plane's own code and message and `writeback-agent status` shows them.
+// plane's own code and message and `writeback-agent status` shows them (an
+// instance bound to another agent is refused on its own: the Welcome lists
+// it, and the stream serves the rest).
 TEST_F(TruthSmallerLies, ControlPlaneMessageShown) {
   Harness::Options o;
   o.agents["a1"] = {SshInstance("ssh-a1", dir_.Sub("a1"))};
@@ -513,14 +515,28 @@ TEST_F(TruthSmallerLies, ControlPlaneMessageShown) {
   expect_shown("a1", a1_file, "PERMISSION_DENIED",
                absl::StrCat("agent ", h_->agent_spiffe_id("a1"), " is banned"));
 
-  // An instance another agent serves.
+  // An instance bound to another agent: the stream is served, that
+  // instance is not, and the agent says so with the control plane's words.
   h_->StopAgent("a2");
   writeback::v1::AgentConfig a2 = h_->agent_config("a2");
   *a2.add_connectors() = SshInstance("ssh-a3", dir_.Sub("a2-copy"));
   const std::string a2_file = run_agent("a2", a2);
-  expect_shown("a2", a2_file, "FAILED_PRECONDITION",
-               absl::StrCat("hello.instances[1].name: instance 'ssh-a3' is served by agent ",
-                            h_->agent_spiffe_id("a3")));
+  {
+    const std::string words = absl::StrCat("refused by the control plane: ssh-a3: bound to agent ",
+                                           h_->agent_spiffe_id("a3"));
+    Ran s;
+    EXPECT_TRUE(PollUntil([&] {
+      s = AgentStatus(a2_file);
+      return absl::StrContains(s.out, words);
+    })) << s.out;
+    EXPECT_EQ(s.code, 1) << s.out;
+    EXPECT_THAT(s.out, HasSubstr("NOT READY: the control plane does not route 1 configured"));
+    EXPECT_THAT(s.out, Not(HasSubstr("CANCELLED")));
+    const std::string log = connectors::testing::ReadFileOrEmpty(h_->dir() + "/a2.log");
+    EXPECT_THAT(log, HasSubstr("the control plane does not route this instance to this agent"))
+        << log;
+    std::printf("a2: writeback-agent status:\n%s", s.out.c_str());
+  }
 
   // A result key that is not the one registered.
   h_->StopAgent("a3");

@@ -15,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/config/config.h"
 #include "common/fs/fs.h"
 #include "common/status/macros.h"
 #include "common/testing/config_file.h"
@@ -131,8 +132,8 @@ absl::StatusOr<std::unique_ptr<Deployment>> Deployment::Start(const Binaries& bi
   cp.set_listen_address(absl::StrCat("127.0.0.1:", d->port_));
 
   for (int i = 0; i < opts.agents; ++i) {
-    WB_RETURN_IF_ERROR(d->BindInstance(i));
     WB_RETURN_IF_ERROR(d->WriteAgentConfig(i));
+    WB_RETURN_IF_ERROR(d->BindInstance(i));
     WB_RETURN_IF_ERROR(d->StartAgent(i));
   }
   WB_RETURN_IF_ERROR(d->WaitAllAgentsConnected(absl::Seconds(60)));
@@ -140,16 +141,21 @@ absl::StatusOr<std::unique_ptr<Deployment>> Deployment::Start(const Binaries& bi
 }
 
 absl::Status Deployment::BindInstance(int i) {
-  writeback::v1::BindInstanceRequest req;
-  req.set_instance(instance(i));
-  req.set_agent_id(agent_names_[i]);
-  req.set_reason("fault suite");
-  writeback::v1::BindInstanceResponse resp;
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  grpc::Status s = admin_->BindInstance(&ctx, req, &resp);
-  if (!s.ok()) {
-    return absl::UnavailableError(absl::StrCat("bind ", instance(i), ": ", s.error_message()));
+  // Every instance of the agent's written config (tweak_agent may add some).
+  writeback::v1::AgentConfig a;
+  WB_RETURN_IF_ERROR(config::LoadYamlFile(agent_config_path(i), &a));
+  for (const auto& c : a.connectors()) {
+    writeback::v1::BindInstanceRequest req;
+    req.set_instance(c.name());
+    req.set_agent_id(agent_names_[i]);
+    req.set_reason("fault suite");
+    writeback::v1::BindInstanceResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    grpc::Status s = admin_->BindInstance(&ctx, req, &resp);
+    if (!s.ok()) {
+      return absl::UnavailableError(absl::StrCat("bind ", c.name(), ": ", s.error_message()));
+    }
   }
   return absl::OkStatus();
 }

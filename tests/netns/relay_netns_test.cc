@@ -301,7 +301,8 @@ TEST_F(RelayNetnsTest, AgentInAnInnerSegmentIsReachedOnlyThroughTheRelay) {
 
   // Enrolment through the relay: the token is made by the operator in the
   // control plane's segment and carried to the agent host.
-  auto token = Wbctl({"agent", "token", "create", "--id", "e1", "--out", dir_.Sub("e1.token")});
+  auto token = Wbctl({"agent", "token", "create", "--id", "e1", "--instance", "ssh-e1", "--out",
+                      dir_.Sub("e1.token")});
   ASSERT_TRUE(token.ok()) << token.status();
   auto enrolled = lab_->Run("in", {WB_AGENT_BINARY, "enroll", "--config", dir_.Sub("e1.yaml"),
                                    "--token-file", dir_.Sub("e1.token")});
