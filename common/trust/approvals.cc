@@ -16,16 +16,26 @@ std::string StatementDigest(absl::string_view statement_bytes) {
   return crypto::Sha256(statement_bytes);
 }
 
-writeback::v1::Approval Approve(absl::string_view statement_bytes,
-                                const crypto::Ed25519PrivateKey& key, absl::Time now) {
+namespace {
+
+// `key`'s signature over the digest of `statement_bytes`, under `type`.
+writeback::v1::Approval SignDigest(writeback::v1::PayloadType type,
+                                   absl::string_view statement_bytes,
+                                   const crypto::Ed25519PrivateKey& key, absl::Time now) {
   const std::string digest = StatementDigest(statement_bytes);
   writeback::v1::Approval a;
   a.set_approver_key_id(key.key_id());
   a.set_statement_digest(digest);
-  a.set_signature(
-      key.Sign(envelope::SigningInput(writeback::v1::PAYLOAD_TYPE_DECISION_APPROVAL, digest)));
+  a.set_signature(key.Sign(envelope::SigningInput(type, digest)));
   a.set_signed_at_unix_ms(absl::ToUnixMillis(now));
   return a;
+}
+
+}  // namespace
+
+writeback::v1::Approval Approve(absl::string_view statement_bytes,
+                                const crypto::Ed25519PrivateKey& key, absl::Time now) {
+  return SignDigest(writeback::v1::PAYLOAD_TYPE_DECISION_APPROVAL, statement_bytes, key, now);
 }
 
 std::string ApprovalCount::Explain() const {
@@ -96,14 +106,7 @@ ApprovalCount CountApprovals(
 
 writeback::v1::Approval ApproveRebind(absl::string_view statement_bytes,
                                       const crypto::Ed25519PrivateKey& key, absl::Time now) {
-  const std::string digest = StatementDigest(statement_bytes);
-  writeback::v1::Approval a;
-  a.set_approver_key_id(key.key_id());
-  a.set_statement_digest(digest);
-  a.set_signature(
-      key.Sign(envelope::SigningInput(writeback::v1::PAYLOAD_TYPE_REBIND_APPROVAL, digest)));
-  a.set_signed_at_unix_ms(absl::ToUnixMillis(now));
-  return a;
+  return SignDigest(writeback::v1::PAYLOAD_TYPE_REBIND_APPROVAL, statement_bytes, key, now);
 }
 
 uint32_t RebindThreshold(const VerifiedPolicy& policy) {

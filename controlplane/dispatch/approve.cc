@@ -64,9 +64,15 @@ void Dispatcher::AddApprovalView(const DecisionRecord& d, writeback::v1::Decisio
     v->set_action_class(count.action_class);
     v->set_approvals_required(count.required);
   }
-  for (int i = 0; i < d.approvals_size(); ++i) {
-    const auto& a = d.approvals(i);
-    auto* av = v->add_approvals();
+  AddApprovalViews(policy.get(), count, d.approvals(), v->mutable_approvals());
+}
+
+void AddApprovalViews(const trust::VerifiedPolicy* policy, const trust::ApprovalCount& count,
+                      const google::protobuf::RepeatedPtrField<writeback::v1::Approval>& approvals,
+                      google::protobuf::RepeatedPtrField<writeback::v1::ApprovalView>* out) {
+  for (int i = 0; i < approvals.size(); ++i) {
+    const auto& a = approvals.Get(i);
+    auto* av = out->Add();
     av->set_approver_key_id(a.approver_key_id());
     av->set_signed_at_unix_ms(a.signed_at_unix_ms());
     if (policy == nullptr) continue;
@@ -74,7 +80,8 @@ void Dispatcher::AddApprovalView(const DecisionRecord& d, writeback::v1::Decisio
       av->set_approver_name(who->name);
       av->set_approver_identity(who->identity);
     }
-    const std::string& problem = count.problems[static_cast<size_t>(i)];
+    const size_t k = static_cast<size_t>(i);
+    const std::string problem = k < count.problems.size() ? count.problems[k] : "";
     av->set_counts(problem.empty());
     av->set_problem(problem);
   }

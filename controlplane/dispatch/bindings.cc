@@ -163,20 +163,7 @@ writeback::v1::InstanceView Dispatcher::InstanceViewOf(const InstanceBinding& b)
                                           b.pending().approvals());
       v.set_approvals_required(count.required);
     }
-    for (int i = 0; i < b.pending().approvals_size(); ++i) {
-      const auto& a = b.pending().approvals(i);
-      auto* av = v.add_pending_approvals();
-      av->set_approver_key_id(a.approver_key_id());
-      av->set_signed_at_unix_ms(a.signed_at_unix_ms());
-      if (policy == nullptr) continue;
-      if (const trust::Approver* who = policy->FindApprover(a.approver_key_id()); who != nullptr) {
-        av->set_approver_name(who->name);
-        av->set_approver_identity(who->identity);
-      }
-      const std::string& problem = count.problems[static_cast<size_t>(i)];
-      av->set_counts(problem.empty());
-      av->set_problem(problem);
-    }
+    AddApprovalViews(policy.get(), count, b.pending().approvals(), v.mutable_pending_approvals());
   }
   return v;
 }

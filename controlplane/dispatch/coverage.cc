@@ -265,6 +265,9 @@ absl::StatusOr<std::vector<DecisionUpdate>> Dispatcher::FollowCovering(
   }
   std::vector<DecisionUpdate> out;
   for (auto& [decision_id, u] : updates) {
+    // Only open decisions follow their covering tasks; a finished one (an
+    // operator canceled it, its covered tasks with it) keeps its truth.
+    if (u.tasks.empty() && !IsOpenDecisionState(u.decision.state())) continue;
     const writeback::v1::DecisionState old_state = u.decision.state();
     WB_ASSIGN_OR_RETURN(u.decision_changed, Recompute(&u.decision, u.tasks, now_ms, changed));
     if (!u.decision_changed && u.tasks.empty()) continue;

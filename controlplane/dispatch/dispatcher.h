@@ -57,6 +57,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/clock/clock.h"
 #include "common/crypto/crypto.h"
+#include "common/trust/approvals.h"
 #include "common/trust/policy.h"
 #include "controlplane/dispatch/result_intake.h"
 #include "controlplane/dispatch/sessions.h"
@@ -146,6 +147,13 @@ struct CancelOutcome {
   writeback::v1::DecisionState state = writeback::v1::DECISION_STATE_UNSPECIFIED;
   std::string state_detail;
 };
+
+// One ApprovalView per approval: who (from `policy`, may be null), when, and
+// whether it counts under `count` (CountApprovals / CountRebindApprovals of
+// the same approvals) and why not.
+void AddApprovalViews(const trust::VerifiedPolicy* policy, const trust::ApprovalCount& count,
+                      const google::protobuf::RepeatedPtrField<writeback::v1::Approval>& approvals,
+                      google::protobuf::RepeatedPtrField<writeback::v1::ApprovalView>* out);
 
 class Dispatcher {
  public:

@@ -136,15 +136,8 @@ class AirGapTest : public ::testing::Test {
       }
       return false;
     }));
-    const auto op = h_->pki().operator_identity("admin");
     wbctl_cfg_ = h_->dir() + "/wbctl.yaml";
-    ASSERT_TRUE(fs::WriteFileAtomic(wbctl_cfg_,
-                                    absl::StrCat("controlplane_address: 127.0.0.1:", h_->port(),
-                                                 "\ncontrolplane_id: ", h_->pki().controlplane_id(),
-                                                 "\ntls:\n  ca_file: ", op.tls.ca_file(),
-                                                 "\n  cert_file: ", op.tls.cert_file(),
-                                                 "\n  key_file: ", op.tls.key_file(), "\n"))
-                    .ok());
+    ASSERT_TRUE(h_->WriteWbctlConfig("admin", wbctl_cfg_).ok());
     agent_cfg_ = h_->dir() + "/gap-agent.yaml";
     ASSERT_TRUE(testing::WriteConfigFile(h_->agent_config("gap"), agent_cfg_).ok());
     other_cfg_ = h_->dir() + "/other-agent.yaml";

@@ -63,17 +63,8 @@ class ViewE2ETest : public ::testing::Test {
     port_ = ReadPort(tmp_.Sub("web.port"));
     ASSERT_GT(port_, 0);
     // wbctl's configuration, as an operator.
-    auto op = h_->pki().AddOperator("ops", absl::Now());
-    ASSERT_TRUE(op.ok());
     wbctl_config_ = tmp_.Sub("wbctl.yaml");
-    ASSERT_TRUE(
-        fs::WriteFileAtomic(
-            wbctl_config_,
-            absl::StrCat("controlplane_address: \"127.0.0.1:", h_->port(), "\"\n",
-                         "controlplane_id: \"", h_->pki().controlplane_id(), "\"\n",
-                         "tls:\n  ca_file: \"", op->tls.ca_file(), "\"\n  cert_file: \"",
-                         op->tls.cert_file(), "\"\n  key_file: \"", op->tls.key_file(), "\"\n"))
-            .ok());
+    ASSERT_TRUE(h_->WriteWbctlConfig("ops", wbctl_config_).ok());
   }
 
   ProgramResult Wbctl(std::vector<std::string> args) {

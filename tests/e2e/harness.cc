@@ -94,6 +94,20 @@ absl::Status Harness::Bind(const std::string& instance, const std::string& agent
   return absl::OkStatus();
 }
 
+absl::Status Harness::WriteWbctlConfig(const std::string& name, const std::string& path) {
+  pki::Identity op;
+  if (name == "admin") {
+    op = pki_->operator_identity("admin");
+  } else {
+    WB_ASSIGN_OR_RETURN(op, pki_->AddOperator(name, absl::Now()));
+  }
+  return fs::WriteFileAtomic(
+      path, absl::StrCat("controlplane_address: \"127.0.0.1:", port_, "\"\n", "controlplane_id: \"",
+                         pki_->controlplane_id(), "\"\n", "tls:\n  ca_file: \"", op.tls.ca_file(),
+                         "\"\n  cert_file: \"", op.tls.cert_file(), "\"\n  key_file: \"",
+                         op.tls.key_file(), "\"\n"));
+}
+
 std::string Harness::agent_spiffe_id(const std::string& id) const {
   return tls::MakeSpiffeId(pki_->trust_domain(), tls::IdentityClass::kAgent, id);
 }

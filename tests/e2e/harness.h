@@ -98,6 +98,10 @@ class Harness {
     return it == agents_.end() ? nullptr : it->second.get();
   }
   controlplane::ControlPlane* controlplane() const { return cp_.get(); }
+  // Writes a wbctl config file at `path` for operator `name` (a new
+  // operator identity of the PKI unless it exists: "admin" does) pointing
+  // at this control plane.
+  absl::Status WriteWbctlConfig(const std::string& name, const std::string& path);
   // Channel credentials for an operator (created on demand).
   absl::StatusOr<std::unique_ptr<writeback::v1::AdminService::Stub>> OperatorStub(
       const std::string& name);

@@ -128,16 +128,8 @@ class TruthSmallerLies : public ::testing::Test {
   // A wbctl config for operator `name` (created in the harness's PKI).
   std::string WbctlConfig(const std::string& name) {
     if (auto it = wbctl_configs_.find(name); it != wbctl_configs_.end()) return it->second;
-    auto op = h_->pki().AddOperator(name, absl::Now());
-    EXPECT_TRUE(op.ok()) << op.status();
     const std::string path = h_->dir() + "/wbctl-" + name + ".yaml";
-    EXPECT_TRUE(
-        fs::WriteFileAtomic(path, absl::StrCat("controlplane_address: 127.0.0.1:", h_->port(),
-                                               "\ncontrolplane_id: ", h_->pki().controlplane_id(),
-                                               "\ntls:\n  ca_file: ", op->tls.ca_file(),
-                                               "\n  cert_file: ", op->tls.cert_file(),
-                                               "\n  key_file: ", op->tls.key_file(), "\n"))
-            .ok());
+    EXPECT_TRUE(h_->WriteWbctlConfig(name, path).ok());
     wbctl_configs_[name] = path;
     return path;
   }
