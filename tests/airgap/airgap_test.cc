@@ -35,9 +35,6 @@
 namespace wb::e2e {
 namespace {
 
-using connectors::testing::ChildProcess;
-using connectors::testing::SpawnOptions;
-
 std::string IpPath() {
   for (const char* p : {"/usr/sbin/ip", "/sbin/ip", "/bin/ip"}) {
     if (::access(p, X_OK) == 0) return p;
@@ -45,26 +42,10 @@ std::string IpPath() {
   return "";
 }
 
-struct Outcome {
-  int code = -1;
-  std::string out;  // stdout and stderr
-};
+using Outcome = connectors::testing::ProgramRun;
 
 Outcome Spawn(const std::vector<std::string>& argv, const std::string& log) {
-  ::unlink(log.c_str());
-  SpawnOptions o;
-  o.argv = argv;
-  o.log_file = log;
-  Outcome r;
-  auto child = ChildProcess::Spawn(o);
-  if (!child.ok()) {
-    r.out = std::string(child.status().message());
-    return r;
-  }
-  auto code = child->Wait(absl::Seconds(60));
-  r.code = code.ok() ? *code : -1;
-  r.out = connectors::testing::ReadFileOrEmpty(log);
-  return r;
+  return connectors::testing::RunLogged(argv, log);
 }
 
 // A network namespace with only loopback (up); deleted by the destructor.

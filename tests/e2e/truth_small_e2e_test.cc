@@ -66,27 +66,11 @@ constexpr char kZwsp[] = "\u200B";           // zero width space
 constexpr char kCsi[] = "\xC2\x9B";          // C1 control: CSI
 constexpr char kTag[] = "\xF3\xA0\x80\x81";  // U+E0001 language tag (invisible)
 
-struct Ran {
-  int code = -1;
-  std::string out;  // stdout and stderr
-};
+using Ran = connectors::testing::ProgramRun;
 
 // Runs a program (no shell) to completion; its output is kept in `log`.
 Ran RunProgram(const std::vector<std::string>& argv, const std::string& log) {
-  ::unlink(log.c_str());
-  SpawnOptions o;
-  o.argv = argv;
-  o.log_file = log;
-  Ran r;
-  auto child = ChildProcess::Spawn(o);
-  if (!child.ok()) {
-    r.out = std::string(child.status().message());
-    return r;
-  }
-  auto code = child->Wait(absl::Seconds(60));
-  r.code = code.ok() ? *code : -1;
-  r.out = connectors::testing::ReadFileOrEmpty(log);
-  return r;
+  return connectors::testing::RunLogged(argv, log);
 }
 
 // No raw byte sequence of `chars` in `out` (wbctl printed them escaped).

@@ -153,6 +153,25 @@ absl::StatusOr<std::string> RunToCompletion(SpawnOptions opts, absl::Duration ti
   return out;
 }
 
+ProgramRun RunLogged(const std::vector<std::string>& argv, const std::string& log,
+                     absl::Duration timeout) {
+  ::unlink(log.c_str());
+  SpawnOptions o;
+  o.argv = argv;
+  o.log_file = log;
+  ProgramRun r;
+  auto child = ChildProcess::Spawn(o);
+  if (!child.ok()) {
+    r.out = std::string(child.status().message());
+    return r;
+  }
+  auto code = child->Wait(timeout);
+  if (!code.ok()) child->Stop(SIGKILL, absl::Seconds(5));
+  r.code = code.ok() ? *code : -1;
+  r.out = ReadFileOrEmpty(log);
+  return r;
+}
+
 absl::StatusOr<int> PickFreePort() {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return absl::ErrnoToStatus(errno, "socket");

@@ -55,6 +55,15 @@ class ChildProcess {
 absl::StatusOr<std::string> RunToCompletion(SpawnOptions opts,
                                             absl::Duration timeout = absl::Seconds(60));
 
+// Runs `argv` (no shell) to completion within `timeout`, its stdout and
+// stderr written to `log` (replaced); whatever it exits with.
+struct ProgramRun {
+  int code = -1;    // exit code; -1: did not start, or killed at the timeout
+  std::string out;  // the log: stdout and stderr (or why it did not start)
+};
+ProgramRun RunLogged(const std::vector<std::string>& argv, const std::string& log,
+                     absl::Duration timeout = absl::Seconds(60));
+
 // A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0 and
 // released). Servers that cannot take port 0 use it; callers retry on a
 // collision.
