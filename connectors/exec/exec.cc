@@ -467,22 +467,24 @@ absl::StatusOr<writeback::v1::Verification> ExecConnector::Verify(const CallCont
   exec::SubprocessSpec spec;
   WB_ASSIGN_OR_RETURN(const auto r,
                       Run(ctx, "verify", Dump(RequestFor("verify", name_, action)), &spec));
+  // Only the program's own "outcome": "failed" says the effect is gone. A
+  // program that did not answer (exit, signal, timeout, oversized or
+  // malformed output) or answered an error observed nothing: UNVERIFIED
+  // ("cannot tell"), never FAILED, which re-verification reads as drift.
   writeback::v1::Verification v;
-  const absl::Status failed = RunFailure(spec, r, "verify");
-  if (!failed.ok()) {
-    v.set_outcome(writeback::v1::OUTCOME_FAILED);
-    v.set_detail(std::string(failed.message()));
+  auto cannot_tell = [&](absl::string_view why) {
+    v.set_outcome(writeback::v1::OUTCOME_UNVERIFIED);
+    v.set_detail(absl::StrCat("cannot tell: ", why));
     *v.add_after() = ProgramObservation(ctx, spec, r, "verify");
     return v;
-  }
+  };
+  const absl::Status failed = RunFailure(spec, r, "verify");
+  if (!failed.ok()) return cannot_tell(failed.message());
   auto doc = ParseResponse(spec, "verify", r.out);
   if (!doc.ok()) {
     // The program said the action itself is wrong: a caller error, not an outcome.
     if (doc.status().code() == absl::StatusCode::kInvalidArgument) return doc.status();
-    v.set_outcome(writeback::v1::OUTCOME_FAILED);
-    v.set_detail(std::string(doc.status().message()));
-    *v.add_after() = ProgramObservation(ctx, spec, r, "verify");
-    return v;
+    return cannot_tell(doc.status().message());
   }
   auto outcome = OptString(*doc, "outcome", 32);
   auto detail = OptString(*doc, "detail", kMaxText);
@@ -502,12 +504,7 @@ absl::StatusOr<writeback::v1::Verification> ExecConnector::Verify(const CallCont
           "'outcome' must be \"verified\", \"unverified\" or \"failed\"");
     }
   }
-  if (!bad.ok()) {
-    v.set_outcome(writeback::v1::OUTCOME_FAILED);
-    v.set_detail(std::string(Malformed(spec, "verify", bad.message()).message()));
-    *v.add_after() = ProgramObservation(ctx, spec, r, "verify");
-    return v;
-  }
+  if (!bad.ok()) return cannot_tell(Malformed(spec, "verify", bad.message()).message());
   v.set_detail(*detail);
   if (after->has_value()) *v.add_after() = std::move(**after);
   *v.add_after() = ProgramObservation(ctx, spec, r, "verify");

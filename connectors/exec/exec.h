@@ -25,10 +25,13 @@
 //   - a non-zero exit, a signal, the timeout (the whole process group is
 //     killed), oversized stdout or a malformed response: Plan/Apply/Check
 //     return an error (ABORTED; DEADLINE_EXCEEDED for the timeout) and Verify
-//     returns OUTCOME_FAILED, each carrying the exit description and stderr
-//     (truncated to 4 KiB) as evidence;
+//     returns OUTCOME_UNVERIFIED ("cannot tell": nothing was observed), each
+//     carrying the exit description and stderr (truncated to 4 KiB) as
+//     evidence;
 //   - "error" responses map to INVALID_ARGUMENT, FAILED_PRECONDITION and
-//     ABORTED.
+//     ABORTED; Verify returns INVALID_ARGUMENT as an error and the other two
+//     as OUTCOME_UNVERIFIED. Only the program's "outcome": "failed" is
+//     OUTCOME_FAILED (the effect is gone: drift when re-verifying).
 //   - the connector adds its own observation ("exec_program": program, verb,
 //     how it ended) to every plan and verification.
 //

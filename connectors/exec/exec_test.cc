@@ -276,10 +276,10 @@ TEST_F(ExecConnectorTest, TimeoutKillsTheWholeProcessGroup) {
                                     std::chrono::seconds(4)))
       << "a process of the group kept running after the kill";
 
-  // Verify reports the same as a FAILED outcome with the evidence.
+  // Verify observed nothing: "cannot tell" (UNVERIFIED), with the evidence.
   auto v = c->Verify(ctx_, RemoveAction("x"));
   ASSERT_TRUE(v.ok()) << v.status();
-  EXPECT_EQ(v->outcome(), writeback::v1::OUTCOME_FAILED);
+  EXPECT_EQ(v->outcome(), writeback::v1::OUTCOME_UNVERIFIED);
   ASSERT_GT(v->after_size(), 0);
   EXPECT_EQ(v->after(v->after_size() - 1).facts().at("end"), "timed_out");
 }
@@ -332,7 +332,7 @@ TEST_F(ExecConnectorTest, OutputOverTheCapIsRefused) {
 
   auto v = c->Verify(ctx_, RemoveAction("x"));
   ASSERT_TRUE(v.ok()) << v.status();
-  EXPECT_EQ(v->outcome(), writeback::v1::OUTCOME_FAILED);
+  EXPECT_EQ(v->outcome(), writeback::v1::OUTCOME_UNVERIFIED);
   EXPECT_EQ(v->after(0).facts().at("end"), "output_too_large");
 
   // A well-formed response just over the cap is refused the same way.
@@ -347,7 +347,7 @@ TEST_F(ExecConnectorTest, OutputOverTheCapIsRefused) {
   EXPECT_EQ(plan.status().code(), absl::StatusCode::kAborted) << plan.status();
 }
 
-TEST_F(ExecConnectorTest, NonZeroExitIsFailedWithTruncatedStderrAsEvidence) {
+TEST_F(ExecConnectorTest, NonZeroExitIsAFailureWithTruncatedStderrAsEvidence) {
   const std::string program = WriteProgram(
       dir_.path(), "fail.sh",
       "printf 'BEGIN:' >&2; head -c 10000 /dev/zero | tr '\\0' E >&2; printf ':END' >&2; exit 3\n");
@@ -356,7 +356,7 @@ TEST_F(ExecConnectorTest, NonZeroExitIsFailedWithTruncatedStderrAsEvidence) {
 
   auto v = c->Verify(ctx_, RemoveAction("x"));
   ASSERT_TRUE(v.ok()) << v.status();
-  EXPECT_EQ(v->outcome(), writeback::v1::OUTCOME_FAILED);
+  EXPECT_EQ(v->outcome(), writeback::v1::OUTCOME_UNVERIFIED);
   ASSERT_EQ(v->after_size(), 1);
   const auto& facts = v->after(0).facts();
   EXPECT_EQ(facts.at("exit_code"), "3");
@@ -402,7 +402,74 @@ TEST_F(ExecConnectorTest, MalformedResponsesAreFailures) {
       WriteProgram(dir_.path(), "verify_bad.sh", "echo '{\"outcome\": \"probably\"}'\n")));
   auto v = c->Verify(ctx_, RemoveAction("x"));
   ASSERT_TRUE(v.ok()) << v.status();
-  EXPECT_EQ(v->outcome(), writeback::v1::OUTCOME_FAILED);
+  EXPECT_EQ(v->outcome(), writeback::v1::OUTCOME_UNVERIFIED);
+  EXPECT_TRUE(absl::StrContains(v->detail(), "malformed response")) << v->detail();
+}
+
+// Re-verification turns a FAILED verification into DRIFTED ("the effect is
+// undone") and an UNVERIFIED one into UNVERIFIABLE ("cannot tell"). Only the
+// program's own "failed" is an observation that the effect is gone.
+TEST_F(ExecConnectorTest, OnlyTheProgramsFailedOutcomeIsDriftEverythingElseIsCannotTell) {
+  struct Case {
+    std::string name, body;
+    writeback::v1::Outcome want;
+  };
+  for (const Case& k : std::vector<Case>{
+           {"says_failed", "echo '{\"outcome\": \"failed\", \"detail\": \"line is back\"}'",
+            writeback::v1::OUTCOME_FAILED},
+           {"says_verified", "echo '{\"outcome\": \"verified\"}'", writeback::v1::OUTCOME_VERIFIED},
+           {"says_unverified", "echo '{\"outcome\": \"unverified\"}'",
+            writeback::v1::OUTCOME_UNVERIFIED},
+           {"error_failed",
+            "echo '{\"error\": {\"code\": \"failed\", \"message\": \"target unreachable\"}}'",
+            writeback::v1::OUTCOME_UNVERIFIED},
+           {"error_failed_precondition",
+            "echo '{\"error\": {\"code\": \"failed_precondition\", \"message\": \"x\"}}'",
+            writeback::v1::OUTCOME_UNVERIFIED},
+           {"crash", "echo 'Traceback: PermissionError' >&2; exit 1",
+            writeback::v1::OUTCOME_UNVERIFIED},
+           {"killed", "kill -9 $$", writeback::v1::OUTCOME_UNVERIFIED},
+           {"no_outcome", "echo '{}'", writeback::v1::OUTCOME_UNVERIFIED},
+       }) {
+    SCOPED_TRACE(k.name);
+    auto c = MustCreate(ExecConfig(WriteProgram(dir_.path(), k.name + ".sh", k.body + "\n")));
+    ASSERT_NE(c, nullptr);
+    auto v = c->Verify(ctx_, RemoveAction("x"));
+    ASSERT_TRUE(v.ok()) << v.status();
+    EXPECT_EQ(v->outcome(), k.want) << v->detail();
+    EXPECT_EQ(v->after(v->after_size() - 1).check(), "exec_program");
+  }
+  // invalid_argument stays a caller error, not an outcome.
+  auto c = MustCreate(ExecConfig(
+      WriteProgram(dir_.path(), "invalid.sh",
+                   "echo '{\"error\": {\"code\": \"invalid_argument\", \"message\": \"no\"}}'\n")));
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->Verify(ctx_, RemoveAction("x")).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// The example program, re-verifying a file it cannot read (here: the path
+// is a directory, so Python raises and exits 1): cannot tell, not drift.
+// The same file with the line back is drift.
+TEST_F(ExecConnectorTest, ExampleProgramThatCannotReadItsFileCannotTell) {
+  const std::string file = dir_.Sub("list");
+  auto cfg = ExecConfig(kExample);
+  (*cfg.mutable_exec()->mutable_env())["WB_LINE_FILE"] = file;
+  auto c = MustCreate(cfg);
+  ASSERT_NE(c, nullptr);
+  ASSERT_EQ(::mkdir(file.c_str(), 0700), 0);
+  auto v = c->Verify(ctx_, RemoveAction("svc-old"));
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->outcome(), writeback::v1::OUTCOME_UNVERIFIED) << v->detail();
+  EXPECT_TRUE(absl::StrContains(v->detail(), "IsADirectoryError")) << v->detail();
+  ASSERT_EQ(::rmdir(file.c_str()), 0);
+  ASSERT_TRUE(fs::WriteFileAtomic(file, "a\nsvc-old\n").ok());
+  v = c->Verify(ctx_, RemoveAction("svc-old"));
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->outcome(), writeback::v1::OUTCOME_FAILED) << v->detail();
+  ASSERT_TRUE(fs::WriteFileAtomic(file, "a\n").ok());
+  v = c->Verify(ctx_, RemoveAction("svc-old"));
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->outcome(), writeback::v1::OUTCOME_VERIFIED) << v->detail();
 }
 
 TEST_F(ExecConnectorTest, ProgramErrorCodesMapOntoStatusCodes) {

@@ -70,6 +70,9 @@ struct Observed {
   std::string csn;        // entryCSN: changes with every modification
   std::vector<GroupRef> refs;
   std::vector<std::string> missing_groups;  // explicit groups that do not exist
+  // Verify only: the DN resolved to this entry, whose naming value is not
+  // exactly the object (a look-alike, see Observe).
+  std::string lookalike_dn;
 };
 
 std::vector<std::string> MemberAttrs(const writeback::v1::LdapConfig& c) {
@@ -265,10 +268,21 @@ absl::StatusOr<std::unique_ptr<ldapc::Session>> LdapConnector::Connect(
 
 namespace {
 
+absl::Status LookAlikeError(const writeback::v1::LdapConfig& cfg, const Action& a,
+                            const std::string& entry_dn) {
+  return absl::FailedPreconditionError(absl::StrCat(
+      "object: the directory resolves '", util::PrintableUtf8(a.object, 80), "' to ",
+      util::PrintableUtf8(entry_dn, 300), ", whose ", cfg.user_rdn_attribute(),
+      " is not exactly that value (LDAP matching ignores case and spacing); refusing to act "
+      "on a look-alike"));
+}
+
 // Reads the account and the groups that list it (limited to the explicit
-// groups when the action names some).
+// groups when the action names some). A look-alike entry is an error, or,
+// with `allow_lookalike` (Verify), read and marked in lookalike_dn.
 absl::StatusOr<Observed> Observe(ldapc::Session& s, const writeback::v1::LdapConfig& cfg,
-                                 const Action& a, const std::string& dn) {
+                                 const Action& a, const std::string& dn,
+                                 bool allow_lookalike = false) {
   Observed o;
   o.dn = dn;
   WB_ASSIGN_OR_RETURN(
@@ -281,11 +295,8 @@ absl::StatusOr<Observed> Observe(ldapc::Session& s, const writeback::v1::LdapCon
     // exactly the object: never on a look-alike.
     const auto& names = entry->Values(cfg.user_rdn_attribute());
     if (std::find(names.begin(), names.end(), a.object) == names.end()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "object: the directory resolves '", util::PrintableUtf8(a.object, 80), "' to ",
-          util::PrintableUtf8(entry->dn, 300), ", whose ", cfg.user_rdn_attribute(),
-          " is not exactly that value (LDAP matching ignores case and spacing); refusing to act "
-          "on a look-alike"));
+      if (!allow_lookalike) return LookAlikeError(cfg, a, entry->dn);
+      o.lookalike_dn = entry->dn;
     }
     o.exists = true;
     o.lock_values = entry->Values(cfg.lock_attribute());
@@ -471,7 +482,10 @@ absl::StatusOr<writeback::v1::Verification> LdapConnector::Verify(const CallCont
   const std::string dn = DnOf(action.object);
   const std::string pdn = util::PrintableUtf8(dn, 300);
   const std::string& op = action.operation;
-  WB_ASSIGN_OR_RETURN(const Observed o, Observe(*s, cfg_, action, dn));
+  // A look-alike entry (the DN resolves to "SVC" for "svc") is read too:
+  // whoever binds with the object's DN reaches it, so it can show drift.
+  WB_ASSIGN_OR_RETURN(const Observed o, Observe(*s, cfg_, action, dn, /*allow_lookalike=*/true));
+  const bool lookalike = !o.lookalike_dn.empty();
   writeback::v1::Verification v;
   *v.add_after() = EntryObservation(ctx, cfg_, o);
   if (UsesGroups(action)) *v.add_after() = GroupsObservation(ctx, o);
@@ -582,6 +596,21 @@ absl::StatusOr<writeback::v1::Verification> LdapConnector::Verify(const CallCont
       }
       *v.add_after() = std::move(ob);
     }
+  }
+
+  if (lookalike) {
+    // The entry the DN reaches is not the account by its exact name: drift
+    // when it undoes the effect (the server honours binds and group
+    // membership under the object's DN), otherwise "cannot tell" — never
+    // VERIFIED on a look-alike.
+    if (failures.empty()) return LookAlikeError(cfg_, action, o.lookalike_dn);
+    v.set_outcome(writeback::v1::OUTCOME_FAILED);
+    v.set_detail(absl::StrCat(op, " of ", pdn, " not in effect: the directory resolves this DN to ",
+                              util::PrintableUtf8(o.lookalike_dn, 300), ", whose ",
+                              cfg_.user_rdn_attribute(),
+                              " is not exactly the object (a look-alike) and which undoes it: ",
+                              absl::StrJoin(failures, "; ")));
+    return v;
   }
 
   if (EndsAccess(op) && failures.empty() && o.exists) {

@@ -25,7 +25,10 @@
 // has no way to end them) and, where a LoginProbe is configured, binds with
 // the old credential. Error 49 is the same for a bad password, a locked
 // account and a missing entry, so the probe only corroborates the entry
-// read; evidence says which observation proved what.
+// read; evidence says which observation proved what. An entry whose naming
+// value is not exactly the object (a look-alike the DN resolves to) is
+// refused by PlanChange and Apply; Verify reports FAILED when it undoes the
+// effect and the same refusal otherwise, never VERIFIED.
 //
 // Thread-safety: all methods may be called concurrently; each call uses its
 // own connection.

@@ -10,6 +10,7 @@
 
 #include <set>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -316,6 +317,46 @@ TEST_F(LdapConnectorTest, LockWithoutAnyEnforcementEvidenceIsUnverified) {
   EXPECT_EQ(v->outcome(), writeback::v1::OUTCOME_UNVERIFIED) << v->detail();
 }
 
+// Re-verification (docs/connectors/ldap.md, "Re-verification: drift or
+// cannot tell"): the locked account deleted and created again under a
+// look-alike name ("SVC-…" for "svc-…"). The directory resolves the decided
+// DN to it, so binds with that DN reach it: unlocked, that is drift; locked,
+// it is still not the account by its exact name: cannot tell.
+TEST_F(LdapConnectorTest, ALookAlikeTheDnResolvesToIsDriftWhenItUndoesTheEffect) {
+  LdapFixture fx("lock");
+  auto c = fx.MakeConnector();
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_TRUE(fx.Arrange().ok());
+  const Action action = fx.EffectiveAction();
+  auto plan = (*c)->PlanChange(ctx_, action);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_TRUE((*c)->Apply(ctx_, action, *plan).ok());
+  auto v = (*c)->Verify(ctx_, action);
+  ASSERT_TRUE(v.ok()) << v.status();
+  ASSERT_EQ(v->outcome(), writeback::v1::OUTCOME_VERIFIED) << v->detail();
+
+  ASSERT_TRUE(kEnv->admin().Delete(fx.dn()).ok());
+  const std::string upper = absl::AsciiStrToUpper(fx.uid());
+  const std::string upper_dn = absl::StrCat("uid=", upper, ",", kPeople);
+  ASSERT_TRUE(AddAccount(upper_dn, upper, fx.password()).ok());
+  v = (*c)->Verify(ctx_, action);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->outcome(), writeback::v1::OUTCOME_FAILED) << v->detail();
+  EXPECT_THAT(v->detail(), HasSubstr("look-alike"));
+  EXPECT_THAT(v->detail(), HasSubstr("pwdAccountLockedTime is not"));
+  // The server agrees: the decided DN binds with the look-alike's password.
+  EXPECT_TRUE(LdapClient::Connect(kEnv->server().uri(), fx.dn(), fx.password()).ok());
+
+  ASSERT_TRUE(
+      kEnv->admin().Modify(upper_dn, "replace", "pwdAccountLockedTime", {"000001010000Z"}).ok());
+  EXPECT_TRUE(wb::testing::WaitFor([&] {
+    auto r = (*c)->Verify(ctx_, action);
+    return !r.ok() && r.status().code() == absl::StatusCode::kFailedPrecondition &&
+           absl::StrContains(r.status().message(), "look-alike");
+  })) << "a locked look-alike is neither drift nor VERIFIED";
+  (void)kEnv->admin().Delete(upper_dn);
+}
+
 TEST_F(LdapConnectorTest, ReplacePasswordNeedsThePreconditionAndTheNewOneWorks) {
   LdapFixture fx("replace_password");
   auto c = fx.MakeConnector();
@@ -434,7 +475,17 @@ TEST_F(LdapConnectorTest, HostileIdentifiersChangeOnlyWhatWasMeant) {
         // The directory matched an entry made for another value ("SVC" for
         // "svc"): refused, never acted on.
         EXPECT_THAT(std::string(plan.status().message()), HasSubstr("look-alike"));
-        EXPECT_EQ((*c)->Verify(ctx_, a).status().code(), absl::StatusCode::kFailedPrecondition);
+        // Verify reads it but never calls it VERIFIED: drift when the entry
+        // the DN reaches undoes the effect (the canary is neither locked nor
+        // out of the group), else "cannot tell".
+        auto ver = (*c)->Verify(ctx_, a);
+        if (ver.ok()) {
+          EXPECT_EQ(ver->outcome(), writeback::v1::OUTCOME_FAILED) << ver->detail();
+          EXPECT_THAT(ver->detail(), HasSubstr("look-alike"));
+        } else {
+          EXPECT_EQ(ver.status().code(), absl::StatusCode::kFailedPrecondition) << ver.status();
+          EXPECT_THAT(std::string(ver.status().message()), HasSubstr("look-alike"));
+        }
         look_alike = true;
         continue;
       }

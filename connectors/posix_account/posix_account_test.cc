@@ -4,6 +4,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/fs/fs.h"
 #include "connectors/posix_account/account_db.h"
@@ -259,6 +260,47 @@ TEST_F(PosixAccountTest, AMissingAccountIsAlreadyCompliant) {
     ASSERT_TRUE(v.ok());
     EXPECT_EQ(v->outcome(), writeback::v1::OUTCOME_VERIFIED);
   }
+}
+
+// Re-verification (docs/connectors/posix_account.md, "Re-verification:
+// drift or cannot tell"): a locked account deleted since is in place, not
+// "cannot tell"; the name created again without a lock is drift; a group
+// made the user's primary group is drift for remove_group.
+TEST_F(PosixAccountTest, ReverifiedAccountGoneIsInPlaceAndBackUnlockedIsDrift) {
+  const Action lock = Act("lock", "svc-app");
+  ASSERT_EQ(Run(lock).outcome(), writeback::v1::OUTCOME_VERIFIED);
+  ASSERT_TRUE(root_->Tool("userdel", {"svc-app"}).ok());
+  auto v = connector_->Verify(ctx_, lock);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->outcome(), writeback::v1::OUTCOME_VERIFIED) << v->detail();
+  EXPECT_THAT(v->detail(), HasSubstr("does not exist"));
+  ASSERT_TRUE(root_->AddUser({.name = "svc-app"}).ok());
+  v = connector_->Verify(ctx_, lock);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->outcome(), writeback::v1::OUTCOME_FAILED) << v->detail();
+
+  const Action rg = RemoveGroup("alice", "deploy");
+  // alice's primary gid becomes deploy's (by hand: usermod -P resolves -g
+  // on the host).
+  auto files = posix::ReadAccountFiles(root_->root());
+  ASSERT_TRUE(files.ok()) << files.status();
+  const posix::GroupView deploy = posix::DescribeGroup(*files, "deploy");
+  ASSERT_TRUE(deploy.exists);
+  std::vector<std::string> lines = absl::StrSplit(files->passwd, '\n');
+  for (std::string& line : lines) {
+    std::vector<std::string> f = absl::StrSplit(line, ':');
+    if (f.size() == 7 && f[0] == "alice") {
+      f[3] = absl::StrCat(deploy.gid);
+      line = absl::StrJoin(f, ":");
+    }
+  }
+  ASSERT_TRUE(
+      fs::WriteFileAtomic(root_->etc() + "/passwd", absl::StrJoin(lines, "\n"), {.mode = 0644})
+          .ok());
+  v = connector_->Verify(ctx_, rg);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->outcome(), writeback::v1::OUTCOME_FAILED) << v->detail();
+  EXPECT_THAT(v->detail(), HasSubstr("primary group"));
 }
 
 TEST_F(PosixAccountTest, AllowedUsersIsEnforced) {

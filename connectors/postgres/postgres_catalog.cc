@@ -117,7 +117,11 @@ absl::StatusOr<std::vector<Grant>> ReadEffective(pg::Session& s, const std::stri
       auto rows, s.Query("SELECT c.relname::text, c.relkind::text, p.priv "
                          "FROM pg_catalog.pg_class c, unnest($3::text[]) p(priv) "
                          "WHERE c.relnamespace = $1::oid AND c.relkind IN ('r','p','v','m','f') "
-                         "AND pg_catalog.has_table_privilege($2::oid, c.oid, p.priv) "
+                         // A column-level grant (GRANT UPDATE (col) ON t) is not seen by
+                         // has_table_privilege; has_any_column_privilege sees both.
+                         "AND CASE WHEN p.priv IN ('SELECT','INSERT','UPDATE','REFERENCES') "
+                         "THEN pg_catalog.has_any_column_privilege($2::oid, c.oid, p.priv) "
+                         "ELSE pg_catalog.has_table_privilege($2::oid, c.oid, p.priv) END "
                          "UNION ALL "
                          "SELECT c.relname::text, 'S', p.priv "
                          "FROM pg_catalog.pg_class c, unnest($4::text[]) p(priv) "

@@ -70,7 +70,9 @@ absl::StatusOr<SchemaState> ReadDirectGrants(pg::Session& s, const std::string& 
                                              const std::string& role_oid, const PrivSet& privs);
 
 // Privileges the role has, by any route (direct, PUBLIC, membership,
-// ownership, superuser), as the server's has_*_privilege functions say.
+// ownership, superuser), as the server's has_*_privilege functions say; for
+// SELECT, INSERT, UPDATE and REFERENCES also on any single column
+// (has_any_column_privilege).
 absl::StatusOr<std::vector<Grant>> ReadEffective(pg::Session& s, const std::string& schema_oid,
                                                  const std::string& role_oid, const PrivSet& privs);
 

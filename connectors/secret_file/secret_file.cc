@@ -1,9 +1,11 @@
 #include "connectors/secret_file/secret_file.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <optional>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -129,6 +131,85 @@ writeback::v1::Observation Observation(const CallContext& ctx, const Observed& o
                                                absl::StrJoin(e.removed, "; "))
                                 : absl::StrCat("no ", Target(a), " in ", Show(o.path)));
   return obs;
+}
+
+// The file cannot be read safely (Verify's read failed): that is "cannot
+// tell" (the read error), unless the readers of the path — programs that
+// open it by name and follow symbolic links, with no ownership check — are
+// provably handed the secret again:
+//   - the file itself is a symlink to a regular file (at most max_bytes)
+//     that holds what the action removes, or, for delete_file, any regular
+//     file: FAILED;
+//   - delete_file, and a regular file larger than max_bytes is there: the
+//     file is back: FAILED.
+// A symlinked directory below the root, a link to anything but a regular
+// file, a dangling link and content that does not show the removed thing
+// stay "cannot tell" (what was read through a link can be swapped: never
+// VERIFIED). Returns nullopt whenever drift cannot be shown.
+std::optional<writeback::v1::Verification> SecretStillRead(const CallContext& ctx,
+                                                           const Observed& o, const Action& a,
+                                                           size_t max_bytes) {
+  const int dfd = o.parent.dir.get();
+  const char* name = o.parent.file_name.c_str();
+  struct stat lst, st;
+  if (::fstatat(dfd, name, &lst, AT_SYMLINK_NOFOLLOW) != 0) return std::nullopt;
+  // Stat before opening: never open a device or FIFO a link points at.
+  if (::fstatat(dfd, name, &st, 0) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+  const bool is_link = S_ISLNK(lst.st_mode);
+  const bool too_large = static_cast<size_t>(st.st_size) > max_bytes;
+  const bool delete_file = a.operation == "delete_file";
+  if (!is_link && !(too_large && delete_file)) return std::nullopt;
+  std::string target;
+  if (is_link) {
+    target.assign(4096, '\0');
+    const ssize_t n = ::readlinkat(dfd, name, target.data(), target.size() - 1);
+    target.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  }
+  Observed behind;
+  behind.path = o.path;
+  behind.file.exists = true;
+  if (!delete_file) {
+    if (too_large) return std::nullopt;
+    util::UniqueFd fd(::openat(dfd, name, O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+    if (!fd.valid() || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+    char buf[65536];
+    while (behind.file.content.size() <= max_bytes) {
+      const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      behind.file.content.append(buf, static_cast<size_t>(n));
+    }
+    if (behind.file.content.size() > max_bytes) return std::nullopt;
+  }
+  behind.file.mode = st.st_mode & 07777;
+  behind.file.uid = st.st_uid;
+  behind.file.gid = st.st_gid;
+  auto e = Evaluate(a, behind);
+  if (!e.ok() || !(e->present || !e->inherited.empty())) return std::nullopt;
+
+  const std::string what =
+      is_link ? absl::StrCat(Show(o.path), " is a symbolic link to '", Show(target),
+                             "', a regular file whoever reads the path is given")
+              : absl::StrCat(Show(o.path), " is a regular file again (", st.st_size,
+                             " bytes, over the ", max_bytes, "-byte limit of this connector)");
+  writeback::v1::Verification v;
+  writeback::v1::Observation obs = Observation(ctx, behind, *e, a);
+  obs.set_check(absl::StrCat(obs.check(), is_link ? "_behind_symlink" : "_over_limit"));
+  auto& f = *obs.mutable_facts();
+  f["size"] = absl::StrCat(st.st_size);
+  if (is_link) f["symlink_target"] = Show(target);
+  *v.add_after() = std::move(obs);
+  v.set_outcome(writeback::v1::OUTCOME_FAILED);
+  if (delete_file) {
+    v.set_detail(absl::StrCat(what, ": the file is back"));
+  } else if (e->present) {
+    v.set_detail(
+        absl::StrCat(what, ": ", Target(a), " is there (", absl::StrJoin(e->removed, "; "), ")"));
+  } else {
+    v.set_detail(absl::StrCat(what, ": ", Target(a), " is seen there through [DEFAULT] (",
+                              absl::StrJoin(e->inherited, "; "), ")"));
+  }
+  return v;
 }
 
 }  // namespace
@@ -283,10 +364,20 @@ absl::StatusOr<writeback::v1::Verification> SecretFileConnector::Verify(const Ca
   WB_ASSIGN_OR_RETURN(const util::FileLocation loc, Resolve(action));
   Observed o;
   o.path = loc.Display();
+  // A symlinked directory below the root: an error ("cannot tell").
   WB_ASSIGN_OR_RETURN(o.parent, util::OpenParentNoFollow(loc));
   if (!o.parent.missing) {
-    WB_ASSIGN_OR_RETURN(o.file, util::ReadRegularFileAt(o.parent.dir.get(), o.parent.file_name,
-                                                        o.path, max_bytes_));
+    auto file = util::ReadRegularFileAt(o.parent.dir.get(), o.parent.file_name, o.path, max_bytes_);
+    if (!file.ok()) {
+      // A file it will not read (symlink, FIFO, too large, unreadable) is
+      // "cannot tell" (the error: UNVERIFIED), unless the path provably
+      // still hands out what was removed.
+      if (auto drift = SecretStillRead(ctx, o, action, max_bytes_); drift.has_value()) {
+        return *drift;
+      }
+      return file.status();
+    }
+    o.file = std::move(*file);
   }
   writeback::v1::Verification v;
   auto e = Evaluate(action, o);

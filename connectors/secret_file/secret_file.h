@@ -14,7 +14,12 @@
 // Apply rewrites the file atomically (temp file in the same directory,
 // fsync, rename) with the old owner, group and mode; delete_file unlinks it.
 // Verify reads and parses the file again and checks the key, member or
-// section is gone (or the file is).
+// section is gone (or the file is). A file it will not read is an error
+// ("cannot tell"), except where whoever reads the path is provably handed
+// what was removed again: the file is a symlink to a regular file holding
+// it (for delete_file: any regular file), or, for delete_file, a regular
+// file over max_file_bytes is there — FAILED (docs/connectors/
+// secret_file.md, "Re-verification: drift or cannot tell").
 //
 // Secrets never leave the file: plans, results, evidence and errors carry key
 // names, line numbers, sizes and modes, never a value. Plan.state binds the

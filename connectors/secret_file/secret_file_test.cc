@@ -222,6 +222,109 @@ TEST_F(SecretFileTest, RefusesSymlinksBelowTheRoot) {
   EXPECT_EQ(Get(dir_.Sub("outside/secret.env")), kEnv);
 }
 
+// Re-verification (docs/connectors/secret_file.md, "Re-verification: drift
+// or cannot tell"). The connector never reads through a symlink to edit,
+// but whoever reads the path follows one: a link to a file that holds the
+// removed secret again is drift, not "cannot tell".
+TEST_F(SecretFileTest, TheSecretBackBehindASymlinkIsDrift) {
+  const std::string env = root_ + "/.env";
+  const Action a = EnvKey(env, "DB_PASSWORD");
+  ASSERT_EQ(Run(a).outcome(), writeback::v1::OUTCOME_VERIFIED);
+  const std::string outside = dir_.Sub("outside/secret.env");  // holds DB_PASSWORD
+  ASSERT_EQ(::unlink(env.c_str()), 0);
+  ASSERT_EQ(::symlink(outside.c_str(), env.c_str()), 0);
+
+  auto v = connector_->Verify(ctx_, a);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->outcome(), writeback::v1::OUTCOME_FAILED) << v->detail();
+  EXPECT_THAT(v->detail(), HasSubstr("is a symbolic link to '" + outside + "'"));
+  EXPECT_THAT(v->detail(), HasSubstr("DB_PASSWORD at line 2"));
+  ASSERT_EQ(v->after_size(), 1);
+  EXPECT_EQ(v->after(0).check(), "parse_file_behind_symlink");
+  EXPECT_EQ(v->after(0).facts().at("symlink_target"), outside);
+  EXPECT_THAT(v->DebugString(), Not(HasSubstr(kSecret)));
+  // The connector still refuses to edit through the link.
+  EXPECT_EQ(connector_->PlanChange(ctx_, a).status().code(), absl::StatusCode::kFailedPrecondition);
+
+  // Behind the link, the key is gone: read through a link that can be
+  // swapped, so no VERIFIED either — cannot tell.
+  ASSERT_TRUE(Put(outside, "DB_HOST=db\n").ok());
+  v = connector_->Verify(ctx_, a);
+  EXPECT_EQ(v.status().code(), absl::StatusCode::kFailedPrecondition) << v.status();
+  EXPECT_THAT(v.status().message(), HasSubstr("symbolic link"));
+
+  // A link to a FIFO or to nothing: cannot tell (and the FIFO is never opened).
+  const std::string fifo = dir_.Sub("outside/fifo");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  for (const std::string& to : {fifo, dir_.Sub("outside/nothing")}) {
+    SCOPED_TRACE(to);
+    ASSERT_EQ(::unlink(env.c_str()), 0);
+    ASSERT_EQ(::symlink(to.c_str(), env.c_str()), 0);
+    v = connector_->Verify(ctx_, a);
+    EXPECT_EQ(v.status().code(), absl::StatusCode::kFailedPrecondition) << v.status();
+  }
+}
+
+TEST_F(SecretFileTest, AnIniKeyInheritedBehindASymlinkIsDrift) {
+  const std::string ini = root_ + "/app.ini";
+  ASSERT_TRUE(Put(ini, "[prod]\nuser = app\n").ok());
+  const Action a = IniKey(ini, "prod", "password");
+  ASSERT_EQ(connector_->Verify(ctx_, a)->outcome(), writeback::v1::OUTCOME_VERIFIED);
+  const std::string outside = dir_.Sub("outside/app.ini");
+  ASSERT_TRUE(Put(outside, absl::StrCat("[DEFAULT]\npassword = ", kSecret, "\n[prod]\n")).ok());
+  ASSERT_EQ(::unlink(ini.c_str()), 0);
+  ASSERT_EQ(::symlink(outside.c_str(), ini.c_str()), 0);
+  auto v = connector_->Verify(ctx_, a);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->outcome(), writeback::v1::OUTCOME_FAILED) << v->detail();
+  EXPECT_THAT(v->detail(), HasSubstr("through [DEFAULT]"));
+}
+
+TEST_F(SecretFileTest, ADeletedFileBackAsASymlinkOrOverTheLimitIsDrift) {
+  const std::string creds = root_ + "/credentials";
+  const Action del = DeleteFile(creds);
+  ASSERT_EQ(Run(del).outcome(), writeback::v1::OUTCOME_VERIFIED);
+  ASSERT_EQ(::symlink(dir_.Sub("outside/secret.env").c_str(), creds.c_str()), 0);
+  auto v = connector_->Verify(ctx_, del);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->outcome(), writeback::v1::OUTCOME_FAILED) << v->detail();
+  EXPECT_THAT(v->detail(), HasSubstr("the file is back"));
+  ASSERT_EQ(::unlink(creds.c_str()), 0);
+  ASSERT_EQ(::symlink(dir_.Sub("outside/nothing").c_str(), creds.c_str()), 0);
+  EXPECT_EQ(connector_->Verify(ctx_, del).status().code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_EQ(::unlink(creds.c_str()), 0);
+
+  // Larger than max_file_bytes: the connector will not parse it, but a file
+  // is at the path again — drift for delete_file; for a key, cannot tell.
+  auto cfg = Config({root_});
+  cfg.mutable_secret_file()->set_max_file_bytes(16);
+  auto small = Make(cfg);
+  ASSERT_TRUE(small.ok());
+  ASSERT_TRUE(Put(creds, kIni).ok());
+  v = (*small)->Verify(ctx_, del);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->outcome(), writeback::v1::OUTCOME_FAILED) << v->detail();
+  EXPECT_THAT(v->detail(), HasSubstr("over the 16-byte limit"));
+  auto key = (*small)->Verify(ctx_, IniKey(creds, "ci", "aws_secret_access_key"));
+  EXPECT_EQ(key.status().code(), absl::StatusCode::kFailedPrecondition) << key.status();
+  EXPECT_THAT(key.status().message(), HasSubstr("larger than 16 bytes"));
+}
+
+// A symlinked directory below the root is never followed, not even to
+// look: cannot tell.
+TEST_F(SecretFileTest, ASymlinkedDirectoryBelowTheRootCannotTell) {
+  const Action a = JsonPath(root_ + "/config/app.json", {"db", "password"});
+  ASSERT_EQ(Run(a).outcome(), writeback::v1::OUTCOME_VERIFIED);
+  ASSERT_TRUE(fs::MakeDirs(dir_.Sub("outside/config"), 0755).ok());
+  ASSERT_TRUE(Put(dir_.Sub("outside/config/app.json"), kJson).ok());
+  ASSERT_EQ(::unlink((root_ + "/config/app.json").c_str()), 0);
+  ASSERT_EQ(::rmdir((root_ + "/config").c_str()), 0);
+  ASSERT_EQ(::symlink(dir_.Sub("outside/config").c_str(), (root_ + "/config").c_str()), 0);
+  auto v = connector_->Verify(ctx_, a);
+  EXPECT_EQ(v.status().code(), absl::StatusCode::kFailedPrecondition) << v.status();
+  EXPECT_THAT(v.status().message(), HasSubstr("symbolic link"));
+}
+
 TEST_F(SecretFileTest, APlanOnlyAppliesInTheInstanceThatMadeIt) {
   auto plan = connector_->PlanChange(ctx_, EnvKey(root_ + "/.env", "DB_PASSWORD"));
   ASSERT_TRUE(plan.ok());

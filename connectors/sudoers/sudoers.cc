@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <optional>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -207,6 +208,109 @@ CvtResult CvtsudoersForUser(const CallContext& ctx, const std::string& cvtsudoer
   return c;
 }
 
+// The drop-in cannot be read safely (a symbolic link, larger than
+// kMaxDropIn, ...): that is "cannot tell" (Verify returns the read error),
+// unless sudo provably still reads a file under this name that undoes the
+// effect. sudo (1.9) reads every entry of its includedir whose stat(2) —
+// following symlinks — is a regular file, and only if that file passes its
+// ownership check with the default sudoers_uid/sudoers_gid (owned by uid 0,
+// not world-writable, group-writable only with gid 0); it does not care
+// about the size. If such a file is there:
+//   - remove_file: the drop-in is back (as for a regular file, whatever it
+//     holds): FAILED;
+//   - remove_user_rules: FAILED if what it holds still names the user or
+//     sudo's parser still matches the user in it; otherwise nullopt (the
+//     content was read through a link that can be swapped: no VERIFIED).
+// Returns nullopt whenever that cannot be shown.
+std::optional<writeback::v1::Verification> SudoStillReads(const CallContext& ctx,
+                                                          const std::string& dir,
+                                                          const std::string& cvtsudoers,
+                                                          const Action& action) {
+  const util::FileLocation loc{dir, {action.object}};
+  auto parent = util::OpenParentNoFollow(loc);
+  if (!parent.ok() || parent->missing) return std::nullopt;
+  const int dfd = parent->dir.get();
+  const char* name = parent->file_name.c_str();
+  struct stat lst, st;
+  if (::fstatat(dfd, name, &lst, AT_SYMLINK_NOFOLLOW) != 0) return std::nullopt;
+  // Stat before opening: never open a device or FIFO a link points at.
+  if (::fstatat(dfd, name, &st, 0) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+  const bool is_link = S_ISLNK(lst.st_mode);
+  // A regular file Observe refused: only its size is known to be why.
+  if (!is_link && static_cast<size_t>(st.st_size) <= kMaxDropIn) return std::nullopt;
+  std::string target;
+  if (is_link) {
+    target.assign(4096, '\0');
+    const ssize_t n = ::readlinkat(dfd, name, target.data(), target.size() - 1);
+    target.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  }
+  std::string content;
+  const bool user_rules = action.operation == "remove_user_rules";
+  if (user_rules) {
+    util::UniqueFd fd(::openat(dfd, name, O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+    if (!fd.valid() || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+    char buf[65536];
+    while (content.size() <= kMaxDropIn) {
+      const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      content.append(buf, static_cast<size_t>(n));
+    }
+    if (content.size() > kMaxDropIn) return std::nullopt;
+  }
+  const bool sudo_reads = st.st_uid == 0 && (st.st_mode & S_IWOTH) == 0 &&
+                          ((st.st_mode & S_IWGRP) == 0 || st.st_gid == 0);
+  if (!sudo_reads) return std::nullopt;
+
+  const std::string path = loc.Display();
+  const std::string what = absl::StrCat(
+      path,
+      is_link ? absl::StrCat(" is a symbolic link to '", probes::PrintableAscii(target, 512), "'")
+              : absl::StrCat(" is larger than ", kMaxDropIn, " bytes"),
+      ", a file sudo reads (regular, owner uid ", st.st_uid, ", gid ", st.st_gid, ", mode ",
+      absl::StrFormat("%04o", st.st_mode & 07777), ")");
+  writeback::v1::Verification v;
+  writeback::v1::Observation obs;
+  obs.set_check("stat_dropin_as_sudo");
+  obs.set_subject(probes::PrintableAscii(path, 1024));
+  obs.set_observed_at_unix_ms(ctx.clock->NowUnixMs());
+  auto& f = *obs.mutable_facts();
+  f["symlink"] = is_link ? "true" : "false";
+  if (is_link) f["symlink_target"] = probes::PrintableAscii(target, 1024);
+  f["size"] = absl::StrCat(st.st_size);
+  f["owner_uid"] = absl::StrCat(st.st_uid);
+  f["owner_gid"] = absl::StrCat(st.st_gid);
+  f["mode"] = absl::StrFormat("%04o", st.st_mode & 07777);
+  f["sudo_reads"] = "true";
+  if (!user_rules) {
+    obs.set_detail(what);
+    *v.add_after() = std::move(obs);
+    v.set_outcome(writeback::v1::OUTCOME_FAILED);
+    v.set_detail(absl::StrCat(what, ": the drop-in is back (checks: stat_dropin_as_sudo)"));
+    return v;
+  }
+  const std::string& user = action.params.sudoers().user();
+  const sudoers::UserEdit edit = sudoers::RemoveUser(content, user);
+  f["sha256"] = crypto::HexEncode(crypto::Sha256(content));
+  f["direct_references"] = absl::StrCat(edit.direct_refs);
+  obs.set_detail(what);
+  *v.add_after() = std::move(obs);
+  if (edit.direct_refs > 0) {
+    v.set_outcome(writeback::v1::OUTCOME_FAILED);
+    v.set_detail(absl::StrCat(what, ", and it still names ", user, " ", edit.direct_refs,
+                              " times (checks: stat_dropin_as_sudo)"));
+    return v;
+  }
+  CvtResult cvt = CvtsudoersForUser(ctx, cvtsudoers, path, content, user);
+  if (!cvt.ran || cvt.rules.empty()) return std::nullopt;
+  *v.add_after() = cvt.obs;
+  v.set_outcome(writeback::v1::OUTCOME_FAILED);
+  v.set_detail(absl::StrCat(what, ", and sudo still matches ", user,
+                            " there through: ", absl::StrJoin(cvt.rules, " | "),
+                            " (checks: stat_dropin_as_sudo, cvtsudoers_dropin)"));
+  return v;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Connector>> SudoersConnector::Create(
@@ -365,7 +469,17 @@ absl::StatusOr<writeback::v1::Verification> SudoersConnector::Verify(const CallC
   WB_RETURN_IF_ERROR(CheckDeadline(ctx));
   WB_RETURN_IF_ERROR(actions::ValidateAction(kType, action.operation, action.params));
   WB_RETURN_IF_ERROR(actions::ValidateTargetObject(kType, action.object, "target"));
-  WB_ASSIGN_OR_RETURN(const Observed o, Observe(dir_, action.object));
+  auto observed = Observe(dir_, action.object);
+  if (!observed.ok()) {
+    // A drop-in it will not read (symlink, FIFO, too large, unreadable) is
+    // "cannot tell" (the error: UNVERIFIED), unless sudo provably still
+    // reads a file under that name that undoes the effect.
+    if (auto drift = SudoStillReads(ctx, dir_, cvtsudoers_, action); drift.has_value()) {
+      return *drift;
+    }
+    return observed.status();
+  }
+  const Observed& o = *observed;
   writeback::v1::Verification v;
   if (action.operation == "remove_file") {
     *v.add_after() = ReadObservation(ctx, o, nullptr);

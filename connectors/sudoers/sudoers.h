@@ -25,6 +25,11 @@
 // directory as /etc/sudoers.d, and /etc/sudoers includes it), Verify also
 // runs `sudo -n -l -U USER` and records what sudo says; the evidence names
 // every check used ("parse_dropin", "cvtsudoers_dropin", "sudo_list").
+// A drop-in Verify will not read (a symlink, over 1 MiB) is an error
+// ("cannot tell"), except where sudo provably still reads a file under that
+// name that undoes the effect (a symlink to a file passing sudo's ownership
+// check, a file over the size limit): that is FAILED ("stat_dropin_as_sudo";
+// docs/connectors/sudoers.md, "Re-verification: drift or cannot tell").
 //
 // Plan.state binds the plan to the drop-in's SHA-256 (FAILED_PRECONDITION if
 // it changed) and keeps the old content (base64) for a later rollback.

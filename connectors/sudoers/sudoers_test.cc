@@ -9,6 +9,7 @@
 #include "connectors/testing/contract_suite.h"
 #include "connectors/testing/host/mount_ns.h"
 #include "connectors/testing/host/sandbox.h"
+#include "connectors/testing/run_program.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -178,6 +179,137 @@ TEST_F(SudoersTest, RefusesASymlinkedDropIn) {
   EXPECT_EQ(Get("real"), kDropIn);
 }
 
+// Re-verification (docs/connectors/sudoers.md, "Re-verification: drift or
+// cannot tell"). The connector never reads through a symlinked drop-in for
+// an edit, but sudo follows one: when what it reaches passes sudo's
+// ownership check, the drop-in is back (drift), not "cannot tell".
+TEST_F(SudoersTest, ADropInBackAsASymlinkSudoFollowsIsDrift) {
+  ASSERT_EQ(Run(RemoveFile("deploy")).outcome(), writeback::v1::OUTCOME_VERIFIED);
+  const std::string outside = root_->dir() + "/elsewhere";
+  ASSERT_TRUE(fs::WriteFileAtomic(outside, kDropIn, {.mode = 0440, .uid = 0, .gid = 0}).ok());
+  ASSERT_EQ(::symlink(outside.c_str(), (dir_ + "/deploy").c_str()), 0);
+
+  auto v = connector_->Verify(ctx_, RemoveFile("deploy"));
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->outcome(), writeback::v1::OUTCOME_FAILED) << v->detail();
+  EXPECT_THAT(v->detail(), HasSubstr("is a symbolic link to '" + outside + "'"));
+  EXPECT_THAT(v->detail(), HasSubstr("the drop-in is back"));
+  const auto* obs = Find(*v, "stat_dropin_as_sudo");
+  ASSERT_NE(obs, nullptr);
+  EXPECT_EQ(obs->facts().at("symlink_target"), outside);
+  EXPECT_EQ(obs->facts().at("mode"), "0440");
+  // Group-writable is fine for sudo when the group is root's.
+  ASSERT_EQ(::chmod(outside.c_str(), 0460), 0);
+  v = connector_->Verify(ctx_, RemoveFile("deploy"));
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->outcome(), writeback::v1::OUTCOME_FAILED) << v->detail();
+
+  // What sudo refuses to read grants nothing now, but the name is not gone
+  // either: the connector cannot tell, and the read error stands.
+  struct Refused {
+    const char* why;
+    uid_t uid;
+    gid_t gid;
+    mode_t mode;
+  };
+  for (const Refused& r :
+       {Refused{"owned by another user", 1000, 0, 0440}, Refused{"world-writable", 0, 0, 0442},
+        Refused{"group-writable, group not root", 0, 100, 0460}}) {
+    SCOPED_TRACE(r.why);
+    ASSERT_EQ(::chown(outside.c_str(), r.uid, r.gid), 0);
+    ASSERT_EQ(::chmod(outside.c_str(), r.mode), 0);
+    v = connector_->Verify(ctx_, RemoveFile("deploy"));
+    EXPECT_EQ(v.status().code(), absl::StatusCode::kFailedPrecondition) << v.status();
+    EXPECT_THAT(v.status().message(), HasSubstr("symbolic link"));
+  }
+  ASSERT_EQ(::unlink((dir_ + "/deploy").c_str()), 0);
+  const std::string fifo = root_->dir() + "/fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  for (const std::string& to : {fifo, root_->dir() + "/nothing"}) {
+    SCOPED_TRACE(to);
+    ASSERT_EQ(::symlink(to.c_str(), (dir_ + "/deploy").c_str()), 0);
+    v = connector_->Verify(ctx_, RemoveFile("deploy"));
+    EXPECT_EQ(v.status().code(), absl::StatusCode::kFailedPrecondition) << v.status();
+    ASSERT_EQ(::unlink((dir_ + "/deploy").c_str()), 0);
+  }
+  // The connector still refuses to edit through the link.
+  ASSERT_EQ(::symlink(outside.c_str(), (dir_ + "/deploy").c_str()), 0);
+  EXPECT_EQ(connector_->PlanChange(ctx_, RemoveFile("deploy")).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(SudoersTest, RulesForTheUserBehindASymlinkSudoFollowsAreDrift) {
+  const Action a = RemoveUserRules("deploy", "svc-app");
+  ASSERT_EQ(Run(a).outcome(), writeback::v1::OUTCOME_VERIFIED);
+  const std::string outside = root_->dir() + "/elsewhere";
+  ASSERT_EQ(::unlink((dir_ + "/deploy").c_str()), 0);
+  ASSERT_EQ(::symlink(outside.c_str(), (dir_ + "/deploy").c_str()), 0);
+
+  // The user named again.
+  ASSERT_TRUE(fs::WriteFileAtomic(outside, kDropIn, {.mode = 0440, .uid = 0, .gid = 0}).ok());
+  auto v = connector_->Verify(ctx_, a);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->outcome(), writeback::v1::OUTCOME_FAILED) << v->detail();
+  EXPECT_THAT(v->detail(), HasSubstr("still names svc-app 3 times"));
+  EXPECT_EQ(Find(*v, "stat_dropin_as_sudo")->facts().at("direct_references"), "3");
+
+  // Matched by sudo's parser without being named.
+  ASSERT_TRUE(fs::WriteFileAtomic(outside, "ALL ALL = (root) /usr/bin/id\n",
+                                  {.mode = 0440, .uid = 0, .gid = 0})
+                  .ok());
+  v = connector_->Verify(ctx_, a);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->outcome(), writeback::v1::OUTCOME_FAILED) << v->detail();
+  EXPECT_THAT(v->detail(), HasSubstr("sudo still matches svc-app there through: ALL ALL"));
+  ASSERT_NE(Find(*v, "cvtsudoers_dropin"), nullptr);
+
+  // Nothing for the user behind the link: read through a link that can be
+  // swapped, so no VERIFIED either — cannot tell.
+  ASSERT_TRUE(
+      fs::WriteFileAtomic(outside, kDropInWithoutSvc, {.mode = 0440, .uid = 0, .gid = 0}).ok());
+  v = connector_->Verify(ctx_, a);
+  EXPECT_EQ(v.status().code(), absl::StatusCode::kFailedPrecondition) << v.status();
+
+  // A grant sudo would not read (not root's): cannot tell.
+  ASSERT_TRUE(fs::WriteFileAtomic(outside, kDropIn, {.mode = 0440, .uid = 1000, .gid = 0}).ok());
+  v = connector_->Verify(ctx_, a);
+  EXPECT_EQ(v.status().code(), absl::StatusCode::kFailedPrecondition) << v.status();
+}
+
+// sudo (1.9.4+) skips a line with a syntax error and honours the rest;
+// cvtsudoers refuses the whole file. A grant that only sudo's parser can
+// attribute to the user (here through ALL) next to a broken line is
+// therefore "cannot tell" (UNVERIFIED), not VERIFIED; a line that names
+// the user is FAILED whatever else the file holds.
+TEST_F(SudoersTest, ASyntaxErrorElsewhereMakesAnIndirectGrantCannotTell) {
+  const Action a = RemoveUserRules("deploy", "svc-app");
+  ASSERT_EQ(Run(a).outcome(), writeback::v1::OUTCOME_VERIFIED);
+  ASSERT_TRUE(Put("deploy", "bob ALL = (ALL) NOPASSWD ALL\nALL ALL = (root) /usr/bin/id\n").ok());
+  auto v = connector_->Verify(ctx_, a);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->outcome(), writeback::v1::OUTCOME_UNVERIFIED) << v->detail();
+  EXPECT_THAT(v->detail(), HasSubstr("sudo's parser could not confirm it"));
+  ASSERT_TRUE(Put("deploy", "bob ALL = (ALL) NOPASSWD ALL\nsvc-app ALL = /bin/ls\n").ok());
+  v = connector_->Verify(ctx_, a);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->outcome(), writeback::v1::OUTCOME_FAILED) << v->detail();
+}
+
+TEST_F(SudoersTest, ADropInOverTheSizeLimit) {
+  ASSERT_EQ(Run(RemoveFile("deploy")).outcome(), writeback::v1::OUTCOME_VERIFIED);
+  // sudo reads a drop-in of any size; the connector reads at most 1 MiB.
+  const std::string big = absl::StrCat(kDropIn, "#", std::string(1 << 20, 'x'), "\n");
+  ASSERT_TRUE(Put("deploy", big).ok());
+  auto v = connector_->Verify(ctx_, RemoveFile("deploy"));
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->outcome(), writeback::v1::OUTCOME_FAILED) << v->detail();
+  EXPECT_THAT(v->detail(), HasSubstr("is larger than 1048576 bytes"));
+  // Whether it still grants the user cannot be read: cannot tell.
+  auto rules = connector_->Verify(ctx_, RemoveUserRules("deploy", "svc-app"));
+  EXPECT_EQ(rules.status().code(), absl::StatusCode::kFailedPrecondition) << rules.status();
+  EXPECT_THAT(rules.status().message(), HasSubstr("larger than"));
+}
+
 TEST_F(SudoersTest, RefusesNamesSudoWouldIgnore) {
   for (const char* name : {"deploy.bak", "deploy~x.y", "../sudoers", "a/b", ".hidden", ""}) {
     auto plan = connector_->PlanChange(ctx_, RemoveFile(name));
@@ -264,6 +396,32 @@ TEST_F(SudoersWithSudoTest, AGroupGrantSeenBySudoFailsVerification) {
   ASSERT_TRUE(v.ok());
   EXPECT_EQ(v->outcome(), writeback::v1::OUTCOME_FAILED) << v->detail();
   EXPECT_THAT(v->detail(), HasSubstr("%deployers"));
+}
+
+// The claim the symlink rule rests on, checked against this host's sudo: it
+// follows a symlinked drop-in whose target passes its ownership check, and
+// ignores one that does not; Verify agrees with it both times.
+TEST_F(SudoersWithSudoTest, SudoFollowsASymlinkedDropInAndVerifyAgrees) {
+  const std::string outside = root_->dir() + "/elsewhere";
+  ASSERT_TRUE(fs::WriteFileAtomic(outside, "svc-app ALL = (root) /usr/bin/df\n",
+                                  {.mode = 0440, .uid = 0, .gid = 0})
+                  .ok());
+  ASSERT_EQ(::symlink(outside.c_str(), (dir_ + "/linked").c_str()), 0);
+  const Action a = RemoveUserRules("linked", "svc-app");
+
+  auto listed = testing::RunProgram({"sudo", "-n", "-l", "-U", "svc-app"});
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  EXPECT_THAT(listed->out, HasSubstr("/usr/bin/df")) << listed->out << listed->err;
+  auto v = connector_->Verify(ctx_, a);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->outcome(), writeback::v1::OUTCOME_FAILED) << v->detail();
+
+  ASSERT_EQ(::chown(outside.c_str(), 1000, 0), 0);
+  listed = testing::RunProgram({"sudo", "-n", "-l", "-U", "svc-app"});
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  EXPECT_THAT(listed->out + listed->err, ::testing::Not(HasSubstr("/usr/bin/df")));
+  EXPECT_THAT(listed->err, HasSubstr("is owned by uid 1000"));
+  EXPECT_EQ(connector_->Verify(ctx_, a).status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
 // ---- The shared contract suite. ----
