@@ -45,6 +45,11 @@ struct Action {
 struct CallContext {
   absl::Time deadline = absl::InfiniteFuture();
   const Clock* clock = SystemClock::Get();
+  // Verify called for a re-verification (a verify-only task, long after the
+  // apply): judge the lasting effect only. What the apply ended at one
+  // moment (sessions, connections, leases live then) is not judged: ones
+  // opened since are legitimate, not drift.
+  bool reverification = false;
 };
 
 class Connector {

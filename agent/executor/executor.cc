@@ -482,6 +482,7 @@ void Executor::Execute(JournalTask entry) {
     connectors::CallContext cctx;
     cctx.deadline = now + opts_.connector_timeout;
     cctx.clock = clock_;
+    cctx.reverification = true;
     Result r = BaseResult(c.task, c.statement, c.task_digest);
     connectors::Connector* conn =
         opts_.instances.find(c.task.connector_instance())->second.connector;

@@ -51,6 +51,12 @@ struct OperationTraits {
   // kNotIdempotent and kDeclaredByInstance: why a re-run is not safe in
   // general, in words for results and docs ("it ends the sessions that…").
   absl::string_view not_idempotent_because;
+  // The whole effect is momentary (it ends what exists when it runs:
+  // sessions, connections, leases under a prefix) and leaves nothing lasting
+  // to observe later: the decision is VERIFIED by the observation right
+  // after the apply and is not re-verified (controlplane/reverify), since
+  // sessions opened later are legitimate, not drift.
+  bool momentary = false;
 };
 
 // Every class, in increasing order of harm.

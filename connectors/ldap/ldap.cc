@@ -587,6 +587,12 @@ absl::StatusOr<writeback::v1::Verification> LdapConnector::Verify(const CallCont
         ob.set_detail(absl::StrCat(conns->size(), " connection(s) bound as the account"));
         if (conns->empty()) {
           proved.push_back("cn=Monitor: no connection is bound as the account");
+        } else if (ctx.reverification) {
+          // Judged right after the apply; later binds (with a new password)
+          // are legitimate, so a re-verification only shows them.
+          notes.push_back(absl::StrCat("cn=Monitor: ", conns->size(),
+                                       " connection(s) bound as the account (not judged on "
+                                       "re-verification)"));
         } else {
           failures.push_back(absl::StrCat(
               "cn=Monitor: ", conns->size(),

@@ -594,7 +594,15 @@ absl::StatusOr<writeback::v1::Verification> PostgresConnector::Verify(const Call
     failures.push_back(absl::StrCat("pg_roles: ", v.after(0).detail()));
   }
 
-  if (EndsSessions(action) && !(op == "drop_role" && !st.exists)) {
+  // Sessions the apply ended are judged right after it; on re-verification
+  // sessions opened since (with a new password, or before a later grant)
+  // are legitimate and are only shown (observation above), not judged.
+  if (op == "terminate_sessions" && ctx.reverification) {
+    unverifiable = true;
+    proved.push_back(
+        "terminate_sessions has no lasting effect to re-verify (it ended the sessions that "
+        "existed when it ran)");
+  } else if (EndsSessions(action) && !ctx.reverification && !(op == "drop_role" && !st.exists)) {
     if (pids.empty()) {
       proved.push_back("pg_stat_activity: no backend of the role is left");
     } else {

@@ -348,6 +348,41 @@ TEST_F(PostgresConnectorTest, SetPasswordRotatesAndTheOldPasswordIsRefused) {
   EXPECT_THAT(plan->DebugString(), ::testing::Not(HasSubstr("SCRAM-SHA-256$")));
 }
 
+TEST_F(PostgresConnectorTest, ReverificationJudgesTheLastingEffectNotSessionsOpenedSince) {
+  // The applications reconnect with the new password after a rotation: that
+  // is the rotation working, not drift.
+  PgFixture fx("set_password");
+  auto c = fx.MakeConnector();
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_TRUE(fx.Arrange().ok());
+  const Action action = fx.EffectiveAction();
+  auto plan = (*c)->PlanChange(ctx_, action);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_TRUE((*c)->Apply(ctx_, action, *plan).ok());
+  auto reconnected = PgClient::Connect(kEnv->server().port(), fx.role(), "new-pass");
+  ASSERT_TRUE(reconnected.ok()) << reconnected.status();
+  // Right after an apply, a live session contradicts "sessions ended".
+  auto v = (*c)->Verify(ctx_, action);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->outcome(), writeback::v1::OUTCOME_FAILED) << v->detail();
+  // A re-verification judges the password only (the session is shown).
+  CallContext later = ctx_;
+  later.reverification = true;
+  v = (*c)->Verify(later, action);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->outcome(), writeback::v1::OUTCOME_VERIFIED) << v->detail();
+  EXPECT_EQ(FindObservation(*v, "pg_stat_activity")->facts().at("sessions"), "1");
+  // terminate_sessions alone leaves nothing lasting: cannot tell, never drift.
+  Action terminate = action;
+  terminate.operation = "terminate_sessions";
+  terminate.params.Clear();
+  terminate.params.mutable_postgres();
+  v = (*c)->Verify(later, terminate);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->outcome(), writeback::v1::OUTCOME_UNVERIFIED) << v->detail();
+  EXPECT_THAT(v->detail(), HasSubstr("no lasting effect"));
+}
+
 TEST_F(PostgresConnectorTest, RotationWithAStalePreconditionIsRefusedAndChangesNothing) {
   PgFixture fx("set_password");
   auto c = fx.MakeConnector();

@@ -655,7 +655,17 @@ absl::StatusOr<writeback::v1::Verification> RedisConnector::Verify(const CallCon
     failures.push_back(absl::StrCat("ACL GETUSER: user ", who, " still exists"));
   }
 
-  if (KillsConnections(action)) {
+  // Connections the apply killed are judged right after it; on
+  // re-verification connections opened since (with the new password, or
+  // before the user was disabled again) are only shown, not judged.
+  if (op == "kill_connections" && ctx.reverification) {
+    v.set_outcome(writeback::v1::OUTCOME_UNVERIFIED);
+    v.set_detail(absl::StrCat(
+        "kill_connections of user ", who,
+        " has no lasting effect to re-verify (it ended the connections open when it ran)"));
+    return v;
+  }
+  if (KillsConnections(action) && !ctx.reverification) {
     if (conns.empty()) {
       proved.push_back("CLIENT LIST: no connection authenticated as the user is left");
     } else {

@@ -269,6 +269,35 @@ TEST_F(RedisConnectorTest, RotationNeedsTheCurrentHashesAndTheOldPasswordStopsWo
   EXPECT_EQ(v->outcome(), writeback::v1::OUTCOME_VERIFIED) << v->detail();
 }
 
+TEST_F(RedisConnectorTest, ReverificationJudgesThePasswordNotClientsThatReconnected) {
+  RedisFixture fx("rotate_password");
+  auto c = fx.MakeConnector();
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE(fx.Arrange().ok());
+  const Action action = fx.EffectiveAction();
+  auto plan = (*c)->PlanChange(ctx_, action);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_TRUE((*c)->Apply(ctx_, action, *plan).ok());
+  // The application reconnects with the new password.
+  auto client = RedisClient::Connect(kEnv->server().port(), fx.user(), "new-pass");
+  ASSERT_TRUE(client.ok()) << client.status();
+  auto v = (*c)->Verify(ctx_, action);  // right after an apply: judged
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(v->outcome(), writeback::v1::OUTCOME_FAILED) << v->detail();
+  CallContext later = ctx_;
+  later.reverification = true;
+  v = (*c)->Verify(later, action);  // later: the rotation working, not drift
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(v->outcome(), writeback::v1::OUTCOME_VERIFIED) << v->detail();
+  Action kill = action;
+  kill.operation = "kill_connections";
+  kill.params.Clear();
+  kill.params.mutable_redis();
+  v = (*c)->Verify(later, kill);  // only an event: nothing lasting
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(v->outcome(), writeback::v1::OUTCOME_UNVERIFIED) << v->detail();
+}
+
 TEST_F(RedisConnectorTest, RemovePermissionsIsCheckedWithDryRunAndKeepsOtherPatterns) {
   RedisFixture fx("remove_permissions");
   auto c = fx.MakeConnector();

@@ -192,6 +192,17 @@ absl::StatusOr<writeback::v1::Verification> VaultConnector::Verify(const CallCon
                                                                    const Action& action) {
   WB_RETURN_IF_ERROR(CheckDeadline(ctx));
   WB_ASSIGN_OR_RETURN(const Target t, Resolve(cfg_, name_, action));
+  if (ctx.reverification && t.op == "lease_revoke_prefix") {
+    // Leases issued under the prefix since are legitimate: nothing lasting
+    // to re-verify (the control plane does not schedule it; an operator
+    // asking gets this answer).
+    writeback::v1::Verification v;
+    v.set_outcome(writeback::v1::OUTCOME_UNVERIFIED);
+    v.set_detail(
+        "lease_revoke_prefix has no lasting effect to re-verify (it revoked the leases under the "
+        "prefix when it ran)");
+    return v;
+  }
   VaultClient& c = *client_;
   Findings f;
   if (t.op == "kv_delete" || t.op == "kv_destroy" || t.op == "kv_destroy_and_revoke_token") {

@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/actions/action_class.h"
 #include "common/actions/actions.h"
 #include "common/actions/coverage.h"
 #include "common/audit/chain.h"
@@ -129,8 +130,14 @@ absl::Duration Reverifier::IntervalFor(absl::string_view type, absl::string_view
 }
 
 absl::Duration Reverifier::IntervalOf(const DecisionRecord& d) const {
-  return IntervalFor(tracker_->InstanceType(d.parsed().connector_instance()),
-                     d.parsed().operation());
+  const std::string type = tracker_->InstanceType(d.parsed().connector_instance());
+  // A momentary effect (ended sessions, connections, leases) leaves nothing
+  // lasting to observe: never scheduled (common/actions/action_class.h).
+  if (const auto* traits = actions::OperationTraitsOf(type, d.parsed().operation());
+      traits != nullptr && traits->momentary) {
+    return absl::ZeroDuration();
+  }
+  return IntervalFor(type, d.parsed().operation());
 }
 
 std::optional<absl::Time> Reverifier::NextDue(absl::string_view decision_id) const {
@@ -290,7 +297,7 @@ absl::StatusOr<size_t> Reverifier::Sweep() {
     }
     auto d = store_->GetDecision(id);
     const absl::Duration every = d.ok() ? IntervalOf(*d) : absl::ZeroDuration();
-    if (r.ok() && *r == IssueResult::kNotEligible) {
+    if (r.ok() && (*r == IssueResult::kNotEligible || *r == IssueResult::kMomentary)) {
       Unschedule(id);
       if (d.ok()) Unindex(*d);
     } else if (every > absl::ZeroDuration()) {
@@ -309,6 +316,11 @@ absl::StatusOr<Reverifier::IssueResult> Reverifier::Issue(
   resp->set_decision_id(d.parsed().decision_id());
   resp->set_state(d.state());
   if (!Reverifiable(d.state())) return IssueResult::kNotEligible;
+  if (const auto* traits = actions::OperationTraitsOf(
+          tracker_->InstanceType(d.parsed().connector_instance()), d.parsed().operation());
+      traits != nullptr && traits->momentary) {
+    return IssueResult::kMomentary;
+  }
   // The previous round: tasks past their lifetime without an answer are
   // expired (they count as "cannot tell"); one still open waits.
   if (d.reverify_task_ids_size() > 0) {
@@ -593,6 +605,11 @@ absl::StatusOr<writeback::v1::ReverifyDecisionResponse> Reverifier::ReverifyNow(
       return absl::FailedPreconditionError(absl::StrCat(
           "decision ", decision_id, " is ", writeback::v1::DecisionState_Name(resp.state()),
           "; only VERIFIED, DRIFTED or UNVERIFIABLE decisions are re-verified"));
+    case IssueResult::kMomentary:
+      return absl::FailedPreconditionError(absl::StrCat(
+          "decision ", decision_id,
+          ": its operation has no lasting effect to re-verify (it ended what existed when it "
+          "ran, and was verified then)"));
   }
   if (auto d = store_->GetDecision(decision_id); d.ok()) {
     const absl::Duration every = IntervalOf(*d);

@@ -138,7 +138,7 @@ class Reverifier {
   std::optional<absl::Time> NextDue(absl::string_view decision_id) const;
 
  private:
-  enum class IssueResult { kIssued, kInProgress, kWatched, kNotEligible };
+  enum class IssueResult { kIssued, kInProgress, kWatched, kNotEligible, kMomentary };
   absl::StatusOr<IssueResult> Issue(absl::string_view decision_id,
                                     writeback::v1::ReverifyDecisionResponse* resp)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
