@@ -146,10 +146,11 @@ bool CheckMatchesStatement(const CheckContext& ctx, TaskCheck& c) {
                           ctx.agent_id, "): the decision was made for another agent"));
       return false;
     }
-    if (st.agent_id().empty() && ctx.require_policy) {
+    if (st.agent_id().empty() && ctx.policy != nullptr &&
+        ctx.policy->policy.require_statement_agent()) {
       Reject(c, writeback::v1::REJECT_REASON_WRONG_AUDIENCE,
-             "statement.agent_id: required in root mode (approvers sign which agent serves the "
-             "instance)");
+             absl::StrCat("statement.agent_id: required by trust policy v", ctx.policy->version(),
+                          " (approvers sign which agent serves the instance)"));
       return false;
     }
   }

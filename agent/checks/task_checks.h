@@ -15,8 +15,9 @@
 //      the stored result instead of a fresh refusal.
 //   5. task's instance, operation, target object and decision_version equal
 //      the statement's (TARGET_MISMATCH); the statement's agent_id, when
-//      set, is this agent, and in root mode it must be set (WRONG_AUDIENCE;
-//      not checked for verify_only tasks)
+//      set, is this agent, and it must be set when the trust policy says
+//      require_statement_agent (WRONG_AUDIENCE; not checked for verify_only
+//      tasks)
 //   6. instance and operation in the local allowlist (NOT_ALLOWED)
 //   7. approvals under the trust policy (common/trust/approvals.h:
 //      distinct approvers in the current policy, this exact statement

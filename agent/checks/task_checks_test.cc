@@ -388,16 +388,33 @@ class PolicyChecksTest : public TaskChecksTest {
     return SignTask(t, key_);
   }
 
+  // Makes `p` (signed by the root) the policy in force.
+  void UsePolicy(const writeback::v1::TrustPolicy& p) {
+    auto v = trust::VerifyPolicy(*trust::SignPolicy(p, policy_keys_.root),
+                                 policy_keys_.root.public_key(), 1, spec().now);
+    ASSERT_TRUE(v.ok()) << v.status();
+    policy_ = std::make_shared<const trust::VerifiedPolicy>(*std::move(v));
+    ctx_.policy = policy_;
+  }
+
   trust::testing::PolicyKeys policy_keys_;
   std::shared_ptr<const trust::VerifiedPolicy> policy_;
 };
 
-TEST_F(PolicyChecksTest, RootModeNeedsTheStatementToNameTheAgent) {
+TEST_F(PolicyChecksTest, APolicyCanRequireTheStatementToNameTheAgent) {
   TaskSpec s = spec();
   s.statement_agent = "";
-  auto st = MakeStatement(s);
-  ExpectReject(SignTask(MakeTaskFor(s, st.SerializeAsString(), key_.key_id()), key_),
-               writeback::v1::REJECT_REASON_WRONG_AUDIENCE);
+  // Without the switch (upgrades: control planes that do not name agents
+  // yet), a statement naming none passes this check.
+  EXPECT_NE(Check(MakeSignedTask(s, key_)).reason, writeback::v1::REJECT_REASON_WRONG_AUDIENCE);
+  auto p = policy_->policy;
+  p.set_require_statement_agent(true);
+  p.set_version(2);
+  UsePolicy(p);
+  ExpectReject(MakeSignedTask(s, key_), writeback::v1::REJECT_REASON_WRONG_AUDIENCE);
+  s.statement_agent.reset();  // names this agent
+  s.task_id = "task-2";
+  EXPECT_NE(Check(MakeSignedTask(s, key_)).reason, writeback::v1::REJECT_REASON_WRONG_AUDIENCE);
 }
 
 TEST_F(PolicyChecksTest, TheActionClassThresholdIsEnforced) {

@@ -84,6 +84,10 @@ std::string PolicyText(const TrustPolicy& p, const std::string& verified) {
     absl::StrAppend(&out, "             ", agent, ": ", b.max_tasks(), " per ", b.window_seconds(),
                     " s\n");
   }
+  absl::StrAppend(&out, "statements   ",
+                  p.require_statement_agent() ? "must name the serving agent"
+                                              : "may leave the serving agent unnamed",
+                  "\n");
   return out;
 }
 
@@ -142,7 +146,10 @@ int Init(const InitOptions& o, Context& ctx) {
   auto cap = [&](size_t want) { return std::min(want, n); };
   absl::StrAppend(&yaml, "approval_thresholds:\n  disable: ", cap(1), "\n  revoke: ", cap(1),
                   "\n  rotate: ", cap(1), "\n  delete: ", cap(2), "\n  grant: ", cap(2),
-                  "\ndefault_rate_budget:\n  max_tasks: 100\n  window_seconds: 3600\n");
+                  "\ndefault_rate_budget:\n  max_tasks: 100\n  window_seconds: 3600\n",
+                  "# Agents refuse statements that do not name the agent bound to the "
+                  "instance\n# (docs/security.md \"Instance bindings\").\n"
+                  "require_statement_agent: true\n");
   if (absl::Status s = fs::WriteFileAtomic(o.dir + "/policy.yaml", yaml, Mode(0644)); !s.ok()) {
     return ctx.Fail(s);
   }
@@ -208,6 +215,7 @@ absl::StatusOr<TrustPolicy> FromSpec(const writeback::v1::TrustPolicySpec& spec,
     out.set_max_tasks(b.max_tasks());
     out.set_window_seconds(b.window_seconds());
   }
+  p.set_require_statement_agent(spec.require_statement_agent());
   return p;
 }
 

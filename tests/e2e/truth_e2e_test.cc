@@ -387,7 +387,9 @@ TEST_F(TruthInstancesBound, RootModeStatementsNameTheAgentAndARebindNeedsApprova
   const std::string root_pub = tmp_.Sub("root.pub");
   ASSERT_TRUE(fs::WriteFileAtomic(root_pub, root.public_key().ToPem()).ok());
   auto sign = [&](const std::string& dispatch_pub, const std::string& path) {
-    auto env = trust::SignPolicy(ThreeApproverPolicy(kDomain, 1, dispatch_pub, approvers), root);
+    v1::TrustPolicy p = ThreeApproverPolicy(kDomain, 1, dispatch_pub, approvers);
+    p.set_require_statement_agent(true);
+    auto env = trust::SignPolicy(p, root);
     EXPECT_TRUE(env.ok()) << env.status();
     EXPECT_TRUE(fs::WriteFileAtomic(path, env->SerializeAsString()).ok());
     return path;
