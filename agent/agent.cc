@@ -14,6 +14,7 @@
 #include "common/actions/actions.h"
 #include "common/fs/fs.h"
 #include "common/logging/logging.h"
+#include "common/protocol/features.h"
 #include "common/relay/relay.h"
 #include "common/status/macros.h"
 #include "common/tls/tls.h"
@@ -431,6 +432,7 @@ writeback::v1::Hello Agent::MakeHello() {
   writeback::v1::Hello h;
   h.set_agent_id(agent_id_);
   h.set_version(AgentVersion());
+  h.add_features(std::string(protocol::kFeatureStatementDigest));
   for (auto& info : InstanceInfos(/*with_health=*/true)) *h.add_instances() = std::move(info);
   h.set_result_public_key(result_key_.public_key().raw());
   for (const auto& [k, v] : labels_) (*h.mutable_labels())[k] = v;
@@ -491,6 +493,8 @@ std::vector<AgentMessage> Agent::OnConnected(const writeback::v1::Welcome& welco
 }
 
 void Agent::OnTask(const writeback::v1::SignedEnvelope& task) { executor_->Submit(task); }
+
+void Agent::OnStatement(const std::string& statement) { executor_->OfferStatement(statement); }
 
 void Agent::OnTrustPolicy(const writeback::v1::SignedEnvelope& policy) {
   if (!trust_->root_pinned()) {

@@ -114,6 +114,7 @@ class Agent final : private Link::Handler, private Executor::Sink {
   void OnTask(const writeback::v1::SignedEnvelope& task) override;
   void OnResultAck(const writeback::v1::ResultAck& ack) override;
   void OnTrustPolicy(const writeback::v1::SignedEnvelope& policy) override;
+  void OnStatement(const std::string& statement) override;
   void OnDisconnected(const absl::Status& why) override;
   // Rewrites the status file (best effort: a failure is logged);
   // `connected` overrides what the link says.

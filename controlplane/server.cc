@@ -182,7 +182,6 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Create(const Control
   cp->store_ = std::move(*store);
   WB_ASSIGN_OR_RETURN(OperatorsViewOptions view_opts, OperatorsViewOptionsFromConfig(cfg));
   cp->view_ = std::make_unique<OperatorsView>(clock, cp->store_.get(), std::move(view_opts));
-  const crypto::Ed25519PrivateKey view_key = *key;  // re-verification signs tasks too
   cp->sessions_ = std::make_unique<SessionRegistry>();
   cp->pool_ = std::make_unique<WorkerPool>(std::max(1, opts.worker_threads));
   {
@@ -234,7 +233,7 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Create(const Control
   cp->agent_service_ = std::make_unique<AgentServiceImpl>(
       cp->authz_.get(), cp->dispatcher_.get(), cp->sessions_.get(), cp->pool_.get(), clock);
   WB_RETURN_IF_ERROR(
-      cp->view_->Attach(cp->dispatcher_.get(), cp->sessions_.get(), cp->authz_.get(), view_key));
+      cp->view_->Attach(cp->dispatcher_.get(), cp->sessions_.get(), cp->authz_.get()));
   cp->admin_->SetView(cp->view_.get());
   OperatorsView* view = cp->view_.get();
   cp->agent_service_->SetConnectObserver(

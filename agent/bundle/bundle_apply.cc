@@ -224,7 +224,9 @@ absl::StatusOr<BundleApplyReport> ApplyBundle(const writeback::v1::AgentConfig& 
   {
     Executor executor(std::move(eo), journal->get(), clock, &collector);
     WB_RETURN_IF_ERROR(executor.Start());
-    for (const SignedEnvelope& t : bundle.tasks()) executor.Submit(t);
+    StatementSet statements;  // what the tasks name by digest (checked per task)
+    for (const std::string& s : bundle.statements()) statements.Add(s);
+    for (const SignedEnvelope& t : bundle.tasks()) executor.Submit(t, &statements);
     if (!collector.Wait(absl::Now() + opts.wait)) {
       executor.Stop();
       const auto missing = collector.Missing();

@@ -90,14 +90,41 @@ bool CheckAuthentic(const SignedEnvelope& env, const CheckContext& ctx, TaskChec
                         "' differs from the envelope's key id '", env.key_id(), "'"));
     return false;
   }
-  if (!c.statement.ParseFromString(c.task.statement())) {
-    c.statement.Clear();
-    Reject(c, writeback::v1::REJECT_REASON_MALFORMED, "task.statement: not a DecisionStatement");
-    return false;
+  if (!c.task.statement_digest().empty()) {
+    if (!c.task.statement().empty()) {
+      Reject(c, writeback::v1::REJECT_REASON_MALFORMED,
+             "task: statement and statement_digest are both set (exactly one is)");
+      return false;
+    }
+    if (c.task.statement_digest().size() != 32) {
+      Reject(c, writeback::v1::REJECT_REASON_MALFORMED,
+             absl::StrCat("task.statement_digest: ", c.task.statement_digest().size(),
+                          " bytes, not a SHA-256"));
+      return false;
+    }
+    if (ctx.statements != nullptr) {
+      c.statement_bytes = ctx.statements->FindStatement(c.task.statement_digest());
+    }
+    // A source is a lookup, not a proof: the bytes must hash to the digest
+    // the dispatch key signed.
+    if (c.statement_bytes != nullptr &&
+        !crypto::ConstantTimeEquals(trust::StatementDigest(*c.statement_bytes),
+                                    c.task.statement_digest())) {
+      c.statement_bytes = nullptr;
+    }
+  } else {
+    c.statement_bytes = std::make_shared<const std::string>(c.task.statement());
   }
-  if (HasUnknownFields(c.statement)) {
-    Reject(c, writeback::v1::REJECT_REASON_MALFORMED, "task.statement: unknown fields present");
-    return false;
+  if (c.statement_bytes != nullptr) {
+    if (!c.statement.ParseFromString(*c.statement_bytes)) {
+      c.statement.Clear();
+      Reject(c, writeback::v1::REJECT_REASON_MALFORMED, "task.statement: not a DecisionStatement");
+      return false;
+    }
+    if (HasUnknownFields(c.statement)) {
+      Reject(c, writeback::v1::REJECT_REASON_MALFORMED, "task.statement: unknown fields present");
+      return false;
+    }
   }
   if (c.task.audience() != ctx.agent_id) {
     Reject(c, writeback::v1::REJECT_REASON_WRONG_AUDIENCE,
@@ -225,11 +252,12 @@ bool CheckParams(TaskCheck& c) {
 
 }  // namespace
 
-std::optional<std::string> CheckApprovals(const Task& task, const DecisionStatement& statement,
+std::optional<std::string> CheckApprovals(const Task& task, absl::string_view statement_bytes,
+                                          const DecisionStatement& statement,
                                           absl::string_view connector_type,
                                           const trust::VerifiedPolicy& policy) {
   trust::ApprovalCount count =
-      trust::CountApprovals(policy, connector_type, task.statement(), statement, task.approvals());
+      trust::CountApprovals(policy, connector_type, statement_bytes, statement, task.approvals());
   if (count.satisfied()) return std::nullopt;
   return absl::StrCat(count.Explain(), " under trust policy v", policy.version());
 }
@@ -294,10 +322,19 @@ TaskCheck CheckTask(const SignedEnvelope& env, const CheckContext& ctx,
       return c;
     }
   }
+  if (c.statement_bytes == nullptr) {
+    c.statement_missing = true;
+    Reject(c, writeback::v1::REJECT_REASON_MALFORMED,
+           absl::StrCat("task.statement_digest: the statement ",
+                        crypto::HexEncode(c.task.statement_digest()).substr(0, 16),
+                        "… it names was not delivered with it"));
+    return c;
+  }
   if (!CheckMatchesStatement(ctx, c)) return c;
   if (!CheckAllowed(ctx, c)) return c;
   if (ctx.policy != nullptr) {
-    if (auto why = CheckApprovals(c.task, c.statement, c.connector_type, *ctx.policy);
+    if (auto why =
+            CheckApprovals(c.task, *c.statement_bytes, c.statement, c.connector_type, *ctx.policy);
         why.has_value()) {
       Reject(c, writeback::v1::REJECT_REASON_INSUFFICIENT_APPROVALS, *why);
       return c;

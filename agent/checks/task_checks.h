@@ -5,14 +5,19 @@
 // Order of the checks (the first failure decides the reason code):
 //   1. dispatch signature over the exact envelope bytes, before parsing
 //      (UNKNOWN_KEY, BAD_SIGNATURE; wrong payload type or empty → MALFORMED)
-//   2. parse Task and its DecisionStatement; unknown fields anywhere in
-//      either → MALFORMED; task.dispatch_key_id == envelope key id (MALFORMED)
+//   2. parse Task and its DecisionStatement — embedded (task.statement) or
+//      named by digest (task.statement_digest, found in
+//      CheckContext.statements; exactly one of the two); unknown fields
+//      anywhere in either → MALFORMED; task.dispatch_key_id == envelope key
+//      id (MALFORMED)
 //   3. audience == own SPIFFE ID (WRONG_AUDIENCE)
 //   4. history: task_id already seen → kDuplicate (the stored state/result;
 //      not a rejection); unseen but issued before the history's replay
 //      floor (state restored from an old copy) → ROLLBACK. Done right after the task is known to be
 //      authentic and ours, so that a redelivery of an applied task after it expired still returns
 //      the stored result instead of a fresh refusal.
+//      A statement named by digest that no source holds: MALFORMED, after
+//      check 4 (a duplicate still gets its stored result)
 //   5. task's instance, operation, target object and decision_version equal
 //      the statement's (TARGET_MISMATCH); the statement's agent_id, when
 //      set, is this agent, and it must be set when the trust policy says
@@ -47,6 +52,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "agent/checks/statements.h"
 #include "common/envelope/envelope.h"
 #include "common/trust/policy.h"
 #include "writeback/v1/decision.pb.h"
@@ -72,6 +78,8 @@ struct CheckContext {
   std::map<std::string, InstancePolicy, std::less<>> instances;  // by instance name
   absl::Duration max_skew = absl::Seconds(60);
   absl::Time now;  // fixed once by the caller
+  // Where statements named by digest are found (not owned); null = none.
+  const StatementSource* statements = nullptr;
 };
 
 // A task this agent has seen before, as its journal knows it.
@@ -117,11 +125,19 @@ struct TaskCheck {
   std::string claimed_task_id;
   writeback::v1::Task task;                    // valid when authentic
   writeback::v1::DecisionStatement statement;  // valid when the statement parsed
-  std::string connector_type;                  // of task.connector_instance, when allowed
-  std::optional<SeenTask> seen;                // for kDuplicate
+  // The statement's exact bytes (embedded or found by digest); null until
+  // found.
+  std::shared_ptr<const std::string> statement_bytes;
+  std::string connector_type;    // of task.connector_instance, when allowed
+  std::optional<SeenTask> seen;  // for kDuplicate
   // The task_id was seen before with different bytes: the refusal must not
   // replace what is journaled under that id.
   bool task_id_conflict = false;
+  // Refused because the statement it names by digest was not delivered (or
+  // not as the digest says): nothing is wrong with the task itself. Online,
+  // the agent neither journals nor answers it; the control plane sends it
+  // again after the delivery timeout, with its statement.
+  bool statement_missing = false;
 
   // task.task_id if authentic, else claimed_task_id.
   const std::string& task_id() const { return authentic ? task.task_id() : claimed_task_id; }
@@ -139,7 +155,9 @@ void CheckRollback(const TaskHistory& history, TaskCheck& check);
 
 // Check 7 alone: nullopt if the task's approvals satisfy `policy` for the
 // task's action class (of `connector_type`), else the rejection message.
+// `statement_bytes` are the statement's exact bytes (what approvals sign).
 std::optional<std::string> CheckApprovals(const writeback::v1::Task& task,
+                                          absl::string_view statement_bytes,
                                           const writeback::v1::DecisionStatement& statement,
                                           absl::string_view connector_type,
                                           const trust::VerifiedPolicy& policy);

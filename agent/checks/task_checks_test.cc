@@ -453,5 +453,101 @@ TEST_F(PolicyChecksTest, WithoutAPolicyOrWithAKeyNotInItNothingIsAuthentic) {
   ExpectReject(MakeSignedTask(spec(), other), writeback::v1::REJECT_REASON_UNKNOWN_KEY);
 }
 
+// ---- statements named by digest (Task.statement_digest) ----
+
+TEST_F(TaskChecksTest, StatementNamedByDigestIsFoundInTheSource) {
+  std::string statement;
+  SignedEnvelope env = testing::MakeSignedTaskByDigest(spec(), key_, &statement);
+  StatementCache cache;
+  cache.Put(statement);
+  ctx_.statements = &cache;
+  TaskCheck c = Check(env);
+  ASSERT_EQ(c.verdict, Verdict::kAccept) << c.message;
+  EXPECT_EQ(c.statement.decision_id(), "dec-1");
+  ASSERT_NE(c.statement_bytes, nullptr);
+  EXPECT_EQ(*c.statement_bytes, statement);
+  EXPECT_FALSE(c.statement_missing);
+}
+
+TEST_F(TaskChecksTest, StatementNotDeliveredIsMissingNotATaskFault) {
+  std::string statement;
+  SignedEnvelope env = testing::MakeSignedTaskByDigest(spec(), key_, &statement);
+  StatementCache cache;  // empty
+  ctx_.statements = &cache;
+  TaskCheck c = Check(env);
+  EXPECT_EQ(c.verdict, Verdict::kReject);
+  EXPECT_TRUE(c.statement_missing);
+  EXPECT_TRUE(c.authentic);
+  EXPECT_NE(c.message.find("statement_digest"), std::string::npos) << c.message;
+  ctx_.statements = nullptr;  // no source at all: the same
+  EXPECT_TRUE(Check(env).statement_missing);
+}
+
+TEST_F(TaskChecksTest, SourceReturningOtherBytesIsMissing) {
+  // A source is a lookup, not a proof: bytes that do not hash to the
+  // signed digest are not the statement (an altered statement on the way).
+  class Lying final : public StatementSource {
+   public:
+    std::shared_ptr<const std::string> FindStatement(absl::string_view) const override {
+      TaskSpec other;
+      other.object = "root";  // another target than the task's
+      return std::make_shared<const std::string>(MakeStatement(other).SerializeAsString());
+    }
+  } lying;
+  std::string statement;
+  SignedEnvelope env = testing::MakeSignedTaskByDigest(spec(), key_, &statement);
+  ctx_.statements = &lying;
+  TaskCheck c = Check(env);
+  EXPECT_EQ(c.verdict, Verdict::kReject);
+  EXPECT_TRUE(c.statement_missing) << c.message;
+}
+
+TEST_F(TaskChecksTest, DuplicateWithoutItsStatementStillGetsTheStoredResult) {
+  std::string statement;
+  SignedEnvelope env = testing::MakeSignedTaskByDigest(spec(), key_, &statement);
+  SeenTask seen;
+  seen.state = SeenTask::State::kDone;
+  seen.task_digest = crypto::Sha256(env.payload());
+  history_.tasks["task-1"] = seen;
+  TaskCheck c = Check(env);  // no statement source
+  EXPECT_EQ(c.verdict, Verdict::kDuplicate) << c.message;
+}
+
+TEST_F(TaskChecksTest, StatementAndDigestBothSetIsMalformed) {
+  std::string statement;
+  TaskSpec s = spec();
+  statement = MakeStatement(s).SerializeAsString();
+  writeback::v1::Task t = MakeTaskFor(s, statement, key_.key_id());
+  t.set_statement_digest(crypto::Sha256(statement));
+  ExpectReject(SignTask(t, key_), writeback::v1::REJECT_REASON_MALFORMED);
+  t.clear_statement();
+  t.set_statement_digest("short");
+  ExpectReject(SignTask(t, key_), writeback::v1::REJECT_REASON_MALFORMED);
+}
+
+TEST(StatementCacheTest, KeepsTheMostRecentlyUsedWithinItsBounds) {
+  StatementCache cache(/*max_entries=*/2);
+  const std::string a = cache.Put("statement a");
+  const std::string b = cache.Put("statement b");
+  EXPECT_EQ(a, crypto::Sha256("statement a"));
+  ASSERT_NE(cache.FindStatement(a), nullptr);  // a is now the most recent
+  cache.Put("statement c");                    // drops b
+  EXPECT_NE(cache.FindStatement(a), nullptr);
+  EXPECT_EQ(cache.FindStatement(b), nullptr);
+  EXPECT_EQ(cache.size(), 2u);
+  EXPECT_EQ(cache.Put(""), "");
+  StatementCache small(/*max_entries=*/10, /*max_bytes=*/4);
+  const std::string big = small.Put("longer than four bytes");
+  EXPECT_NE(small.FindStatement(big), nullptr);  // the newest always stays
+  small.Put("another long one");
+  EXPECT_EQ(small.FindStatement(big), nullptr);
+  StatementSet set;
+  set.Add("x");
+  StatementSources both({nullptr, &set, &cache});
+  EXPECT_NE(both.FindStatement(crypto::Sha256("x")), nullptr);
+  EXPECT_NE(both.FindStatement(a), nullptr);
+  EXPECT_EQ(both.FindStatement(crypto::Sha256("nothing")), nullptr);
+}
+
 }  // namespace
 }  // namespace wb::agent

@@ -140,8 +140,14 @@ SignedEnvelope Executor::SignResult(const Result& result, const crypto::Ed25519P
   return envelope::Sign(writeback::v1::PAYLOAD_TYPE_RESULT, result.SerializeAsString(), key);
 }
 
-CheckContext Executor::MakeContext(absl::Time now) const {
+void Executor::OfferStatement(std::string bytes) { received_statements_.Put(std::move(bytes)); }
+
+CheckContext Executor::MakeContext(absl::Time now, const StatementSource* statements) const {
   CheckContext ctx;
+  // Journal first: a task journaled earlier finds its statement there
+  // without touching the stream's cache (whose recency follows arrivals,
+  // as the control plane's memory of what it sent does).
+  ctx.statements = statements != nullptr ? statements : &journal_first_;
   ctx.agent_id = opts_.agent_id;
   if (opts_.trust != nullptr && opts_.trust->root_pinned()) {
     ctx.policy = opts_.trust->policy();
@@ -282,14 +288,15 @@ void Executor::Run(Job job) {
   }
 }
 
-void Executor::Submit(const SignedEnvelope& env) {
+void Executor::Submit(const SignedEnvelope& env, const StatementSource* statements) {
   std::lock_guard<std::mutex> submit_lock(submit_mu_);
   {
     std::lock_guard<std::mutex> l(mu_);
     if (stopping_) return;
   }
   const absl::Time now = clock_->Now();  // fixed once for every check
-  const CheckContext ctx = MakeContext(now);
+  const StatementSources with_given({statements, &received_statements_, journal_});
+  const CheckContext ctx = MakeContext(now, statements != nullptr ? &with_given : &stream_first_);
   TaskCheck c = CheckTask(env, ctx, journal_);
   CheckBudget(ctx, c);
   switch (c.verdict) {
@@ -298,6 +305,14 @@ void Executor::Submit(const SignedEnvelope& env) {
                  {{"task_id", c.task_id()}, {"error", c.message}});
       return;
     case Verdict::kReject:
+      if (c.statement_missing) {
+        // Not the task's fault (a statement dropped or altered on the way):
+        // no refusal is recorded, so the redelivery, which carries the
+        // statement again, is taken.
+        log::Warn("task not taken: the statement it names did not arrive",
+                  {{"task_id", c.task_id()}, {"message", c.message}});
+        return;
+      }
       Reject(c, env);
       return;
     case Verdict::kDuplicate: {
@@ -340,7 +355,10 @@ void Executor::Submit(const SignedEnvelope& env) {
   if (ctx.policy != nullptr && !c.task.verify_only()) {
     e.set_budget_at_unix_ms(absl::ToUnixMillis(now));
   }
-  if (absl::Status s = journal_->PutTask(&e); !s.ok()) {
+  e.set_statement_digest(c.task.statement_digest());
+  if (absl::Status s = journal_->PutTask(
+          &e, c.task.statement_digest().empty() ? absl::string_view() : *c.statement_bytes);
+      !s.ok()) {
     log::Error("journal write failed", {{"task_id", e.task_id()}, {"error", s.ToString()}});
     return;
   }
@@ -525,8 +543,13 @@ void Executor::Recover(JournalTask entry) {
   Task task;
   DecisionStatement statement;
   Result r;
-  if (!task.ParseFromString(entry.signed_task().payload()) ||
-      !statement.ParseFromString(task.statement())) {
+  std::shared_ptr<const std::string> statement_bytes;
+  if (task.ParseFromString(entry.signed_task().payload())) {
+    statement_bytes = task.statement_digest().empty()
+                          ? std::make_shared<const std::string>(task.statement())
+                          : journal_first_.FindStatement(task.statement_digest());
+  }
+  if (statement_bytes == nullptr || !statement.ParseFromString(*statement_bytes)) {
     r.set_task_id(entry.task_id());
     r.set_agent_id(opts_.agent_id);
     r.set_task_digest(entry.task_digest());

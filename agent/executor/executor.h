@@ -128,7 +128,13 @@ class Executor {
   // acknowledged (or immediately if stopped, or on a journal error: then
   // nothing is acknowledged and the sender redelivers). Blocks while
   // max_in_flight tasks are queued or running (back-pressure).
-  void Submit(const writeback::v1::SignedEnvelope& env);
+  // `statements`: where statements named by digest are found first (a
+  // bundle's; not owned), then the stream's and the journal's.
+  void Submit(const writeback::v1::SignedEnvelope& env,
+              const StatementSource* statements = nullptr);
+  // A statement received on the stream (ControlMessage.statement): kept for
+  // the tasks that name it by digest (agent/checks/statements.h).
+  void OfferStatement(std::string bytes);
 
   // 0 restores the default (64).
   void SetMaxInFlight(uint32_t n);
@@ -148,7 +154,9 @@ class Executor {
     bool recover = false;  // INTENT found on start: Recover
   };
 
-  CheckContext MakeContext(absl::Time now) const;
+  // Statements named by digest are looked up in `statements` (null: in the
+  // journal, then the stream's cache).
+  CheckContext MakeContext(absl::Time now, const StatementSource* statements = nullptr) const;
   // Root mode: refuses `c` (RATE_LIMITED) if this agent's budget is spent.
   // Returns false when the history could not be read.
   bool CheckBudget(const CheckContext& ctx, TaskCheck& c) const;
@@ -173,6 +181,9 @@ class Executor {
 
   const Options opts_;
   Journal* const journal_;
+  StatementCache received_statements_;  // from the stream
+  const StatementSources journal_first_{{journal_, &received_statements_}};
+  const StatementSources stream_first_{{&received_statements_, journal_}};
   const Clock* const clock_;
   Sink* const sink_;
 

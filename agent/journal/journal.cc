@@ -21,6 +21,7 @@ constexpr char kVersions[] = "versions";
 constexpr char kOutbox[] = "outbox";
 constexpr char kBudget[] = "budget";
 constexpr char kMeta[] = "meta";
+constexpr char kStatements[] = "statements";
 
 absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
   if (s.ok()) return absl::OkStatus();
@@ -66,7 +67,7 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(const std::string& dir,
   opts.paranoid_checks = true;
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
   cfs.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
-  for (const char* name : {kTasks, kPending, kVersions, kOutbox, kBudget, kMeta}) {
+  for (const char* name : {kTasks, kPending, kVersions, kOutbox, kBudget, kMeta, kStatements}) {
     cfs.emplace_back(name, rocksdb::ColumnFamilyOptions());
   }
   std::unique_ptr<Journal> j(new Journal());
@@ -80,6 +81,7 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(const std::string& dir,
   j->outbox_ = j->handles_[4];
   j->budget_ = j->handles_[5];
   j->meta_ = j->handles_[6];
+  j->statements_ = j->handles_[7];
 
   // Sequence numbers only order pending tasks and outbox entries: continue
   // after the highest one still present.
@@ -93,6 +95,30 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(const std::string& dir,
   WB_ASSIGN_OR_RETURN(auto outbox, j->Outbox());
   for (const auto& e : outbox) max_seq = std::max<uint64_t>(max_seq, e.seq());
   j->next_seq_.store(max_seq + 1);
+  // Which statements the tasks not DONE still name; statements no pending
+  // task names are dropped (a crash between the two writes cannot leave
+  // one behind: they are written in the task's own batch).
+  {
+    WB_ASSIGN_OR_RETURN(std::vector<JournalTask> pending, j->PendingTasks());
+    for (const JournalTask& t : pending) {
+      if (t.statement_digest().empty()) continue;
+      j->pending_statement_[t.task_id()] = t.statement_digest();
+      ++j->statement_refs_[t.statement_digest()];
+    }
+    rocksdb::WriteBatch batch;
+    std::unique_ptr<rocksdb::Iterator> it(
+        j->db_->NewIterator(rocksdb::ReadOptions(), j->statements_));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      const std::string digest = it->key().ToString();
+      if (!j->statement_refs_.contains(digest)) {
+        WB_RETURN_IF_ERROR(FromRocks(batch.Delete(j->statements_, digest), "batch"));
+      }
+    }
+    WB_RETURN_IF_ERROR(FromRocks(it->status(), "scan statements"));
+    if (batch.Count() > 0) {
+      WB_RETURN_IF_ERROR(FromRocks(j->db_->Write(Synced(), &batch), "prune statements"));
+    }
+  }
   if (!anchor_file.empty()) WB_RETURN_IF_ERROR(j->LoadAnchor(anchor_file));
   return j;
 }
@@ -115,7 +141,7 @@ absl::StatusOr<std::optional<JournalTask>> Journal::GetTask(absl::string_view ta
   return t;
 }
 
-absl::Status Journal::PutTask(JournalTask* entry) {
+absl::Status Journal::PutTask(JournalTask* entry, absl::string_view statement_bytes) {
   if (entry->task_id().empty()) return absl::InvalidArgumentError("journal: task_id is empty");
   if (entry->state() != writeback::agent::v1::JOURNAL_STATE_QUEUED &&
       entry->state() != writeback::agent::v1::JOURNAL_STATE_INTENT) {
@@ -123,6 +149,28 @@ absl::Status Journal::PutTask(JournalTask* entry) {
   }
   if (entry->seq() == 0) entry->set_seq(NextSeq());
   rocksdb::WriteBatch batch;
+  // The statement the task names by digest is kept while a task not DONE
+  // names it: written with the first such task, in its batch.
+  std::unique_lock<std::mutex> stmt_lock(statement_mu_);
+  bool first_reference = false;
+  const std::string& digest = entry->statement_digest();
+  if (!digest.empty() && !pending_statement_.contains(entry->task_id())) {
+    if (statement_refs_[digest] == 0) {
+      if (statement_bytes.empty()) {
+        statement_refs_.erase(digest);
+        return absl::InvalidArgumentError(absl::StrCat("journal: task ", entry->task_id(),
+                                                       " names a statement that is not journaled"));
+      }
+      WB_RETURN_IF_ERROR(
+          FromRocks(batch.Put(statements_, digest, ToSlice(statement_bytes)), "batch"));
+      first_reference = true;
+    }
+    ++statement_refs_[digest];
+    pending_statement_[entry->task_id()] = digest;
+  }
+  // Only a write that adds the statement waits for others touching
+  // statements (Complete's removal of the last reference).
+  if (!first_reference) stmt_lock.unlock();
   WB_RETURN_IF_ERROR(
       FromRocks(batch.Put(tasks_, ToSlice(entry->task_id()), entry->SerializeAsString()), "batch"));
   WB_RETURN_IF_ERROR(
@@ -133,7 +181,26 @@ absl::Status Journal::PutTask(JournalTask* entry) {
         absl::StrCat(SeqKey(static_cast<uint64_t>(entry->budget_at_unix_ms())), entry->task_id());
     WB_RETURN_IF_ERROR(FromRocks(batch.Put(budget_, key, ""), "batch"));
   }
-  return FromRocks(db_->Write(Synced(), &batch), "write task");
+  absl::Status written = FromRocks(db_->Write(Synced(), &batch), "write task");
+  if (!written.ok() && !digest.empty()) {
+    if (!stmt_lock.owns_lock()) stmt_lock.lock();
+    if (pending_statement_.erase(entry->task_id()) > 0 && --statement_refs_[digest] == 0) {
+      statement_refs_.erase(digest);
+    }
+  }
+  return written;
+}
+
+std::shared_ptr<const std::string> Journal::FindStatement(absl::string_view digest) const {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), statements_, ToSlice(digest), &value);
+  if (!s.ok()) return nullptr;
+  return std::make_shared<const std::string>(std::move(value));
+}
+
+size_t Journal::StatementsKept() const {
+  std::lock_guard<std::mutex> l(statement_mu_);
+  return statement_refs_.size();
 }
 
 absl::Status Journal::LoadAnchor(const std::string& anchor_file) {
@@ -222,6 +289,17 @@ absl::Status Journal::Complete(const JournalTask& entry, bool bump_version) {
   rocksdb::WriteBatch batch;
   WB_RETURN_IF_ERROR(
       FromRocks(batch.Put(tasks_, ToSlice(e.task_id()), e.SerializeAsString()), "batch"));
+  // The last task not DONE that names a statement takes it along.
+  std::unique_lock<std::mutex> stmt_lock(statement_mu_);
+  std::string released;
+  if (auto it = pending_statement_.find(e.task_id()); it != pending_statement_.end()) {
+    auto refs = statement_refs_.find(it->second);
+    if (refs != statement_refs_.end() && refs->second == 1) {
+      released = it->second;
+      WB_RETURN_IF_ERROR(FromRocks(batch.Delete(statements_, released), "batch"));
+    }
+  }
+  if (released.empty()) stmt_lock.unlock();
   if (e.seq() != 0) WB_RETURN_IF_ERROR(FromRocks(batch.Delete(pending_, SeqKey(e.seq())), "batch"));
   WB_RETURN_IF_ERROR(
       FromRocks(batch.Put(outbox_, ToSlice(e.task_id()), out.SerializeAsString()), "batch"));
@@ -234,7 +312,13 @@ absl::Status Journal::Complete(const JournalTask& entry, bool bump_version) {
                     "batch"));
     }
   }
-  return FromRocks(db_->Write(Synced(), &batch), "write result");
+  WB_RETURN_IF_ERROR(FromRocks(db_->Write(Synced(), &batch), "write result"));
+  if (!stmt_lock.owns_lock()) stmt_lock.lock();
+  if (auto it = pending_statement_.find(e.task_id()); it != pending_statement_.end()) {
+    if (--statement_refs_[it->second] == 0) statement_refs_.erase(it->second);
+    pending_statement_.erase(it);
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<JournalTask>> Journal::PendingTasks() const {

@@ -12,6 +12,9 @@
 //   budget    big-endian accepted-at ms + task_id → "": tasks counted
 //             against the trust policy's rate budget
 //   meta      name → value: the agent's trust policy (agent/trust)
+//   statements  SHA-256 → DecisionStatement bytes named by digest
+//             (Task.statement_digest) by tasks not DONE: written with the
+//             first such task, removed with the last one's Complete
 // Every write is synced (WriteOptions::sync) before the call returns.
 //
 // Thread-safe: RocksDB serializes writers; the version bump in Complete is
@@ -26,8 +29,10 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "agent/checks/statements.h"
 #include "agent/checks/task_checks.h"
 #include "agent/journal/journal_record.pb.h"
 
@@ -41,7 +46,7 @@ namespace wb::agent {
 using JournalTask = writeback::agent::v1::JournalTask;
 using OutboxEntry = writeback::agent::v1::OutboxEntry;
 
-class Journal final : public TaskHistory {
+class Journal final : public TaskHistory, public StatementSource {
  public:
   // Opens (creating if needed) the journal database in `dir`. One process
   // at a time: RocksDB's lock file refuses a second opener.
@@ -64,7 +69,15 @@ class Journal final : public TaskHistory {
   // Records a task as QUEUED or INTENT. Synced. `entry->state` must be
   // QUEUED or INTENT; if entry->seq is 0 an arrival seq is assigned (and
   // stored in *entry): keep it for the later PutTask/Complete calls.
-  absl::Status PutTask(JournalTask* entry);
+  // A task naming its statement by digest (entry->statement_digest) passes
+  // the statement's bytes on its first PutTask unless another task not DONE
+  // names the same statement (then they may be empty).
+  absl::Status PutTask(JournalTask* entry, absl::string_view statement_bytes = {});
+
+  // StatementSource: the statements tasks not DONE name by digest.
+  std::shared_ptr<const std::string> FindStatement(absl::string_view digest) const override;
+  // How many statements are kept (tests).
+  size_t StatementsKept() const;
 
   // Records the task DONE with its signed result, removes it from pending,
   // puts the result in the outbox and, if `bump_version`, raises the
@@ -120,6 +133,7 @@ class Journal final : public TaskHistory {
   rocksdb::ColumnFamilyHandle* outbox_ = nullptr;
   rocksdb::ColumnFamilyHandle* budget_ = nullptr;
   rocksdb::ColumnFamilyHandle* meta_ = nullptr;
+  rocksdb::ColumnFamilyHandle* statements_ = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   std::atomic<uint64_t> next_seq_{1};
   std::string anchor_file_;
@@ -128,6 +142,10 @@ class Journal final : public TaskHistory {
   int64_t replay_floor_ms_ = 0;  // fixed at Open
   std::mutex version_mu_;        // serializes the read-modify-write of versions
   std::mutex outbox_mu_;         // serializes PutUnauthenticatedOutbox's count-then-put
+  // Tasks not DONE that name a statement by digest, and how many name each.
+  mutable std::mutex statement_mu_;
+  absl::flat_hash_map<std::string, std::string> pending_statement_;  // task_id → digest
+  absl::flat_hash_map<std::string, size_t> statement_refs_;          // digest → tasks
 };
 
 }  // namespace wb::agent

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/crypto/crypto.h"
 #include "common/testing/temp_dir.h"
 
 namespace wb::agent {
@@ -218,6 +219,47 @@ TEST_F(JournalTest, RejectsBadInput) {
   JournalTask done = Entry("t", JOURNAL_STATE_DONE);
   EXPECT_FALSE(j->PutTask(&done).ok());
   EXPECT_FALSE(Journal::Open("").ok());
+}
+
+TEST_F(JournalTest, StatementIsKeptWhileATaskNotDoneNamesIt) {
+  const std::string statement = "statement bytes";
+  const std::string digest = crypto::Sha256(statement);
+  auto named = [&](const std::string& id) {
+    JournalTask t = Entry(id, JOURNAL_STATE_QUEUED);
+    t.set_statement_digest(digest);
+    return t;
+  };
+  JournalTask t1 = named("t1");
+  JournalTask t2 = named("t2");
+  {
+    auto j = Open();
+    // The first task must bring the statement; the second may not.
+    JournalTask bare = named("t0");
+    EXPECT_FALSE(j->PutTask(&bare).ok());
+    EXPECT_EQ(j->FindStatement(digest), nullptr);
+    ASSERT_TRUE(j->PutTask(&t1, statement).ok());
+    ASSERT_TRUE(j->PutTask(&t2).ok());
+    ASSERT_NE(j->FindStatement(digest), nullptr);
+    EXPECT_EQ(*j->FindStatement(digest), statement);
+    t1.set_state(JOURNAL_STATE_INTENT);
+    ASSERT_TRUE(j->PutTask(&t1).ok());  // the same task again: no new reference
+    t1.mutable_signed_result()->set_payload("r1");
+    ASSERT_TRUE(j->Complete(t1, true).ok());
+    EXPECT_NE(j->FindStatement(digest), nullptr);  // t2 still names it
+    EXPECT_EQ(j->StatementsKept(), 1u);
+  }
+  {
+    auto j = Open();  // counted again from the pending tasks
+    EXPECT_NE(j->FindStatement(digest), nullptr);
+    t2.mutable_signed_result()->set_payload("r2");
+    ASSERT_TRUE(j->Complete(t2, true).ok());
+    EXPECT_EQ(j->FindStatement(digest), nullptr);  // the last one took it along
+    EXPECT_EQ(j->StatementsKept(), 0u);
+    // Named again later by a new task of the same decision: written again.
+    JournalTask t3 = named("t3");
+    ASSERT_TRUE(j->PutTask(&t3, statement).ok());
+    EXPECT_NE(j->FindStatement(digest), nullptr);
+  }
 }
 
 }  // namespace

@@ -202,6 +202,9 @@ absl::Status Link::RunOnce(bool* welcomed) {
         case ControlMessage::kTrustPolicy:
           handler_->OnTrustPolicy(msg.trust_policy());
           break;
+        case ControlMessage::kStatement:
+          handler_->OnStatement(msg.statement());
+          break;
         default:
           log::Warn("unexpected control message ignored",
                     {{"case", absl::StrCat(static_cast<int>(msg.msg_case()))}});

@@ -61,6 +61,9 @@ class Link {
     virtual void OnResultAck(const writeback::v1::ResultAck& ack) = 0;
     // A trust policy pushed by the control plane (the agent verifies it).
     virtual void OnTrustPolicy(const writeback::v1::SignedEnvelope& policy) {}
+    // A statement that tasks on this stream name by digest
+    // (ControlMessage.statement), before the first of them.
+    virtual void OnStatement(const std::string& statement) {}
     // The stream ended: `why` is the control plane's status when it ended it.
     virtual void OnDisconnected(const absl::Status& why) {}
   };

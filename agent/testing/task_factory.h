@@ -85,4 +85,16 @@ inline writeback::v1::SignedEnvelope MakeSignedTask(const TaskSpec& s,
   return SignTask(MakeTaskFor(s, MakeStatement(s).SerializeAsString(), key.key_id()), key);
 }
 
+// The same task naming its statement by digest (Task.statement_digest);
+// the statement's bytes go to `*statement` (what the stream sends first).
+inline writeback::v1::SignedEnvelope MakeSignedTaskByDigest(const TaskSpec& s,
+                                                            const crypto::Ed25519PrivateKey& key,
+                                                            std::string* statement) {
+  *statement = MakeStatement(s).SerializeAsString();
+  writeback::v1::Task t = MakeTaskFor(s, *statement, key.key_id());
+  t.clear_statement();
+  t.set_statement_digest(crypto::Sha256(*statement));
+  return SignTask(t, key);
+}
+
 }  // namespace wb::agent::testing

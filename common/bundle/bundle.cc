@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/fs/fs.h"
 #include "common/status/macros.h"
+#include "writeback/v1/decision.pb.h"
 
 namespace wb::bundle {
 
@@ -70,6 +71,10 @@ absl::StatusOr<TaskBundle> ParseTaskBundle(absl::string_view bytes, absl::string
   WB_RETURN_IF_ERROR(CheckVersion(name, b.format_version()));
   if (envelope::HasUnknownFields(b)) {
     return Invalid(absl::StrCat(name, ": unknown fields in the task bundle"));
+  }
+  if (b.statements_size() > b.tasks_size()) {
+    return Invalid(absl::StrCat(name, ": statements: ", b.statements_size(), " statements for ",
+                                b.tasks_size(), " tasks"));
   }
   return b;
 }
@@ -156,12 +161,24 @@ absl::StatusOr<BundleManifest> CheckTaskBundle(const TaskBundle& bundle,
         bundle.tasks_size() < m.entries_size() ? " (a task was removed)" : " (a task was added)",
         "; nothing was applied"));
   }
+  std::set<std::string> carried;  // digests of the statements the file holds
+  // (SHA-256 of the exact bytes, as trust::StatementDigest)
+  for (const std::string& s : bundle.statements()) carried.insert(crypto::Sha256(s));
   for (int i = 0; i < m.entries_size(); ++i) {
     const auto& e = m.entries(i);
     if (!crypto::ConstantTimeEquals(PayloadDigest(bundle.tasks(i)), e.task_digest())) {
       return Invalid(absl::StrCat(id, ": task ", i + 1, " of ", m.entries_size(), " (", e.task_id(),
                                   ") is not the one the manifest lists (altered, or from "
                                   "another bundle); nothing was applied"));
+    }
+    // The task is the one the manifest lists (signed); the statement it
+    // names by digest must be in the file as that digest says.
+    writeback::v1::Task task;
+    if (task.ParseFromString(bundle.tasks(i).payload()) && !task.statement_digest().empty() &&
+        !carried.contains(task.statement_digest())) {
+      return Invalid(absl::StrCat(id, ": task ", i + 1, " of ", m.entries_size(), " (", e.task_id(),
+                                  ") names a statement the file does not carry (removed or "
+                                  "altered); nothing was applied"));
     }
   }
   if (!allow_expired && now > absl::FromUnixMillis(m.expires_at_unix_ms()) + skew) {
@@ -173,12 +190,14 @@ absl::StatusOr<BundleManifest> CheckTaskBundle(const TaskBundle& bundle,
   return m;
 }
 
-TaskBundle MakeTaskBundle(const SignedEnvelope& manifest, std::vector<SignedEnvelope> tasks) {
+TaskBundle MakeTaskBundle(const SignedEnvelope& manifest, std::vector<SignedEnvelope> tasks,
+                          std::vector<std::string> statements) {
   TaskBundle b;
   b.set_magic(kTaskBundleMagic);
   b.set_format_version(kFormatVersion);
   *b.mutable_manifest() = manifest;
   for (auto& t : tasks) *b.add_tasks() = std::move(t);
+  for (auto& s : statements) *b.add_statements() = std::move(s);
   return b;
 }
 

@@ -70,8 +70,10 @@ absl::StatusOr<writeback::v1::BundleManifest> CheckTaskBundle(
 
 // Builds a task bundle file from a signed manifest and its tasks (in
 // manifest order).
+// `statements`: the statements the tasks name by digest, each once.
 writeback::v1::TaskBundle MakeTaskBundle(const writeback::v1::SignedEnvelope& manifest,
-                                         std::vector<writeback::v1::SignedEnvelope> tasks);
+                                         std::vector<writeback::v1::SignedEnvelope> tasks,
+                                         std::vector<std::string> statements = {});
 
 // Builds and signs a result bundle file: `results` in manifest order (one
 // per entry, or fewer), signed with the agent's result key.

@@ -371,7 +371,11 @@ class AgentStream final : public grpc::ServerBidiReactor<AgentMessage, ControlMe
     }
     absl::flat_hash_set<std::string> still_open;
     std::vector<ControlMessage> msgs;
+    // A task the agent did not answer may have lacked its statement (the
+    // agent takes no task whose statement did not arrive): sent again.
+    for (const auto& t : *tasks) statements_sent_.erase(t.statement_digest());
     for (auto& t : *tasks) {
+      if (!StatementFirst(t, &msgs)) continue;
       still_open.insert(t.task_id());
       sent_at_[t.task_id()] = now;
       ControlMessage out;
@@ -384,6 +388,29 @@ class AgentStream final : public grpc::ServerBidiReactor<AgentMessage, ControlMe
       sent_at_.erase(id);
     }
     QueueWrites(std::move(msgs));
+  }
+
+  // A task naming its statement by digest goes after the statement, sent
+  // once per stream (the agent keeps the last StatementCache::
+  // kDefaultMaxEntries it received; this stream remembers fewer, and
+  // forgets all at once when full, so it never counts on one the agent
+  // dropped). False: the statement cannot be read; the task stays queued.
+  bool StatementFirst(const writeback::v1::TaskRecord& t, std::vector<ControlMessage>* msgs) {
+    const std::string& digest = t.statement_digest();
+    if (digest.empty() || statements_sent_.contains(digest)) return true;
+    auto bytes = dispatcher_->StatementOf(t.decision_id(), digest);
+    if (!bytes.ok()) {
+      log::Error("cannot read the statement a task names", {{"task_id", t.task_id()},
+                                                            {"decision_id", t.decision_id()},
+                                                            {"error", bytes.status().message()}});
+      return false;
+    }
+    if (statements_sent_.size() >= kStatementsRemembered) statements_sent_.clear();
+    statements_sent_.insert(digest);
+    ControlMessage out;
+    out.set_statement(*std::move(bytes));
+    msgs->push_back(std::move(out));
+    return true;
   }
 
   // A policy published since this stream last sent one (Publish wakes
@@ -427,6 +454,7 @@ class AgentStream final : public grpc::ServerBidiReactor<AgentMessage, ControlMe
     msgs.reserve(tasks->size());
     const int64_t now = clock_->NowUnixMs();
     for (auto& t : *tasks) {
+      if (!StatementFirst(t, &msgs)) continue;
       in_flight_.insert(t.task_id());
       sent_at_[t.task_id()] = now;
       log::Debug(
@@ -448,6 +476,8 @@ class AgentStream final : public grpc::ServerBidiReactor<AgentMessage, ControlMe
   const size_t max_in_flight_;
   const int64_t redeliver_after_ms_;
   uint64_t sent_policy_version_ = 0;  // on the stream's executor only
+  static constexpr size_t kStatementsRemembered = 256;
+  absl::flat_hash_set<std::string> statements_sent_;  // digests; on the stream's executor only
   const size_t max_queued_writes_;
 
   std::atomic<int> refs_{1};  // gRPC's, released in OnDone

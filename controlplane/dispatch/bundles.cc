@@ -143,11 +143,13 @@ absl::StatusOr<writeback::v1::ExportBundleResponse> Dispatcher::ExportBundle(
 
   writeback::v1::BundleManifest manifest;
   std::vector<writeback::v1::SignedEnvelope> signed_tasks;
+  std::vector<std::string> statements;  // named by digest, each once
   size_t bytes = 0;
   for (const std::string& decision_id : decision_order) {
     absl::MutexLock l(&DecisionLock(decision_id));
     WB_ASSIGN_OR_RETURN(DecisionRecord d, store_->GetDecision(decision_id));
     const int64_t statement_end = d.parsed().expires_at_unix_ms();
+    bool statement_carried = false;
     std::vector<TaskRecord> changed;
     std::vector<writeback::v1::TaskState> old_states;
     audit::AuditEvents events;
@@ -164,8 +166,10 @@ absl::StatusOr<writeback::v1::ExportBundleResponse> Dispatcher::ExportBundle(
         *resp.add_skipped() = Skipped(t, "the decision expired");
         continue;
       }
+      const size_t statement_bytes =
+          !t.statement_digest().empty() && !statement_carried ? d.statement().size() : 0;
       if (manifest.entries_size() >= bundle::kMaxTasks ||
-          bytes + t.signed_task().ByteSizeLong() + 256 > bundle::kMaxFileBytes) {
+          bytes + t.signed_task().ByteSizeLong() + statement_bytes + 256 > bundle::kMaxFileBytes) {
         *resp.add_skipped() = Skipped(t, "the bundle is full: export again for the rest");
         continue;
       }
@@ -215,6 +219,11 @@ absl::StatusOr<writeback::v1::ExportBundleResponse> Dispatcher::ExportBundle(
       entry->set_task_id(out.task_id());
       entry->set_task_digest(bundle::PayloadDigest(out.signed_task()));
       bytes += out.signed_task().ByteSizeLong() + 64;
+      if (statement_bytes > 0) {
+        statements.push_back(d.statement());
+        statement_carried = true;
+        bytes += statement_bytes + 8;
+      }
       signed_tasks.push_back(out.signed_task());
       writeback::v1::AuditEvent ev =
           audit::NewEvent(writeback::v1::AUDIT_EVENT_KIND_BUNDLE_EXPORTED, caller, now_ms);
@@ -263,7 +272,8 @@ absl::StatusOr<writeback::v1::ExportBundleResponse> Dispatcher::ExportBundle(
   resp.set_expires_at_unix_ms(latest);
   resp.set_manifest_digest(bundle::PayloadDigest(signed_manifest));
   resp.set_bundle_file(
-      bundle::MakeTaskBundle(signed_manifest, std::move(signed_tasks)).SerializeAsString());
+      bundle::MakeTaskBundle(signed_manifest, std::move(signed_tasks), std::move(statements))
+          .SerializeAsString());
   log::Info("bundle exported", {{"bundle_id", bundle_id},
                                 {"agent_id", agent},
                                 {"by", caller},

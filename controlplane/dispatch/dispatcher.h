@@ -120,7 +120,12 @@ struct ApproveOutcome {
 };
 
 // Limits of a DecisionSpec.
-inline constexpr int kMaxTargets = 1000;
+inline constexpr int kMaxTargets = 10'000;
+// For an agent that takes statements only inside each task (no
+// statement_digest feature): every task carries all targets.
+inline constexpr int kMaxTargetsEmbedded = 1000;
+// A statement travels in one message (4 MiB limit, docs/architecture.md).
+inline constexpr size_t kMaxStatementBytes = size_t{3} << 20;
 inline constexpr size_t kMaxReasonBytes = 1024;
 inline constexpr size_t kMaxReferenceBytes = 256;
 inline constexpr size_t kMaxRequestIdBytes = 128;
@@ -228,6 +233,31 @@ class Dispatcher {
   absl::Status RecordCertificate(absl::string_view agent_id, int64_t cert_not_after_ms);
   // The agent's record (NOT_FOUND if unknown).
   absl::StatusOr<writeback::v1::AgentRecord> AgentRecordOf(absl::string_view agent_id) const;
+  // The exact bytes of decision `decision_id`'s statement, which must have
+  // SHA-256 `digest` (what its tasks name).
+  absl::StatusOr<std::string> StatementOf(absl::string_view decision_id, absl::string_view digest);
+  // The agent whose stream serves `instance` now, or "".
+  std::string AgentServing(absl::string_view instance) const;
+
+  // What SignTasks signs: one task per entry of `target_indexes` of
+  // `statement` (exact bytes `statement_bytes`), for `agent_id`.
+  struct TaskIssue {
+    const writeback::v1::DecisionStatement* statement = nullptr;
+    const std::string* statement_bytes = nullptr;
+    const google::protobuf::RepeatedPtrField<writeback::v1::Approval>* approvals = nullptr;
+    std::string agent_id;
+    std::vector<int> target_indexes;
+    int64_t now_ms = 0;
+    int64_t expires_at_unix_ms = 0;
+    bool verify_only = false;
+    // Task ids; null = random "t-…" ids.
+    std::function<std::string()> new_task_id;
+  };
+  // Signs tasks with the dispatch key (decisions and re-verification alike).
+  // Agents that announced the statement_digest feature get tasks naming the
+  // statement by digest (its bytes then travel once per stream); others get
+  // it embedded in every task.
+  std::vector<writeback::v1::TaskRecord> SignTasks(const TaskIssue& issue);
   // Cuts the agent off: marks it banned (durably), ends its open stream,
   // cancels its tasks without a result, and revokes its unused join tokens.
   // Its Hello, renewals and re-joins are refused from then on. Idempotent.

@@ -129,6 +129,11 @@ absl::StatusOr<writeback::v1::Welcome> Dispatcher::Register(
     }
     if (inst.type().empty()) return Invalid(f + ".type", "required");
   }
+  if (hello.features_size() > 32) return Invalid("hello.features", "at most 32 features");
+  for (int i = 0; i < hello.features_size(); ++i) {
+    WB_RETURN_IF_ERROR(actions::ValidateText(absl::StrCat("hello.features[", i, "]"),
+                                             hello.features(i), 64, false));
+  }
   for (const auto& [k, v] : hello.labels()) {
     WB_RETURN_IF_ERROR(actions::ValidateText("hello.labels key", k, 128, false));
     WB_RETURN_IF_ERROR(actions::ValidateText(absl::StrCat("hello.labels[", k, "]"), v, 256, true));
@@ -157,6 +162,7 @@ absl::StatusOr<writeback::v1::Welcome> Dispatcher::Register(
     if (rec.first_seen_unix_ms() == 0) rec.set_first_seen_unix_ms(now_ms);
   }
   rec.set_version(hello.version());
+  *rec.mutable_features() = hello.features();
   // Served: the offered instances bound to this agent; the rest refused,
   // one by one (bindings.cc).
   SplitOffer(agent_id, hello.instances(), &rec);

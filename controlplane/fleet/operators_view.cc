@@ -150,16 +150,14 @@ OperatorsView::OperatorsView(const Clock* clock, Store* inner, OperatorsViewOpti
 OperatorsView::~OperatorsView() { Stop(); }
 
 absl::Status OperatorsView::Attach(Dispatcher* dispatcher, SessionRegistry* sessions,
-                                   const Authorizer* authz,
-                                   crypto::Ed25519PrivateKey dispatch_key) {
+                                   const Authorizer* authz) {
   dispatcher_ = dispatcher;
   sessions_ = sessions;
   authz_ = authz;
   fleet_ = std::make_unique<FleetModel>(clock_, opts_.fleet, dispatcher, sessions, &tracker_);
   WB_RETURN_IF_ERROR(tracker_.Rebuild(*observed_.inner(), opts_.rebuild_max_decisions));
-  reverifier_ =
-      std::make_unique<Reverifier>(&observed_, clock_, std::move(dispatch_key), dispatcher,
-                                   sessions, &tracker_, &bus_, &metrics_, opts_.reverify);
+  reverifier_ = std::make_unique<Reverifier>(&observed_, clock_, dispatcher, sessions, &tracker_,
+                                             &bus_, &metrics_, opts_.reverify);
   return reverifier_->Start(opts_.rebuild_max_decisions);
 }
 

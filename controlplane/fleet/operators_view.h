@@ -6,7 +6,7 @@
 // Wiring (controlplane/server.cc):
 //   view = OperatorsView::Create(cfg, clock, rocksdb_store)   // validates its config
 //   dispatcher = Dispatcher::Create(view->store(), ...)        // the observed store
-//   view->Attach(dispatcher, sessions, authz, dispatch_key)    // rebuilds from the store
+//   view->Attach(dispatcher, sessions, authz)    // rebuilds from the store
 //   ... gRPC server started ...
 //   view->Start()        // background loop (fleet ticks, re-verification), web server
 //   view->SetReady(true)
@@ -70,8 +70,7 @@ class OperatorsView final : public AdminView {
 
   // Builds the fleet model and the scheduler and seeds them from the store.
   // The pointers must outlive the view.
-  absl::Status Attach(Dispatcher* dispatcher, SessionRegistry* sessions, const Authorizer* authz,
-                      crypto::Ed25519PrivateKey dispatch_key);
+  absl::Status Attach(Dispatcher* dispatcher, SessionRegistry* sessions, const Authorizer* authz);
   // Starts the background loop and the web server (if configured).
   absl::Status Start();
   // Ends watch/tail streams, stops the loop and the web server. Idempotent.

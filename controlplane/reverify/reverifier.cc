@@ -103,12 +103,11 @@ std::string RemediatesFromReason(absl::string_view reason) {
   return std::string(colon == absl::string_view::npos ? rest : rest.substr(0, colon));
 }
 
-Reverifier::Reverifier(Store* store, const Clock* clock, crypto::Ed25519PrivateKey dispatch_key,
-                       Dispatcher* dispatcher, SessionRegistry* sessions, Tracker* tracker,
-                       EventBus* bus, Metrics* metrics, ReverifyOptions opts)
+Reverifier::Reverifier(Store* store, const Clock* clock, Dispatcher* dispatcher,
+                       SessionRegistry* sessions, Tracker* tracker, EventBus* bus, Metrics* metrics,
+                       ReverifyOptions opts)
     : store_(store),
       clock_(clock),
-      key_(std::move(dispatch_key)),
       dispatcher_(dispatcher),
       sessions_(sessions),
       tracker_(tracker),
@@ -343,12 +342,7 @@ absl::StatusOr<Reverifier::IssueResult> Reverifier::Issue(
   const int64_t now_ms = clock_->NowUnixMs();
   // The agent serving the instance now (a replaced host watches its
   // predecessor's decisions: verify-only tasks need only the audience).
-  std::string agent_id;
-  for (const auto& a : dispatcher_->Agents()) {
-    for (const auto& inst : a.instances()) {
-      if (inst.name() == st.connector_instance()) agent_id = a.agent_id();
-    }
-  }
+  const std::string agent_id = dispatcher_->AgentServing(st.connector_instance());
   // Targets watched through a newer covering decision get no task.
   d.clear_watched_through();
   std::vector<int> observe;
@@ -365,37 +359,17 @@ absl::StatusOr<Reverifier::IssueResult> Reverifier::Issue(
         absl::StrCat("no agent serves instance '", st.connector_instance(), "'"));
   }
   const int64_t expires = now_ms + absl::ToInt64Milliseconds(opts_.task_ttl);
-  std::vector<TaskRecord> tasks;
-  for (int i : observe) {
-    writeback::v1::Task t;
-    t.set_task_id(NewTaskId());
-    t.set_audience(agent_id);
-    t.set_statement(d.statement());
-    *t.mutable_approvals() = d.approvals();
-    t.set_target_index(static_cast<uint32_t>(i));
-    t.set_connector_instance(st.connector_instance());
-    t.set_operation(st.operation());
-    *t.mutable_target() = st.targets(i);
-    t.set_decision_version(st.version());
-    t.set_issued_at_unix_ms(now_ms);
-    t.set_not_before_unix_ms(now_ms);
-    t.set_expires_at_unix_ms(expires);
-    t.set_dispatch_key_id(key_.key_id());
-    t.set_verify_only(true);
-    TaskRecord rec;
-    rec.set_task_id(t.task_id());
-    rec.set_decision_id(st.decision_id());
-    rec.set_target_index(static_cast<uint32_t>(i));
-    rec.set_agent_id(agent_id);
-    rec.set_state(writeback::v1::TASK_STATE_QUEUED);
-    rec.set_queued_at_unix_ms(now_ms);
-    rec.set_verify_only(true);
-    rec.set_connector_instance(st.connector_instance());
-    rec.set_object(st.targets(i).object());
-    *rec.mutable_signed_task() =
-        envelope::Sign(writeback::v1::PAYLOAD_TYPE_TASK, t.SerializeAsString(), key_);
-    tasks.push_back(std::move(rec));
-  }
+  Dispatcher::TaskIssue issue;
+  issue.statement = &st;
+  issue.statement_bytes = &d.statement();
+  issue.approvals = &d.approvals();
+  issue.agent_id = agent_id;
+  issue.target_indexes = observe;
+  issue.now_ms = now_ms;
+  issue.expires_at_unix_ms = expires;
+  issue.verify_only = true;
+  issue.new_task_id = [this] { return NewTaskId(); };
+  std::vector<TaskRecord> tasks = dispatcher_->SignTasks(issue);
   d.clear_reverify_task_ids();
   for (const TaskRecord& t : tasks) {
     d.add_reverify_task_ids(t.task_id());

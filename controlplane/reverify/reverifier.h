@@ -100,9 +100,9 @@ class Reverifier {
   // Nothing is owned; everything must outlive the scheduler. `store` should
   // be the observed store (so the tracker sees these writes); `metrics` may
   // be null.
-  Reverifier(Store* store, const Clock* clock, crypto::Ed25519PrivateKey dispatch_key,
-             Dispatcher* dispatcher, SessionRegistry* sessions, Tracker* tracker, EventBus* bus,
-             Metrics* metrics, ReverifyOptions opts);
+  // Verify-only tasks are signed by the dispatcher (Dispatcher::SignTasks).
+  Reverifier(Store* store, const Clock* clock, Dispatcher* dispatcher, SessionRegistry* sessions,
+             Tracker* tracker, EventBus* bus, Metrics* metrics, ReverifyOptions opts);
 
   // Subscribes to the tracker and the bus, and schedules the stored
   // VERIFIED and DRIFTED decisions (at most `max_decisions`). Call once,
@@ -164,7 +164,6 @@ class Reverifier {
 
   Store* const store_;
   const Clock* const clock_;
-  const crypto::Ed25519PrivateKey key_;
   Dispatcher* const dispatcher_;
   SessionRegistry* const sessions_;
   Tracker* const tracker_;

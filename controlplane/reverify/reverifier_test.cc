@@ -59,9 +59,8 @@ class ReverifierTest : public ::testing::Test {
 
     ReverifyOptions ro;
     ro.intervals["ssh_authorized_keys/remove_key"] = absl::Minutes(5);
-    reverifier_ =
-        std::make_unique<Reverifier>(observed_.get(), &clock_, dispatch_key_, dispatcher_.get(),
-                                     &sessions_, &tracker_, &bus_, nullptr, ro);
+    reverifier_ = std::make_unique<Reverifier>(observed_.get(), &clock_, dispatcher_.get(),
+                                               &sessions_, &tracker_, &bus_, nullptr, ro);
     ASSERT_TRUE(reverifier_->Start(1000).ok());
   }
   void TearDown() override { sessions_.Unregister(kAgent, &session_); }

@@ -60,7 +60,9 @@ void CheckAccepted(const agent::TaskCheck& c, const agent::CheckContext& ctx,
   Require(c.task.not_before_unix_ms() <= now + skew && now - skew <= c.task.expires_at_unix_ms(),
           "accepted outside its time window");
   if (ctx.policy != nullptr) {
-    Require(!agent::CheckApprovals(c.task, c.statement, c.connector_type, *ctx.policy).has_value(),
+    Require(!agent::CheckApprovals(c.task, *c.statement_bytes, c.statement, c.connector_type,
+                                   *ctx.policy)
+                 .has_value(),
             "accepted without the approvals");
   }
   if (history != nullptr) {
@@ -109,10 +111,11 @@ void Run(const uint8_t* data, size_t size) {
               "rejection without a reason");
       break;
   }
-  if (c.authentic) {
+  if (c.authentic && c.statement_bytes != nullptr) {
     // The hook on its own, at every threshold.
     for (uint32_t t : {1u, 2u}) {
-      (void)agent::CheckApprovals(c.task, c.statement, c.connector_type, *Context(t).policy);
+      (void)agent::CheckApprovals(c.task, *c.statement_bytes, c.statement, c.connector_type,
+                                  *Context(t).policy);
     }
   }
 }
