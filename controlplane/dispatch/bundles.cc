@@ -305,6 +305,7 @@ absl::StatusOr<std::string> Dispatcher::AdoptEarlierResult(absl::string_view cal
   succ.set_state(writeback::v1::TASK_STATE_CANCELED);
   succ.set_finished_at_unix_ms(now_ms);
   ReplaceTaskId(&d, cur, task_id);
+  d.clear_task_counts();  // the slot changed hands: counted again from the tasks
   WB_RETURN_IF_ERROR(Recompute(&d, {succ}, now_ms).status());
   audit::AuditEvents events;
   audit::AddStateChanges(caller, now_ms, d, old_decision_state, {succ}, {succ_old_state}, &events);

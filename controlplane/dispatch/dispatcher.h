@@ -140,6 +140,13 @@ struct DecisionSummary {
   std::string detail;
 };
 DecisionSummary SummarizeTasks(const std::vector<writeback::v1::TaskState>& states);
+// The same from counts of the states (DecisionRecord.task_counts) of a
+// decision without covered tasks; with covered tasks (whose states are the
+// covering tasks'), DISPATCHED.
+DecisionSummary SummarizeCounts(const writeback::v1::TaskStateCounts& counts);
+// Adds (sign +1) or removes (-1) a task with head `h` to/from `counts`.
+// Returns false (and changes nothing) when a count would go below zero.
+bool CountTask(const writeback::v1::TaskHead& h, int sign, writeback::v1::TaskStateCounts* counts);
 
 // What Dispatcher::Cancel did.
 struct CancelOutcome {
@@ -447,11 +454,19 @@ class Dispatcher {
   // Recomputes `decision` from its tasks, with `changed` replacing the stored
   // versions; a covered task counts as the task covering it (whose state is
   // taken from `changed` or `extra` when there, else from the store).
-  // Returns true if the decision changed.
+  // Returns true if the decision's state or detail changed. Its task counts
+  // are updated from `changed` (their stored heads are the old states, so
+  // call it before the write) and read alone unless it has covered tasks:
+  // then its tasks are read. Counts missing (stored before they existed,
+  // or cleared by a caller that changed task_ids) are counted from all its
+  // tasks once.
   absl::StatusOr<bool> Recompute(writeback::v1::DecisionRecord* decision,
                                  const std::vector<writeback::v1::TaskRecord>& changed,
                                  int64_t now_ms,
                                  const std::vector<writeback::v1::TaskRecord>& extra = {});
+  // Brings decision->task_counts up to date with `changed` (see Recompute).
+  absl::Status UpdateCounts(writeback::v1::DecisionRecord* decision,
+                            const std::vector<writeback::v1::TaskRecord>& changed);
   writeback::v1::ResultAck Refuse(
       absl::string_view agent_id, absl::string_view task_id, absl::string_view error,
       writeback::v1::ResultRefusal refusal = writeback::v1::RESULT_REFUSAL_UNSPECIFIED);

@@ -7,6 +7,10 @@
 //              "req/" request_id -> decision_id
 //              "ver/" BE64(version) -> decision_id       (newest-first listing)
 //              "exp/" BE64(expires_at_ms) decision_id -> "" (open decisions)
+//              "th/" task_id -> TaskHead          (written with every task)
+//              "cnt/" decision_id -> TaskStateCounts (with the decision and
+//                     with every write of its tasks; the decision's own
+//                     record is stored without them)
 //   audit      BE64(seq) -> AuditEntry{event bytes, hash}  (common/audit/chain.h)
 //
 // Group commit: every write call hands its mutations to a single writer
@@ -80,6 +84,7 @@ class RocksDbStore final : public Store {
 
   absl::StatusOr<writeback::v1::DecisionRecord> GetDecision(absl::string_view decision_id) override;
   absl::StatusOr<writeback::v1::TaskRecord> GetTask(absl::string_view task_id) override;
+  absl::StatusOr<writeback::v1::TaskHead> GetTaskHead(absl::string_view task_id) override;
   absl::StatusOr<writeback::v1::AgentRecord> GetAgent(absl::string_view agent_id) override;
   absl::StatusOr<std::string> FindDecisionByRequestId(absl::string_view request_id) override;
   absl::StatusOr<std::vector<writeback::v1::AgentRecord>> ListAgents() override;
@@ -118,6 +123,7 @@ class RocksDbStore final : public Store {
   void AddTaskOps(const writeback::v1::DecisionRecord& decision,
                   const writeback::v1::TaskRecord& task, std::vector<Op>* ops);
   void AddDecisionOps(const writeback::v1::DecisionRecord& decision, std::vector<Op>* ops);
+  void AddCountsOps(const writeback::v1::DecisionRecord& decision, std::vector<Op>* ops);
   absl::Status AddUpdateOps(const DecisionUpdate& u, std::vector<Op>* ops);
   absl::StatusOr<std::string> GetRaw(rocksdb::ColumnFamilyHandle* cf, absl::string_view key,
                                      absl::string_view what);
