@@ -69,9 +69,9 @@ void ReplaceTaskId(DecisionRecord* d, const std::string& from, const std::string
 }  // namespace
 
 bool Dispatcher::TravelsOffline(absl::string_view task_id) {
-  auto t = store_->GetTask(task_id);
-  if (!t.ok()) return t.status().code() != absl::StatusCode::kNotFound;
-  return !t->bundle_id().empty();
+  auto h = store_->GetTaskHead(task_id);  // never the whole record
+  if (!h.ok()) return h.status().code() != absl::StatusCode::kNotFound;
+  return h->offline();
 }
 
 absl::StatusOr<writeback::v1::ExportBundleResponse> Dispatcher::ExportBundle(

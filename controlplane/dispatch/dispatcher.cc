@@ -791,10 +791,10 @@ absl::flat_hash_set<std::string> Dispatcher::StillOpen(
     const absl::flat_hash_set<std::string>& task_ids) {
   absl::flat_hash_set<std::string> open;
   for (const std::string& id : task_ids) {
-    auto t = store_->GetTask(id);
+    auto h = store_->GetTaskHead(id);  // never the whole record
     // On a read error keep the task: a slot stays busy rather than a task
     // being sent twice on one stream.
-    if (!t.ok() || IsOpenTaskState(t->state())) open.insert(id);
+    if (!h.ok() || IsOpenTaskState(h->state())) open.insert(id);
   }
   return open;
 }
@@ -803,6 +803,13 @@ absl::StatusOr<std::vector<TaskRecord>> Dispatcher::Redeliver(
     absl::string_view agent_id, const std::vector<std::string>& task_ids) {
   std::vector<TaskRecord> out;
   for (const std::string& id : task_ids) {
+    // The head first: only tasks that are sent again are read whole.
+    auto h = store_->GetTaskHead(id);
+    if (!h.ok()) {
+      if (h.status().code() == absl::StatusCode::kNotFound) continue;
+      return h.status();
+    }
+    if (!IsOpenTaskState(h->state()) || h->offline()) continue;
     auto t = store_->GetTask(id);
     if (!t.ok()) {
       if (t.status().code() == absl::StatusCode::kNotFound) continue;

@@ -271,17 +271,19 @@ class Dispatcher {
   writeback::v1::ResultAck IntakeResult(absl::string_view agent_id,
                                         const writeback::v1::SignedEnvelope& env);
   // Up to `limit` open tasks from the front of the agent's outbox, in
-  // decision order, skipping the ids in `in_flight`.
+  // decision order, skipping the ids in `in_flight`. Reads whole only the
+  // tasks it returns (the others: their heads, Store::GetTaskHead).
   absl::StatusOr<std::vector<writeback::v1::TaskRecord>> NextTasks(
       absl::string_view agent_id, const absl::flat_hash_set<std::string>& in_flight, size_t limit);
 
   // The ids among `task_ids` whose tasks are still open (no result, not
   // expired). A stream uses it to free in-flight slots of tasks that finished
-  // by other means (expiry, a result on an older stream).
+  // by other means (expiry, a result on an older stream). Reads task heads.
   absl::flat_hash_set<std::string> StillOpen(const absl::flat_hash_set<std::string>& task_ids);
 
   // The tasks among `task_ids` addressed to `agent_id` that are still open,
   // for redelivery after the delivery timeout. Counts each as a redelivery.
+  // Reads whole only the tasks it returns.
   absl::StatusOr<std::vector<writeback::v1::TaskRecord>> Redeliver(
       absl::string_view agent_id, const std::vector<std::string>& task_ids);
 
