@@ -952,5 +952,33 @@ TEST(SessionRegistryTest, NewSessionEndsTheOlderOne) {
   EXPECT_FALSE(reg.ConnectedSince(kAgentA).has_value());
 }
 
+TEST(SessionRegistryTest, WakeDueWakesOnlyTheStreamsWithATimeoutDue) {
+  SessionRegistry reg;
+  FakeSession a, b, idle;
+  reg.Register(kAgentA, &a, 10);
+  reg.Register(kAgentB, &b, 10);
+  reg.Register("spiffe://writeback.test/agent/idle", &idle, 10);
+  reg.WakeAt(kAgentA, &a, 1000);
+  reg.WakeAt(kAgentB, &b, 5000);
+  reg.WakeAt(kAgentB, &a, 100);  // not B's live session: ignored
+  EXPECT_EQ(reg.WakeDue(999), 0u);
+  EXPECT_EQ(reg.WakeDue(1000), 1u);
+  EXPECT_EQ(a.wakes, 1);
+  EXPECT_EQ(reg.WakeDue(2000), 0u);  // a request is used once
+  reg.WakeAt(kAgentB, &b, 3000);     // replaces the earlier one
+  EXPECT_EQ(reg.WakeDue(4000), 1u);
+  EXPECT_EQ(b.wakes, 1);
+  reg.WakeAt(kAgentA, &a, 6000);
+  reg.WakeAt(kAgentA, &a, 0);  // canceled
+  reg.WakeAt(kAgentB, &b, 6000);
+  reg.Unregister(kAgentB, &b);  // leaving forgets its request
+  EXPECT_EQ(reg.WakeDue(10000), 0u);
+  EXPECT_EQ(a.wakes, 1);
+  EXPECT_EQ(b.wakes, 1);
+  EXPECT_EQ(idle.wakes, 0);
+  reg.Unregister(kAgentA, &a);
+  reg.Unregister("spiffe://writeback.test/agent/idle", &idle);
+}
+
 }  // namespace
 }  // namespace wb::controlplane

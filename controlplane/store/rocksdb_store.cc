@@ -280,6 +280,7 @@ void RocksDbStore::WriterLoop() {
     wo.sync = true;
     absl::Status status = FromRocks(db_->Write(wo, &batch), "write");
     if (status.ok() && floor > persisted_version_) persisted_version_ = floor;
+    if (status.ok()) LowerOutboxFloors(group);
     if (status.ok()) {
       absl::MutexLock l(&audit_mu_);
       audit_head_ = head;
@@ -289,6 +290,21 @@ void RocksDbStore::WriterLoop() {
     for (PendingWrite* w : group) {
       w->status = status;
       w->done = true;
+    }
+  }
+}
+
+void RocksDbStore::LowerOutboxFloors(const std::deque<PendingWrite*>& group) {
+  absl::MutexLock l(&floor_mu_);
+  for (PendingWrite* w : group) {
+    for (const Op& op : w->ops) {
+      if (op.cf != outbox_ || !op.value.has_value()) continue;
+      const std::string agent = op.key.substr(0, op.key.find('\0'));
+      auto it = outbox_floors_.find(agent);
+      if (it == outbox_floors_.end()) continue;  // no floor: scans start at the front
+      // (An empty floor already means the front.)
+      if (!it->second.key.empty() && op.key < it->second.key) it->second.key = op.key;
+      ++it->second.gen;
     }
   }
 }
@@ -543,15 +559,37 @@ absl::StatusOr<std::vector<std::string>> RocksDbStore::PeekOutbox(
   std::vector<std::string> out;
   if (limit == 0) return out;
   const std::string prefix = OutboxPrefix(agent_id);
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), outbox_));
-  for (it->Seek(ToSlice(prefix)); it->Valid() && it->key().starts_with(ToSlice(prefix));
+  std::string end = prefix;
+  end.back() = '\x01';  // just past every key of this agent
+  std::string start = prefix;
+  uint64_t gen = 0;
+  {
+    absl::MutexLock l(&floor_mu_);
+    OutboxFloor& f = outbox_floors_[std::string(agent_id)];
+    if (!f.key.empty()) start = f.key;
+    gen = f.gen;
+  }
+  const rocksdb::Slice upper = ToSlice(end);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper;  // stops at the agent's end, not at the next live key
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, outbox_));
+  std::optional<std::string> first_live;
+  for (it->Seek(ToSlice(start)); it->Valid() && it->key().starts_with(ToSlice(prefix));
        it->Next()) {
+    if (!first_live.has_value()) first_live = it->key().ToString();
     absl::string_view task_id(it->value().data(), it->value().size());
     if (skip && skip(task_id)) continue;
     out.emplace_back(task_id);
     if (out.size() >= limit) break;
   }
   WB_RETURN_IF_ERROR(FromRocks(it->status(), "scan outbox"));
+  {
+    // Nothing live before `first_live` (or at all: the agent's end), unless
+    // a write put an entry there meanwhile (then gen moved on).
+    absl::MutexLock l(&floor_mu_);
+    OutboxFloor& f = outbox_floors_[std::string(agent_id)];
+    if (f.gen == gen) f.key = first_live.has_value() ? *first_live : end;
+  }
   return out;
 }
 

@@ -2,6 +2,8 @@
 //   decisions  decision_id -> DecisionRecord
 //   tasks      task_id -> TaskRecord
 //   outbox     agent_id 0x00 BE64(decision version) BE32(target index) -> task_id
+//              (scans start at a remembered floor per agent, past the
+//              tombstones finished tasks leave at the front)
 //   agents     agent_id -> AgentRecord
 //   meta       "counter/decision_version" -> BE64 (highest stored version)
 //              "req/" request_id -> decision_id
@@ -36,6 +38,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "controlplane/store/store.h"
 
@@ -153,6 +156,19 @@ class RocksDbStore final : public Store {
   // (or Open) after a synced write.
   mutable absl::Mutex audit_mu_;
   audit::ChainHead audit_head_ ABSL_GUARDED_BY(audit_mu_);
+
+  // Where each agent's outbox scan may start (PeekOutbox): the first live
+  // key the last scan from the front found, so scans do not walk the
+  // tombstones that finished tasks leave at the front. Lowered (and `gen`
+  // bumped) after every synced write that puts an entry below it; a scan
+  // raises it only if no such write happened while it ran.
+  struct OutboxFloor {
+    std::string key;  // empty: scan from the agent's first key
+    uint64_t gen = 0;
+  };
+  void LowerOutboxFloors(const std::deque<PendingWrite*>& group);
+  absl::Mutex floor_mu_;
+  absl::flat_hash_map<std::string, OutboxFloor> outbox_floors_ ABSL_GUARDED_BY(floor_mu_);
   std::thread writer_;
 };
 

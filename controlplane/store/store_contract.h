@@ -234,6 +234,39 @@ TEST_P(StoreContractTest, TaskCountsTravelWithEveryTaskWriteAndHeadsFollowTheTas
   EXPECT_FALSE(store_->GetDecision("d-1")->has_task_counts());
 }
 
+TEST_P(StoreContractTest, OutboxScansSeeEntriesPutBackBeforeTheFinishedFront) {
+  // Three decisions; the first two finish (the outbox's front empties),
+  // then a task of the first comes back (a covered task given back).
+  std::vector<writeback::v1::DecisionRecord> ds;
+  std::vector<writeback::v1::TaskRecord> ts;
+  for (int v = 1; v <= 3; ++v) {
+    const std::string id = absl::StrCat("d-", v);
+    ds.push_back(MakeDecision(id, v, 5000, {absl::StrCat("t-", v)}));
+    ts.push_back(MakeTask(absl::StrCat("t-", v), id, kAgentA, 0));
+    ASSERT_TRUE(store_->CreateDecision(ds.back(), {ts.back()}, "", {}).ok());
+  }
+  EXPECT_THAT(Outbox(kAgentA), ::testing::ElementsAre("t-1", "t-2", "t-3"));
+  for (int i = 0; i < 2; ++i) {
+    ts[i].set_state(writeback::v1::TASK_STATE_VERIFIED);
+    ASSERT_TRUE(store_->SaveProgress(ds[i], false, {ts[i]}, {}).ok());
+    EXPECT_EQ(Outbox(kAgentA).front(), absl::StrCat("t-", i + 2));
+  }
+  ts[0].set_state(writeback::v1::TASK_STATE_QUEUED);
+  ASSERT_TRUE(store_->SaveProgress(ds[0], false, {ts[0]}, {}).ok());
+  EXPECT_THAT(Outbox(kAgentA), ::testing::ElementsAre("t-1", "t-3"));
+  // Emptied, then filled again.
+  for (int i : {0, 2}) {
+    ts[i].set_state(writeback::v1::TASK_STATE_CANCELED);
+    ASSERT_TRUE(store_->SaveProgress(ds[i], false, {ts[i]}, {}).ok());
+  }
+  EXPECT_TRUE(Outbox(kAgentA).empty());
+  EXPECT_TRUE(Outbox(kAgentA).empty());
+  ts[1].set_state(writeback::v1::TASK_STATE_QUEUED);
+  ASSERT_TRUE(store_->SaveProgress(ds[1], false, {ts[1]}, {}).ok());
+  EXPECT_THAT(Outbox(kAgentA), ::testing::ElementsAre("t-2"));
+  EXPECT_TRUE(Outbox(kAgentB).empty());
+}
+
 TEST_P(StoreContractTest, SaveProgressRefusesTasksOfAnotherDecision) {
   auto d = MakeDecision("d-1", 1, 5000, {"t-1"});
   ASSERT_TRUE(store_->CreateDecision(d, {MakeTask("t-1", "d-1", kAgentA, 0)}, "", {}).ok());
