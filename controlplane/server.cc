@@ -317,7 +317,9 @@ void ControlPlane::SweepLoop() {
   while (!stop_sweep_.WaitForNotificationWithTimeout(opts_.expiry_sweep_interval)) {
     auto n = dispatcher_->SweepExpired();
     if (!n.ok()) log::Error("expiry sweep failed", {{"error", n.status().message()}});
-    sessions_->WakeAll();  // delivery timeouts
+    // Delivery timeouts: only the streams with one due (each asks for its
+    // next one), never a pass over every connected agent.
+    sessions_->WakeDue(clock_->NowUnixMs());
   }
 }
 

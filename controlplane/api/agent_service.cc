@@ -428,9 +428,15 @@ class AgentStream final : public grpc::ServerBidiReactor<AgentMessage, ControlMe
               {{"agent_id", agent_id_}, {"version", absl::StrCat(sent_policy_version_)}});
   }
 
-  // Sends queued tasks while in-flight slots are free.
+  // Sends queued tasks while in-flight slots are free, then asks for a wake
+  // at the next delivery timeout.
   void Pump() {
     if (!welcomed_ || finishing()) return;
+    PumpTasks();
+    AskForNextTimeout();
+  }
+
+  void PumpTasks() {
     SendNewerPolicy();
     RedeliverOverdue();
     if (in_flight_.size() >= max_in_flight_) {
@@ -465,6 +471,20 @@ class AgentStream final : public grpc::ServerBidiReactor<AgentMessage, ControlMe
       msgs.push_back(std::move(out));
     }
     QueueWrites(std::move(msgs));
+  }
+
+  // Asks the registry for a wake at the earliest delivery timeout of the
+  // tasks in flight (none when nothing is in flight): the periodic tick
+  // wakes only streams with a timeout due.
+  void AskForNextTimeout() {
+    if (!registered_) return;
+    int64_t due = 0;
+    if (redeliver_after_ms_ > 0) {
+      for (const auto& [id, at] : sent_at_) {
+        if (due == 0 || at + redeliver_after_ms_ < due) due = at + redeliver_after_ms_;
+      }
+    }
+    sessions_->WakeAt(agent_id_, this, due);
   }
 
   Dispatcher* const dispatcher_;

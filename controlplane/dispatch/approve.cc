@@ -158,6 +158,7 @@ absl::StatusOr<ApproveOutcome> Dispatcher::Approve(absl::string_view caller,
     d.set_state_detail("");
     d.set_dispatched_at_unix_ms(now_ms);
     for (const TaskRecord& t : tasks) d.add_task_ids(t.task_id());
+    d.mutable_task_counts()->set_unfinished(static_cast<uint32_t>(tasks.size()));
   } else {
     d.set_state_detail(absl::StrCat(count.valid, " of ", count.required, " approvals"));
   }

@@ -69,9 +69,9 @@ void ReplaceTaskId(DecisionRecord* d, const std::string& from, const std::string
 }  // namespace
 
 bool Dispatcher::TravelsOffline(absl::string_view task_id) {
-  auto t = store_->GetTask(task_id);
-  if (!t.ok()) return t.status().code() != absl::StatusCode::kNotFound;
-  return !t->bundle_id().empty();
+  auto h = store_->GetTaskHead(task_id);  // never the whole record
+  if (!h.ok()) return h.status().code() != absl::StatusCode::kNotFound;
+  return h->offline();
 }
 
 absl::StatusOr<writeback::v1::ExportBundleResponse> Dispatcher::ExportBundle(
@@ -315,6 +315,7 @@ absl::StatusOr<std::string> Dispatcher::AdoptEarlierResult(absl::string_view cal
   succ.set_state(writeback::v1::TASK_STATE_CANCELED);
   succ.set_finished_at_unix_ms(now_ms);
   ReplaceTaskId(&d, cur, task_id);
+  d.clear_task_counts();  // the slot changed hands: counted again from the tasks
   WB_RETURN_IF_ERROR(Recompute(&d, {succ}, now_ms).status());
   audit::AuditEvents events;
   audit::AddStateChanges(caller, now_ms, d, old_decision_state, {succ}, {succ_old_state}, &events);

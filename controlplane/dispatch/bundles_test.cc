@@ -365,6 +365,32 @@ TEST_F(BundlesTest, AnEarlierBundleAppliedInTimeStillCounts) {
   EXPECT_EQ(Decision(id).state(), writeback::v1::DECISION_STATE_VERIFIED);
 }
 
+TEST_F(BundlesTest, TaskCountsFollowReissuesAndAdoptedResults) {
+  auto expect_counts_match = [&](const std::string& id, const std::string& when) {
+    SCOPED_TRACE(when);
+    const auto d = Decision(id);
+    ASSERT_TRUE(d.has_task_counts());
+    writeback::v1::TaskStateCounts scan;
+    for (const auto& t : d.task_ids()) ASSERT_TRUE(CountTask(HeadOf(Task(t)), +1, &scan));
+    EXPECT_EQ(d.task_counts().ShortDebugString(), scan.ShortDebugString());
+  };
+  const std::string id = Submit({"deploy", "backup"});
+  auto e = d_->ExportBundle(kOperator, kAgentA, 60);
+  ASSERT_TRUE(e.ok()) << e.status();
+  expect_counts_match(id, "exported");
+  clock_.Advance(absl::Seconds(61));
+  auto e2 = d_->ExportBundle(kOperator, kAgentA, 600);  // re-issued under new ids
+  ASSERT_TRUE(e2.ok()) << e2.status();
+  expect_counts_match(id, "re-issued");
+  // The first bundle's results arrive after all: the re-issues are withdrawn.
+  auto r = d_->ImportBundle(kOperator,
+                            ResultFile(e->bundle_file(), writeback::v1::OUTCOME_VERIFIED, key_a_));
+  ASSERT_TRUE(r.ok()) << r.status();
+  expect_counts_match(id, "earlier results adopted");
+  EXPECT_EQ(Decision(id).state(), writeback::v1::DECISION_STATE_VERIFIED);
+  EXPECT_EQ(Decision(id).task_counts().verified(), 2u);
+}
+
 TEST_F(BundlesTest, ExportErrorsNameTheReason) {
   auto unknown = d_->ExportBundle(kOperator, "spiffe://writeback.test/agent/nobody", 0);
   EXPECT_EQ(unknown.status().code(), absl::StatusCode::kNotFound);

@@ -37,23 +37,75 @@ absl::Status Invalid(absl::string_view field, absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", why));
 }
 
-bool IsTerminalTaskState(TaskState s) {
-  return s != writeback::v1::TASK_STATE_UNSPECIFIED && !IsOpenTaskState(s);
-}
-
 }  // namespace
 
-DecisionSummary SummarizeTasks(const std::vector<TaskState>& states) {
-  DecisionSummary out;
-  for (TaskState s : states) {
-    if (!IsTerminalTaskState(s)) return out;  // still dispatched
+bool CountTask(const writeback::v1::TaskHead& h, int sign, writeback::v1::TaskStateCounts* c) {
+  uint32_t (writeback::v1::TaskStateCounts::*get)() const = nullptr;
+  void (writeback::v1::TaskStateCounts::*set)(uint32_t) = nullptr;
+  switch (h.state()) {
+    case writeback::v1::TASK_STATE_APPLIED:
+      get = &writeback::v1::TaskStateCounts::applied;
+      set = &writeback::v1::TaskStateCounts::set_applied;
+      break;
+    case writeback::v1::TASK_STATE_VERIFIED:
+      get = &writeback::v1::TaskStateCounts::verified;
+      set = &writeback::v1::TaskStateCounts::set_verified;
+      break;
+    case writeback::v1::TASK_STATE_FAILED:
+      get = &writeback::v1::TaskStateCounts::failed;
+      set = &writeback::v1::TaskStateCounts::set_failed;
+      break;
+    case writeback::v1::TASK_STATE_REJECTED:
+      get = &writeback::v1::TaskStateCounts::rejected;
+      set = &writeback::v1::TaskStateCounts::set_rejected;
+      break;
+    case writeback::v1::TASK_STATE_EXPIRED:
+      get = &writeback::v1::TaskStateCounts::expired;
+      set = &writeback::v1::TaskStateCounts::set_expired;
+      break;
+    case writeback::v1::TASK_STATE_CANCELED:
+      get = &writeback::v1::TaskStateCounts::canceled;
+      set = &writeback::v1::TaskStateCounts::set_canceled;
+      break;
+    case writeback::v1::TASK_STATE_SUPERSEDED:
+      if (h.covered()) {
+        get = &writeback::v1::TaskStateCounts::covered;
+        set = &writeback::v1::TaskStateCounts::set_covered;
+      } else {
+        get = &writeback::v1::TaskStateCounts::superseded;
+        set = &writeback::v1::TaskStateCounts::set_superseded;
+      }
+      break;
+    default:  // QUEUED, DELIVERED, unknown: no result yet
+      get = &writeback::v1::TaskStateCounts::unfinished;
+      set = &writeback::v1::TaskStateCounts::set_unfinished;
+      break;
   }
-  const size_t n = states.size();
-  auto count = [&](TaskState want) {
-    return static_cast<size_t>(std::count(states.begin(), states.end(), want));
-  };
-  const size_t verified = count(writeback::v1::TASK_STATE_VERIFIED);
-  const size_t expired = count(writeback::v1::TASK_STATE_EXPIRED);
+  const uint32_t v = (c->*get)();
+  if (sign < 0 && v == 0) return false;
+  (c->*set)(sign < 0 ? v - 1 : v + 1);
+  return true;
+}
+
+DecisionSummary SummarizeTasks(const std::vector<TaskState>& states) {
+  writeback::v1::TaskStateCounts counts;
+  for (TaskState s : states) {
+    writeback::v1::TaskHead h;
+    h.set_state(s);
+    CountTask(h, +1, &counts);
+  }
+  return SummarizeCounts(counts);
+}
+
+DecisionSummary SummarizeCounts(const writeback::v1::TaskStateCounts& c) {
+  DecisionSummary out;
+  if (c.unfinished() > 0 || c.covered() > 0) return out;  // still dispatched
+  const size_t verified = c.verified();
+  const size_t expired = c.expired();
+  const size_t canceled = c.canceled();
+  const size_t superseded = c.superseded();
+  const size_t n =
+      size_t{c.applied()} + verified + c.failed() + c.rejected() + expired + canceled + superseded;
   if (verified == n) {
     out.state = writeback::v1::DECISION_STATE_VERIFIED;
     out.detail = absl::StrCat(n == 1 ? "the task" : absl::StrCat("all ", n, " tasks"), " verified");
@@ -65,8 +117,6 @@ DecisionSummary SummarizeTasks(const std::vector<TaskState>& states) {
     return out;
   }
   // Withdrawn (canceled, superseded) where nothing else went wrong.
-  const size_t canceled = count(writeback::v1::TASK_STATE_CANCELED);
-  const size_t superseded = count(writeback::v1::TASK_STATE_SUPERSEDED);
   if (canceled + superseded > 0 && verified + canceled + superseded == n) {
     out.state = writeback::v1::DECISION_STATE_CANCELED;
     std::vector<std::string> parts;
@@ -78,17 +128,12 @@ DecisionSummary SummarizeTasks(const std::vector<TaskState>& states) {
   }
   out.state = writeback::v1::DECISION_STATE_FAILED;
   std::vector<std::string> parts;
-  const std::pair<TaskState, const char*> kinds[] = {
-      {writeback::v1::TASK_STATE_APPLIED, "unverified"},
-      {writeback::v1::TASK_STATE_FAILED, "failed"},
-      {writeback::v1::TASK_STATE_REJECTED, "rejected"},
-      {writeback::v1::TASK_STATE_EXPIRED, "expired"},
-      {writeback::v1::TASK_STATE_CANCELED, "canceled"},
-      {writeback::v1::TASK_STATE_SUPERSEDED, "superseded"},
+  const std::pair<size_t, const char*> kinds[] = {
+      {c.applied(), "unverified"}, {c.failed(), "failed"}, {c.rejected(), "rejected"},
+      {expired, "expired"},        {canceled, "canceled"}, {superseded, "superseded"},
   };
-  for (const auto& [state, word] : kinds) {
-    if (size_t c = count(state); c > 0)
-      parts.push_back(absl::StrCat(c, " of ", n, " tasks ", word));
+  for (const auto& [count, word] : kinds) {
+    if (count > 0) parts.push_back(absl::StrCat(count, " of ", n, " tasks ", word));
   }
   out.detail = absl::StrJoin(parts, ", ");
   return out;
@@ -404,6 +449,7 @@ absl::StatusOr<writeback::v1::SubmitDecisionResponse> Dispatcher::Submit(
     d.set_dispatched_at_unix_ms(now_ms);
     for (const TaskRecord& t : tasks) d.add_task_ids(t.task_id());
   }
+  d.mutable_task_counts()->set_unfinished(static_cast<uint32_t>(tasks.size()));
 
   // Audit: the submit (digest of the statement bytes), then each signed task,
   // then the older decisions' tasks it takes over.
@@ -657,6 +703,53 @@ ResultAck Dispatcher::IntakeResult(absl::string_view agent_id,
   return ack;
 }
 
+absl::Status Dispatcher::UpdateCounts(DecisionRecord* d, const std::vector<TaskRecord>& changed) {
+  auto listed = [&](const TaskRecord& t) {
+    if (t.verify_only()) return false;
+    // task_ids are in target order (re-issues replace their slot).
+    const int i = static_cast<int>(t.target_index());
+    if (i < d->task_ids_size() && d->task_ids(i) == t.task_id()) return true;
+    return std::find(d->task_ids().begin(), d->task_ids().end(), t.task_id()) !=
+           d->task_ids().end();
+  };
+  if (d->has_task_counts()) {
+    writeback::v1::TaskStateCounts counts = d->task_counts();
+    absl::flat_hash_set<std::string> seen;
+    bool consistent = true;
+    // The last value of a task listed twice wins.
+    for (auto it = changed.rbegin(); it != changed.rend() && consistent; ++it) {
+      if (!listed(*it) || !seen.insert(it->task_id()).second) continue;
+      auto old = store_->GetTaskHead(it->task_id());
+      if (old.ok()) {
+        consistent = CountTask(*old, -1, &counts);
+      } else if (old.status().code() != absl::StatusCode::kNotFound) {
+        return old.status();
+      }
+      CountTask(HeadOf(*it), +1, &counts);
+    }
+    if (consistent) {
+      *d->mutable_task_counts() = counts;
+      return absl::OkStatus();
+    }
+    log::Warn("decision task counts disagree with its tasks: counting them again",
+              {{"decision_id", d->parsed().decision_id()}});
+  }
+  // Counted from every task once (records stored before the counts).
+  absl::flat_hash_map<std::string, const TaskRecord*> known;
+  for (const TaskRecord& t : changed) known[t.task_id()] = &t;
+  writeback::v1::TaskStateCounts counts;
+  for (const std::string& id : d->task_ids()) {
+    if (auto it = known.find(id); it != known.end()) {
+      CountTask(HeadOf(*it->second), +1, &counts);
+      continue;
+    }
+    WB_ASSIGN_OR_RETURN(writeback::v1::TaskHead h, store_->GetTaskHead(id));
+    CountTask(h, +1, &counts);
+  }
+  *d->mutable_task_counts() = counts;
+  return absl::OkStatus();
+}
+
 absl::StatusOr<bool> Dispatcher::Recompute(DecisionRecord* d,
                                            const std::vector<TaskRecord>& changed, int64_t now_ms,
                                            const std::vector<TaskRecord>& extra) {
@@ -667,53 +760,61 @@ absl::StatusOr<bool> Dispatcher::Recompute(DecisionRecord* d,
                                       [](const TaskRecord& t) { return t.verify_only(); })) {
     return false;
   }
-  absl::flat_hash_map<std::string, const TaskRecord*> known;
-  for (const TaskRecord& t : extra) known[t.task_id()] = &t;
-  for (const TaskRecord& t : changed) known[t.task_id()] = &t;
-  auto load = [&](const std::string& id) -> absl::StatusOr<TaskRecord> {
-    if (auto it = known.find(id); it != known.end()) return *it->second;
-    return store_->GetTask(id);
-  };
-  std::vector<TaskState> states;
-  states.reserve(d->task_ids_size());
-  std::set<std::string> covering_decisions;
-  size_t covered = 0;
-  for (const std::string& id : d->task_ids()) {
-    WB_ASSIGN_OR_RETURN(TaskRecord t, load(id));
-    if (t.state() == writeback::v1::TASK_STATE_SUPERSEDED && !t.covered_by_task_id().empty()) {
-      // Counts as the task covering it (following re-issues of bundles and
-      // later take-overs, a few hops at most).
-      ++covered;
-      covering_decisions.insert(t.covered_by_decision_id());
-      TaskRecord cur = t;
-      for (int hop = 0; hop < 8 && cur.state() == writeback::v1::TASK_STATE_SUPERSEDED; ++hop) {
-        const std::string next = !cur.covered_by_task_id().empty() ? cur.covered_by_task_id()
-                                                                   : cur.reissued_as_task_id();
-        if (next.empty()) break;
-        auto n = load(next);
-        if (!n.ok()) break;
-        cur = *std::move(n);
+  WB_RETURN_IF_ERROR(UpdateCounts(d, changed));
+  DecisionSummary sum;
+  if (d->task_counts().covered() == 0) {
+    // The common case: the counts say it all, whatever the decision's size.
+    sum = SummarizeCounts(d->task_counts());
+  } else {
+    // Covered tasks count as the tasks covering them: read them.
+    absl::flat_hash_map<std::string, const TaskRecord*> known;
+    for (const TaskRecord& t : extra) known[t.task_id()] = &t;
+    for (const TaskRecord& t : changed) known[t.task_id()] = &t;
+    auto load = [&](const std::string& id) -> absl::StatusOr<TaskRecord> {
+      if (auto it = known.find(id); it != known.end()) return *it->second;
+      return store_->GetTask(id);
+    };
+    std::vector<TaskState> states;
+    states.reserve(d->task_ids_size());
+    std::set<std::string> covering_decisions;
+    size_t covered = 0;
+    for (const std::string& id : d->task_ids()) {
+      WB_ASSIGN_OR_RETURN(TaskRecord t, load(id));
+      if (t.state() == writeback::v1::TASK_STATE_SUPERSEDED && !t.covered_by_task_id().empty()) {
+        // Counts as the task covering it (following re-issues of bundles and
+        // later take-overs, a few hops at most).
+        ++covered;
+        covering_decisions.insert(t.covered_by_decision_id());
+        TaskRecord cur = t;
+        for (int hop = 0; hop < 8 && cur.state() == writeback::v1::TASK_STATE_SUPERSEDED; ++hop) {
+          const std::string next = !cur.covered_by_task_id().empty() ? cur.covered_by_task_id()
+                                                                     : cur.reissued_as_task_id();
+          if (next.empty()) break;
+          auto n = load(next);
+          if (!n.ok()) break;
+          cur = *std::move(n);
+        }
+        TaskState eff = cur.state();
+        if (eff == writeback::v1::TASK_STATE_SUPERSEDED ||
+            eff == writeback::v1::TASK_STATE_CANCELED || eff == writeback::v1::TASK_STATE_EXPIRED) {
+          // Given back (FollowCovering) right after: still waiting meanwhile.
+          eff = writeback::v1::TASK_STATE_QUEUED;
+        }
+        states.push_back(eff);
+        continue;
       }
-      TaskState eff = cur.state();
-      if (eff == writeback::v1::TASK_STATE_SUPERSEDED ||
-          eff == writeback::v1::TASK_STATE_CANCELED || eff == writeback::v1::TASK_STATE_EXPIRED) {
-        // Given back (FollowCovering) right after: still waiting meanwhile.
-        eff = writeback::v1::TASK_STATE_QUEUED;
-      }
-      states.push_back(eff);
-      continue;
+      states.push_back(t.state());
     }
-    states.push_back(t.state());
-  }
-  DecisionSummary sum = SummarizeTasks(states);
-  if (covered > 0) {
-    const std::string by = absl::StrJoin(covering_decisions, ", ");
-    const size_t n = static_cast<size_t>(d->task_ids_size());
-    if (sum.state == writeback::v1::DECISION_STATE_DISPATCHED) {
-      sum.detail = absl::StrCat(covered, " of ", n, " task", n == 1 ? "" : "s",
-                                " covered by decision ", by, ", waiting for it");
-    } else {
-      absl::StrAppend(&sum.detail, " (", covered, " of ", n, " covered by decision ", by, ")");
+    sum = SummarizeTasks(states);
+    if (covered > 0) {
+      const std::string by = absl::StrJoin(covering_decisions, ", ");
+      const size_t n = static_cast<size_t>(d->task_ids_size());
+      if (sum.state == writeback::v1::DECISION_STATE_DISPATCHED) {
+        sum.detail = absl::StrCat(covered, " of ", n, " task", n == 1 ? "" : "s",
+                                  " covered by decision ", by, ", waiting for it");
+      } else {
+        absl::StrAppend(&sum.detail, " (", covered, " of ", n, " covered by decision ", by, ")");
+      }
     }
   }
   if (sum.state == d->state() && sum.detail == d->state_detail()) return false;
@@ -750,10 +851,10 @@ absl::flat_hash_set<std::string> Dispatcher::StillOpen(
     const absl::flat_hash_set<std::string>& task_ids) {
   absl::flat_hash_set<std::string> open;
   for (const std::string& id : task_ids) {
-    auto t = store_->GetTask(id);
+    auto h = store_->GetTaskHead(id);  // never the whole record
     // On a read error keep the task: a slot stays busy rather than a task
     // being sent twice on one stream.
-    if (!t.ok() || IsOpenTaskState(t->state())) open.insert(id);
+    if (!h.ok() || IsOpenTaskState(h->state())) open.insert(id);
   }
   return open;
 }
@@ -762,6 +863,13 @@ absl::StatusOr<std::vector<TaskRecord>> Dispatcher::Redeliver(
     absl::string_view agent_id, const std::vector<std::string>& task_ids) {
   std::vector<TaskRecord> out;
   for (const std::string& id : task_ids) {
+    // The head first: only tasks that are sent again are read whole.
+    auto h = store_->GetTaskHead(id);
+    if (!h.ok()) {
+      if (h.status().code() == absl::StatusCode::kNotFound) continue;
+      return h.status();
+    }
+    if (!IsOpenTaskState(h->state()) || h->offline()) continue;
     auto t = store_->GetTask(id);
     if (!t.ok()) {
       if (t.status().code() == absl::StatusCode::kNotFound) continue;

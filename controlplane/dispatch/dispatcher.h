@@ -145,6 +145,13 @@ struct DecisionSummary {
   std::string detail;
 };
 DecisionSummary SummarizeTasks(const std::vector<writeback::v1::TaskState>& states);
+// The same from counts of the states (DecisionRecord.task_counts) of a
+// decision without covered tasks; with covered tasks (whose states are the
+// covering tasks'), DISPATCHED.
+DecisionSummary SummarizeCounts(const writeback::v1::TaskStateCounts& counts);
+// Adds (sign +1) or removes (-1) a task with head `h` to/from `counts`.
+// Returns false (and changes nothing) when a count would go below zero.
+bool CountTask(const writeback::v1::TaskHead& h, int sign, writeback::v1::TaskStateCounts* counts);
 
 // What Dispatcher::Cancel did.
 struct CancelOutcome {
@@ -294,17 +301,19 @@ class Dispatcher {
   writeback::v1::ResultAck IntakeResult(absl::string_view agent_id,
                                         const writeback::v1::SignedEnvelope& env);
   // Up to `limit` open tasks from the front of the agent's outbox, in
-  // decision order, skipping the ids in `in_flight`.
+  // decision order, skipping the ids in `in_flight`. Reads whole only the
+  // tasks it returns (the others: their heads, Store::GetTaskHead).
   absl::StatusOr<std::vector<writeback::v1::TaskRecord>> NextTasks(
       absl::string_view agent_id, const absl::flat_hash_set<std::string>& in_flight, size_t limit);
 
   // The ids among `task_ids` whose tasks are still open (no result, not
   // expired). A stream uses it to free in-flight slots of tasks that finished
-  // by other means (expiry, a result on an older stream).
+  // by other means (expiry, a result on an older stream). Reads task heads.
   absl::flat_hash_set<std::string> StillOpen(const absl::flat_hash_set<std::string>& task_ids);
 
   // The tasks among `task_ids` addressed to `agent_id` that are still open,
   // for redelivery after the delivery timeout. Counts each as a redelivery.
+  // Reads whole only the tasks it returns.
   absl::StatusOr<std::vector<writeback::v1::TaskRecord>> Redeliver(
       absl::string_view agent_id, const std::vector<std::string>& task_ids);
 
@@ -477,11 +486,19 @@ class Dispatcher {
   // Recomputes `decision` from its tasks, with `changed` replacing the stored
   // versions; a covered task counts as the task covering it (whose state is
   // taken from `changed` or `extra` when there, else from the store).
-  // Returns true if the decision changed.
+  // Returns true if the decision's state or detail changed. Its task counts
+  // are updated from `changed` (their stored heads are the old states, so
+  // call it before the write) and read alone unless it has covered tasks:
+  // then its tasks are read. Counts missing (stored before they existed,
+  // or cleared by a caller that changed task_ids) are counted from all its
+  // tasks once.
   absl::StatusOr<bool> Recompute(writeback::v1::DecisionRecord* decision,
                                  const std::vector<writeback::v1::TaskRecord>& changed,
                                  int64_t now_ms,
                                  const std::vector<writeback::v1::TaskRecord>& extra = {});
+  // Brings decision->task_counts up to date with `changed` (see Recompute).
+  absl::Status UpdateCounts(writeback::v1::DecisionRecord* decision,
+                            const std::vector<writeback::v1::TaskRecord>& changed);
   writeback::v1::ResultAck Refuse(
       absl::string_view agent_id, absl::string_view task_id, absl::string_view error,
       writeback::v1::ResultRefusal refusal = writeback::v1::RESULT_REFUSAL_UNSPECIFIED);

@@ -150,6 +150,63 @@ TEST(SummarizeTasksTest, States) {
             writeback::v1::DECISION_STATE_EXPIRED);
 }
 
+// The decision's stored task counts equal a count of its tasks as stored,
+// and (without covered tasks) say the decision's state.
+void ExpectCountsMatchTasks(Store* store, const std::string& decision_id, const std::string& when) {
+  SCOPED_TRACE(when);
+  auto d = store->GetDecision(decision_id);
+  ASSERT_TRUE(d.ok()) << d.status();
+  ASSERT_TRUE(d->has_task_counts());
+  writeback::v1::TaskStateCounts scan;
+  for (const auto& id : d->task_ids()) {
+    auto t = store->GetTask(id);
+    ASSERT_TRUE(t.ok()) << t.status();
+    ASSERT_TRUE(CountTask(HeadOf(*t), +1, &scan));
+    EXPECT_EQ(store->GetTaskHead(id)->ShortDebugString(), HeadOf(*t).ShortDebugString());
+  }
+  EXPECT_EQ(d->task_counts().ShortDebugString(), scan.ShortDebugString());
+  if (scan.covered() == 0) {
+    EXPECT_EQ(SummarizeCounts(scan).state, d->state());
+    EXPECT_EQ(SummarizeCounts(scan).detail, d->state_detail());
+  }
+}
+
+TEST(SummarizeCountsTest, SameAsSummarizingTheStates) {
+  using writeback::v1::TaskState;
+  const TaskState all[] = {writeback::v1::TASK_STATE_QUEUED,    writeback::v1::TASK_STATE_DELIVERED,
+                           writeback::v1::TASK_STATE_APPLIED,   writeback::v1::TASK_STATE_VERIFIED,
+                           writeback::v1::TASK_STATE_FAILED,    writeback::v1::TASK_STATE_REJECTED,
+                           writeback::v1::TASK_STATE_EXPIRED,   writeback::v1::TASK_STATE_CANCELED,
+                           writeback::v1::TASK_STATE_SUPERSEDED};
+  // Every multiset of up to three states.
+  std::vector<std::vector<TaskState>> sets = {{}};
+  for (int round = 0; round < 3; ++round) {
+    const size_t n = sets.size();
+    for (size_t i = 0; i < n; ++i) {
+      for (TaskState s : all) {
+        if (!sets[i].empty() && s < sets[i].back()) continue;
+        auto more = sets[i];
+        more.push_back(s);
+        sets.push_back(more);
+      }
+    }
+  }
+  for (const auto& states : sets) {
+    writeback::v1::TaskStateCounts c;
+    for (TaskState s : states) {
+      writeback::v1::TaskHead h;
+      h.set_state(s);
+      ASSERT_TRUE(CountTask(h, +1, &c));
+    }
+    EXPECT_EQ(SummarizeCounts(c).state, SummarizeTasks(states).state);
+    EXPECT_EQ(SummarizeCounts(c).detail, SummarizeTasks(states).detail);
+  }
+  writeback::v1::TaskStateCounts c;
+  writeback::v1::TaskHead h;
+  h.set_state(writeback::v1::TASK_STATE_VERIFIED);
+  EXPECT_FALSE(CountTask(h, -1, &c));  // never below zero
+}
+
 TEST(TaskStateForResultTest, Outcomes) {
   writeback::v1::Result r;
   r.set_outcome(writeback::v1::OUTCOME_ALREADY_COMPLIANT);
@@ -793,6 +850,73 @@ TEST_F(DispatcherTest, ExpiryTakeOverAndCancelAreInTheAuditChain) {
                          writeback::v1::DecisionState_Name(store_->GetDecision(newer)->state())));
 }
 
+TEST_F(DispatcherTest, TaskCountsStayEqualToTheTasksThroughEveryChange) {
+  const std::string d1 = SubmitOk({"alice", "bob", "carol", "dave"});
+  const auto t1 = Tasks(d1);
+  ExpectCountsMatchTasks(store_.get(), d1, "submitted");
+  ASSERT_TRUE(d_->AckTask(kAgentA, t1[0].task_id()).ok());
+  ASSERT_TRUE(
+      d_->IntakeResult(kAgentA, SignedResult(t1[1], writeback::v1::OUTCOME_VERIFIED, agent_key_))
+          .accepted());
+  ExpectCountsMatchTasks(store_.get(), d1, "ack and result");
+  // A duplicate result changes nothing.
+  ASSERT_TRUE(
+      d_->IntakeResult(kAgentA, SignedResult(t1[1], writeback::v1::OUTCOME_VERIFIED, agent_key_))
+          .accepted());
+  ExpectCountsMatchTasks(store_.get(), d1, "duplicate result");
+
+  // Take-over of carol (queued), not of alice (delivered).
+  const std::string d2 = SubmitOk({"carol", "erin"});
+  ExpectCountsMatchTasks(store_.get(), d1, "taken over");
+  ExpectCountsMatchTasks(store_.get(), d2, "taking over");
+  EXPECT_EQ(store_->GetDecision(d1)->task_counts().covered(), 1u);
+  // The covering decision canceled: carol is given back.
+  ASSERT_TRUE(d_->Cancel(kOperator, d2).ok());
+  ExpectCountsMatchTasks(store_.get(), d1, "given back");
+  ExpectCountsMatchTasks(store_.get(), d2, "canceled");
+  EXPECT_EQ(store_->GetDecision(d1)->task_counts().covered(), 0u);
+  // Taken over again; the covering task fails: d1 follows it (still covered).
+  const std::string d3 = SubmitOk({"carol"});
+  ASSERT_TRUE(d_->IntakeResult(
+                    kAgentA, SignedResult(Tasks(d3)[0], writeback::v1::OUTCOME_FAILED, agent_key_))
+                  .accepted());
+  ExpectCountsMatchTasks(store_.get(), d1, "covering task failed");
+  ExpectCountsMatchTasks(store_.get(), d3, "failed");
+  EXPECT_EQ(store_->GetDecision(d3)->state(), writeback::v1::DECISION_STATE_FAILED);
+
+  // Restart: the counts are durable.
+  d_.reset();
+  store_.reset();
+  auto s = RocksDbStore::Open(dir_.Sub("db"));
+  ASSERT_TRUE(s.ok()) << s.status();
+  store_ = std::move(*s);
+  MakeDispatcher();
+  ExpectCountsMatchTasks(store_.get(), d1, "after restart");
+
+  // A decision stored before the counts existed: counted once, then kept.
+  auto legacy = *store_->GetDecision(d1);
+  legacy.clear_task_counts();
+  ASSERT_TRUE(store_->SaveProgress(legacy, true, {}, {}).ok());
+  ASSERT_FALSE(store_->GetDecision(d1)->has_task_counts());
+  ASSERT_TRUE(
+      d_->IntakeResult(kAgentA, SignedResult(t1[3], writeback::v1::OUTCOME_UNVERIFIED, agent_key_))
+          .accepted());
+  ExpectCountsMatchTasks(store_.get(), d1, "counted after migration");
+
+  // Expiry of what is left open, then a late result for an expired task.
+  const std::string d4 = SubmitOk({"frank", "gina"});
+  clock_.Advance(absl::Seconds(601));
+  ASSERT_TRUE(d_->SweepExpired().ok());
+  ExpectCountsMatchTasks(store_.get(), d1, "expired");
+  ExpectCountsMatchTasks(store_.get(), d4, "expired");
+  EXPECT_EQ(store_->GetDecision(d4)->state(), writeback::v1::DECISION_STATE_EXPIRED);
+  ASSERT_TRUE(d_->IntakeResult(kAgentA, SignedResult(Tasks(d4)[0], writeback::v1::OUTCOME_VERIFIED,
+                                                     agent_key_))
+                  .accepted());
+  ExpectCountsMatchTasks(store_.get(), d4, "late result");
+  EXPECT_EQ(store_->GetDecision(d4)->state(), writeback::v1::DECISION_STATE_FAILED);
+}
+
 TEST_F(DispatcherTest, HeartbeatUpdatesLastSeenAndHealth) {
   clock_.Advance(absl::Seconds(5));
   writeback::v1::Heartbeat hb;
@@ -826,6 +950,34 @@ TEST(SessionRegistryTest, NewSessionEndsTheOlderOne) {
   EXPECT_EQ(a.wakes, 0);
   reg.Unregister(kAgentA, &b);
   EXPECT_FALSE(reg.ConnectedSince(kAgentA).has_value());
+}
+
+TEST(SessionRegistryTest, WakeDueWakesOnlyTheStreamsWithATimeoutDue) {
+  SessionRegistry reg;
+  FakeSession a, b, idle;
+  reg.Register(kAgentA, &a, 10);
+  reg.Register(kAgentB, &b, 10);
+  reg.Register("spiffe://writeback.test/agent/idle", &idle, 10);
+  reg.WakeAt(kAgentA, &a, 1000);
+  reg.WakeAt(kAgentB, &b, 5000);
+  reg.WakeAt(kAgentB, &a, 100);  // not B's live session: ignored
+  EXPECT_EQ(reg.WakeDue(999), 0u);
+  EXPECT_EQ(reg.WakeDue(1000), 1u);
+  EXPECT_EQ(a.wakes, 1);
+  EXPECT_EQ(reg.WakeDue(2000), 0u);  // a request is used once
+  reg.WakeAt(kAgentB, &b, 3000);     // replaces the earlier one
+  EXPECT_EQ(reg.WakeDue(4000), 1u);
+  EXPECT_EQ(b.wakes, 1);
+  reg.WakeAt(kAgentA, &a, 6000);
+  reg.WakeAt(kAgentA, &a, 0);  // canceled
+  reg.WakeAt(kAgentB, &b, 6000);
+  reg.Unregister(kAgentB, &b);  // leaving forgets its request
+  EXPECT_EQ(reg.WakeDue(10000), 0u);
+  EXPECT_EQ(a.wakes, 1);
+  EXPECT_EQ(b.wakes, 1);
+  EXPECT_EQ(idle.wakes, 0);
+  reg.Unregister(kAgentA, &a);
+  reg.Unregister("spiffe://writeback.test/agent/idle", &idle);
 }
 
 }  // namespace

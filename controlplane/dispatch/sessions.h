@@ -5,7 +5,9 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -41,8 +43,15 @@ class SessionRegistry {
   void Unregister(const std::string& agent_id, const AgentSession* s);
   // Wakes the live session of `agent_id`, if any.
   void Wake(absl::string_view agent_id);
-  // Wakes every live session (the periodic tick: delivery timeouts).
+  // Wakes every live session (a new trust policy to send).
   void WakeAll();
+  // Asks for a wake of `s` (the live session of `agent_id`) at `due_ms`
+  // (its next delivery timeout); 0 cancels. Replaces an earlier request.
+  void WakeAt(const std::string& agent_id, const AgentSession* s, int64_t due_ms);
+  // Wakes the sessions whose requested time is <= now_ms (the periodic
+  // tick), forgetting those requests. Returns how many it woke. Costs the
+  // number of sessions due, not the number connected.
+  size_t WakeDue(int64_t now_ms);
   // When the live session of `agent_id` connected, or nullopt if none.
   std::optional<int64_t> ConnectedSince(absl::string_view agent_id) const;
   // Ends the live session of `agent_id` (a ban); false if it has none.
@@ -59,9 +68,13 @@ class SessionRegistry {
     AgentSession* session;
     int64_t since_ms;
     std::vector<std::string> relay_path;
+    int64_t due_ms = 0;  // requested wake (WakeAt), 0 = none
   };
+  void ClearDueLocked(const std::string& agent_id, Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, Entry> live_ ABSL_GUARDED_BY(mu_);
+  // Requested wakes, earliest first.
+  std::set<std::pair<int64_t, std::string>> due_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace wb::controlplane

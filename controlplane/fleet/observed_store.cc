@@ -111,6 +111,10 @@ absl::StatusOr<TaskRecord> ObservedStore::GetTask(absl::string_view task_id) {
   return inner_->GetTask(task_id);
 }
 
+absl::StatusOr<writeback::v1::TaskHead> ObservedStore::GetTaskHead(absl::string_view task_id) {
+  return inner_->GetTaskHead(task_id);
+}
+
 absl::StatusOr<AgentRecord> ObservedStore::GetAgent(absl::string_view agent_id) {
   return inner_->GetAgent(agent_id);
 }

@@ -65,6 +65,7 @@ class ObservedStore final : public Store {
 
   absl::StatusOr<writeback::v1::DecisionRecord> GetDecision(absl::string_view decision_id) override;
   absl::StatusOr<writeback::v1::TaskRecord> GetTask(absl::string_view task_id) override;
+  absl::StatusOr<writeback::v1::TaskHead> GetTaskHead(absl::string_view task_id) override;
   absl::StatusOr<writeback::v1::AgentRecord> GetAgent(absl::string_view agent_id) override;
   absl::StatusOr<std::string> FindDecisionByRequestId(absl::string_view request_id) override;
   absl::StatusOr<std::vector<writeback::v1::AgentRecord>> ListAgents() override;

@@ -31,6 +31,15 @@ bool IsOpenDecisionState(DecisionState s) {
          s == writeback::v1::DECISION_STATE_DISPATCHED;
 }
 
+writeback::v1::TaskHead HeadOf(const TaskRecord& t) {
+  writeback::v1::TaskHead h;
+  h.set_state(t.state());
+  h.set_offline(!t.bundle_id().empty());
+  h.set_covered(t.state() == writeback::v1::TASK_STATE_SUPERSEDED &&
+                !t.covered_by_task_id().empty());
+  return h;
+}
+
 namespace {
 
 constexpr absl::string_view kCounterKey = "counter/decision_version";
@@ -40,6 +49,8 @@ constexpr absl::string_view kExpPrefix = "exp/";
 constexpr absl::string_view kTrustPolicyKey = "trust/policy";
 constexpr absl::string_view kJoinTokenPrefix = "jt/";
 constexpr absl::string_view kBindingPrefix = "bind/";
+constexpr absl::string_view kTaskHeadPrefix = "th/";
+constexpr absl::string_view kCountsPrefix = "cnt/";
 
 void AppendBigEndian(uint64_t v, int bytes, std::string* out) {
   for (int i = bytes - 1; i >= 0; --i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
@@ -269,6 +280,7 @@ void RocksDbStore::WriterLoop() {
     wo.sync = true;
     absl::Status status = FromRocks(db_->Write(wo, &batch), "write");
     if (status.ok() && floor > persisted_version_) persisted_version_ = floor;
+    if (status.ok()) LowerOutboxFloors(group);
     if (status.ok()) {
       absl::MutexLock l(&audit_mu_);
       audit_head_ = head;
@@ -282,9 +294,40 @@ void RocksDbStore::WriterLoop() {
   }
 }
 
+void RocksDbStore::LowerOutboxFloors(const std::deque<PendingWrite*>& group) {
+  absl::MutexLock l(&floor_mu_);
+  for (PendingWrite* w : group) {
+    for (const Op& op : w->ops) {
+      if (op.cf != outbox_ || !op.value.has_value()) continue;
+      const std::string agent = op.key.substr(0, op.key.find('\0'));
+      auto it = outbox_floors_.find(agent);
+      if (it == outbox_floors_.end()) continue;  // no floor: scans start at the front
+      // (An empty floor already means the front.)
+      if (!it->second.key.empty() && op.key < it->second.key) it->second.key = op.key;
+      ++it->second.gen;
+    }
+  }
+}
+
+void RocksDbStore::AddCountsOps(const DecisionRecord& decision, std::vector<Op>* ops) {
+  if (!decision.has_task_counts()) return;
+  ops->push_back({meta_, absl::StrCat(kCountsPrefix, decision.parsed().decision_id()),
+                  decision.task_counts().SerializeAsString()});
+}
+
 void RocksDbStore::AddDecisionOps(const DecisionRecord& decision, std::vector<Op>* ops) {
   const std::string& id = decision.parsed().decision_id();
-  ops->push_back({decisions_, id, decision.SerializeAsString()});
+  if (decision.has_task_counts()) {
+    // The counts live apart (written with every task write); the record
+    // is written only when something else of it changes.
+    DecisionRecord body = decision;
+    body.clear_task_counts();
+    ops->push_back({decisions_, id, body.SerializeAsString()});
+    AddCountsOps(decision, ops);
+  } else {  // a record without counts (they are counted again from its tasks)
+    ops->push_back({decisions_, id, decision.SerializeAsString()});
+    ops->push_back({meta_, absl::StrCat(kCountsPrefix, id), std::nullopt});
+  }
   std::string exp_key = ExpiryKey(decision.parsed().expires_at_unix_ms(), id);
   if (IsOpenDecisionState(decision.state())) {
     ops->push_back({meta_, std::move(exp_key), std::string()});
@@ -296,6 +339,8 @@ void RocksDbStore::AddDecisionOps(const DecisionRecord& decision, std::vector<Op
 void RocksDbStore::AddTaskOps(const DecisionRecord& decision, const TaskRecord& task,
                               std::vector<Op>* ops) {
   ops->push_back({tasks_, task.task_id(), task.SerializeAsString()});
+  ops->push_back(
+      {meta_, absl::StrCat(kTaskHeadPrefix, task.task_id()), HeadOf(task).SerializeAsString()});
   std::string key = OutboxKey(task.agent_id(), decision.parsed().version(), task.target_index());
   if (IsOpenTaskState(task.state())) {
     ops->push_back({outbox_, std::move(key), task.task_id()});
@@ -305,7 +350,11 @@ void RocksDbStore::AddTaskOps(const DecisionRecord& decision, const TaskRecord& 
 }
 
 absl::Status RocksDbStore::AddUpdateOps(const DecisionUpdate& u, std::vector<Op>* ops) {
-  if (u.decision_changed) AddDecisionOps(u.decision, ops);
+  if (u.decision_changed) {
+    AddDecisionOps(u.decision, ops);
+  } else if (!u.tasks.empty()) {
+    AddCountsOps(u.decision, ops);
+  }
   for (const TaskRecord& t : u.tasks) {
     if (t.decision_id() != u.decision.parsed().decision_id()) {
       return absl::InvalidArgumentError(absl::StrCat("store: task ", t.task_id(),
@@ -326,7 +375,7 @@ absl::Status RocksDbStore::CreateDecision(const DecisionRecord& decision,
   if (st.decision_id().empty()) return absl::InvalidArgumentError("decision_id: required");
   WB_RETURN_IF_ERROR(CheckEvents(audit_events));
   std::vector<Op> ops;
-  ops.reserve(4 + 2 * tasks.size());
+  ops.reserve(5 + 3 * tasks.size());
   AddDecisionOps(decision, &ops);
   ops.push_back({meta_, VersionKey(st.version()), st.decision_id()});
   if (!request_id.empty()) {
@@ -342,8 +391,12 @@ absl::Status RocksDbStore::SaveProgress(const DecisionRecord& decision, bool dec
                                         const audit::AuditEvents& audit_events) {
   WB_RETURN_IF_ERROR(CheckEvents(audit_events));
   std::vector<Op> ops;
-  ops.reserve(2 + 2 * tasks.size());
-  if (decision_changed) AddDecisionOps(decision, &ops);
+  ops.reserve(3 + 3 * tasks.size());
+  if (decision_changed) {
+    AddDecisionOps(decision, &ops);
+  } else if (!tasks.empty()) {
+    AddCountsOps(decision, &ops);
+  }
   for (const TaskRecord& t : tasks) {
     if (t.decision_id() != decision.parsed().decision_id()) {
       return absl::InvalidArgumentError(absl::StrCat("store: task ", t.task_id(),
@@ -426,12 +479,31 @@ absl::StatusOr<std::string> RocksDbStore::GetRaw(rocksdb::ColumnFamilyHandle* cf
 
 absl::StatusOr<DecisionRecord> RocksDbStore::GetDecision(absl::string_view decision_id) {
   WB_ASSIGN_OR_RETURN(std::string v, GetRaw(decisions_, decision_id, "decision"));
-  return ParseRecord<DecisionRecord>(v, "decision");
+  WB_ASSIGN_OR_RETURN(DecisionRecord d, ParseRecord<DecisionRecord>(v, "decision"));
+  auto counts = GetRaw(meta_, absl::StrCat(kCountsPrefix, decision_id), "task counts");
+  if (counts.ok()) {
+    if (!d.mutable_task_counts()->ParseFromString(*counts)) {
+      return absl::DataLossError(
+          absl::StrCat("store: task counts of decision ", decision_id, " do not parse"));
+    }
+  } else if (counts.status().code() != absl::StatusCode::kNotFound) {
+    return counts.status();
+  }
+  return d;
 }
 
 absl::StatusOr<TaskRecord> RocksDbStore::GetTask(absl::string_view task_id) {
   WB_ASSIGN_OR_RETURN(std::string v, GetRaw(tasks_, task_id, "task"));
   return ParseRecord<TaskRecord>(v, "task");
+}
+
+absl::StatusOr<writeback::v1::TaskHead> RocksDbStore::GetTaskHead(absl::string_view task_id) {
+  auto v = GetRaw(meta_, absl::StrCat(kTaskHeadPrefix, task_id), "task head");
+  if (v.ok()) return ParseRecord<writeback::v1::TaskHead>(*v, "task head");
+  if (v.status().code() != absl::StatusCode::kNotFound) return v.status();
+  // Stored before heads existed.
+  WB_ASSIGN_OR_RETURN(TaskRecord t, GetTask(task_id));
+  return HeadOf(t);
 }
 
 absl::StatusOr<AgentRecord> RocksDbStore::GetAgent(absl::string_view agent_id) {
@@ -487,15 +559,37 @@ absl::StatusOr<std::vector<std::string>> RocksDbStore::PeekOutbox(
   std::vector<std::string> out;
   if (limit == 0) return out;
   const std::string prefix = OutboxPrefix(agent_id);
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), outbox_));
-  for (it->Seek(ToSlice(prefix)); it->Valid() && it->key().starts_with(ToSlice(prefix));
+  std::string end = prefix;
+  end.back() = '\x01';  // just past every key of this agent
+  std::string start = prefix;
+  uint64_t gen = 0;
+  {
+    absl::MutexLock l(&floor_mu_);
+    OutboxFloor& f = outbox_floors_[std::string(agent_id)];
+    if (!f.key.empty()) start = f.key;
+    gen = f.gen;
+  }
+  const rocksdb::Slice upper = ToSlice(end);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper;  // stops at the agent's end, not at the next live key
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, outbox_));
+  std::optional<std::string> first_live;
+  for (it->Seek(ToSlice(start)); it->Valid() && it->key().starts_with(ToSlice(prefix));
        it->Next()) {
+    if (!first_live.has_value()) first_live = it->key().ToString();
     absl::string_view task_id(it->value().data(), it->value().size());
     if (skip && skip(task_id)) continue;
     out.emplace_back(task_id);
     if (out.size() >= limit) break;
   }
   WB_RETURN_IF_ERROR(FromRocks(it->status(), "scan outbox"));
+  {
+    // Nothing live before `first_live` (or at all: the agent's end), unless
+    // a write put an entry there meanwhile (then gen moved on).
+    absl::MutexLock l(&floor_mu_);
+    OutboxFloor& f = outbox_floors_[std::string(agent_id)];
+    if (f.gen == gen) f.key = first_live.has_value() ? *first_live : end;
+  }
   return out;
 }
 

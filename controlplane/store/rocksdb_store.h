@@ -2,11 +2,17 @@
 //   decisions  decision_id -> DecisionRecord
 //   tasks      task_id -> TaskRecord
 //   outbox     agent_id 0x00 BE64(decision version) BE32(target index) -> task_id
+//              (scans start at a remembered floor per agent, past the
+//              tombstones finished tasks leave at the front)
 //   agents     agent_id -> AgentRecord
 //   meta       "counter/decision_version" -> BE64 (highest stored version)
 //              "req/" request_id -> decision_id
 //              "ver/" BE64(version) -> decision_id       (newest-first listing)
 //              "exp/" BE64(expires_at_ms) decision_id -> "" (open decisions)
+//              "th/" task_id -> TaskHead          (written with every task)
+//              "cnt/" decision_id -> TaskStateCounts (with the decision and
+//                     with every write of its tasks; the decision's own
+//                     record is stored without them)
 //   audit      BE64(seq) -> AuditEntry{event bytes, hash}  (common/audit/chain.h)
 //
 // Group commit: every write call hands its mutations to a single writer
@@ -32,6 +38,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "controlplane/store/store.h"
 
@@ -80,6 +87,7 @@ class RocksDbStore final : public Store {
 
   absl::StatusOr<writeback::v1::DecisionRecord> GetDecision(absl::string_view decision_id) override;
   absl::StatusOr<writeback::v1::TaskRecord> GetTask(absl::string_view task_id) override;
+  absl::StatusOr<writeback::v1::TaskHead> GetTaskHead(absl::string_view task_id) override;
   absl::StatusOr<writeback::v1::AgentRecord> GetAgent(absl::string_view agent_id) override;
   absl::StatusOr<std::string> FindDecisionByRequestId(absl::string_view request_id) override;
   absl::StatusOr<std::vector<writeback::v1::AgentRecord>> ListAgents() override;
@@ -118,6 +126,7 @@ class RocksDbStore final : public Store {
   void AddTaskOps(const writeback::v1::DecisionRecord& decision,
                   const writeback::v1::TaskRecord& task, std::vector<Op>* ops);
   void AddDecisionOps(const writeback::v1::DecisionRecord& decision, std::vector<Op>* ops);
+  void AddCountsOps(const writeback::v1::DecisionRecord& decision, std::vector<Op>* ops);
   absl::Status AddUpdateOps(const DecisionUpdate& u, std::vector<Op>* ops);
   absl::StatusOr<std::string> GetRaw(rocksdb::ColumnFamilyHandle* cf, absl::string_view key,
                                      absl::string_view what);
@@ -147,6 +156,19 @@ class RocksDbStore final : public Store {
   // (or Open) after a synced write.
   mutable absl::Mutex audit_mu_;
   audit::ChainHead audit_head_ ABSL_GUARDED_BY(audit_mu_);
+
+  // Where each agent's outbox scan may start (PeekOutbox): the first live
+  // key the last scan from the front found, so scans do not walk the
+  // tombstones that finished tasks leave at the front. Lowered (and `gen`
+  // bumped) after every synced write that puts an entry below it; a scan
+  // raises it only if no such write happened while it ran.
+  struct OutboxFloor {
+    std::string key;  // empty: scan from the agent's first key
+    uint64_t gen = 0;
+  };
+  void LowerOutboxFloors(const std::deque<PendingWrite*>& group);
+  absl::Mutex floor_mu_;
+  absl::flat_hash_map<std::string, OutboxFloor> outbox_floors_ ABSL_GUARDED_BY(floor_mu_);
   std::thread writer_;
 };
 

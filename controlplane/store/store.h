@@ -9,7 +9,15 @@
 //   - the expiry index holds exactly the decisions in an open state, by
 //     statement expiry;
 //   - the request-id index maps a submit's request_id to its decision;
-//   - the decision version counter never goes backwards, across restarts.
+//   - the decision version counter never goes backwards, across restarts;
+//   - each task's head (TaskHead: state, offline, covered) equals what its
+//     record says (GetTaskHead), so hot paths need not parse the record.
+//
+// A decision's task counts (DecisionRecord.task_counts, kept by the
+// dispatcher) are written with the decision AND with every write of its
+// tasks (even when `decision_changed` is false), and read back with it:
+// an implementation keeps them apart from the rest of the record so that
+// a result costs the same write for a decision of 10 or 1,000 targets.
 //
 // The audit chain (common/audit/chain.h, docs/operations.md): every
 // write that changes a decision or task takes the audit events describing
@@ -50,6 +58,8 @@ namespace wb::controlplane {
 bool IsOpenTaskState(writeback::v1::TaskState s);
 // PENDING_APPROVAL, APPROVED or DISPATCHED: not finished yet.
 bool IsOpenDecisionState(writeback::v1::DecisionState s);
+// The head of a task record (what GetTaskHead returns for it).
+writeback::v1::TaskHead HeadOf(const writeback::v1::TaskRecord& t);
 
 // One decision's part of a write that changes several decisions at once
 // (Store::SaveProgressBatch, Store::CreateDecision): the same meaning as
@@ -87,7 +97,8 @@ class Store {
   // Stores new values of `tasks` (all belonging to `decision`) and, if
   // `decision_changed`, of `decision` itself. Outbox and expiry index entries
   // follow the new states. `decision` must be the stored decision (or its new
-  // value): it supplies the keys of the derived indexes. Appends `audit_events`.
+  // value): it supplies the keys of the derived indexes and, when `tasks`
+  // is not empty, the task counts written with them. Appends `audit_events`.
   // With no tasks, no decision change and no events it writes nothing.
   virtual absl::Status SaveProgress(const writeback::v1::DecisionRecord& decision,
                                     bool decision_changed,
@@ -133,6 +144,9 @@ class Store {
   virtual absl::StatusOr<writeback::v1::DecisionRecord> GetDecision(
       absl::string_view decision_id) = 0;
   virtual absl::StatusOr<writeback::v1::TaskRecord> GetTask(absl::string_view task_id) = 0;
+  // The task's head without reading its record (for records stored before
+  // heads existed: derived from the record).
+  virtual absl::StatusOr<writeback::v1::TaskHead> GetTaskHead(absl::string_view task_id) = 0;
   virtual absl::StatusOr<writeback::v1::AgentRecord> GetAgent(absl::string_view agent_id) = 0;
   // The decision created by the submit with this request_id (NOT_FOUND if none).
   virtual absl::StatusOr<std::string> FindDecisionByRequestId(absl::string_view request_id) = 0;

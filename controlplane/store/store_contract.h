@@ -17,9 +17,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/audit/verifier.h"
 #include "common/crypto/crypto.h"
 #include "common/testing/temp_dir.h"
-#include "common/audit/verifier.h"
 #include "controlplane/store/store.h"
 
 namespace wb::controlplane::store_testing {
@@ -186,6 +186,87 @@ TEST_P(StoreContractTest, FinishedTasksLeaveTheOutboxAndFinishedDecisionsTheExpi
   EXPECT_TRUE(expired->empty());
 }
 
+TEST_P(StoreContractTest, TaskCountsTravelWithEveryTaskWriteAndHeadsFollowTheTasks) {
+  auto d = MakeDecision("d-1", 1, 5000, {"t-1", "t-2"});
+  d.mutable_task_counts()->set_unfinished(2);
+  auto t1 = MakeTask("t-1", "d-1", kAgentA, 0);
+  auto t2 = MakeTask("t-2", "d-1", kAgentA, 1);
+  ASSERT_TRUE(store_->CreateDecision(d, {t1, t2}, "", {}).ok());
+  EXPECT_EQ(store_->GetDecision("d-1")->task_counts().unfinished(), 2u);
+  auto h = store_->GetTaskHead("t-1");
+  ASSERT_TRUE(h.ok()) << h.status();
+  EXPECT_EQ(h->state(), writeback::v1::TASK_STATE_QUEUED);
+  EXPECT_FALSE(h->offline());
+  EXPECT_FALSE(h->covered());
+  EXPECT_EQ(store_->GetTaskHead("t-nope").status().code(), absl::StatusCode::kNotFound);
+
+  // Only the counts change with the task: the decision itself is not
+  // rewritten, its counts are.
+  t1.set_state(writeback::v1::TASK_STATE_VERIFIED);
+  d.mutable_task_counts()->set_unfinished(1);
+  d.mutable_task_counts()->set_verified(1);
+  d.set_state_detail("not written");
+  ASSERT_TRUE(store_->SaveProgress(d, false, {t1}, {}).ok());
+  auto got = store_->GetDecision("d-1");
+  EXPECT_EQ(got->task_counts().unfinished(), 1u);
+  EXPECT_EQ(got->task_counts().verified(), 1u);
+  EXPECT_EQ(got->state_detail(), "");
+  EXPECT_EQ(store_->GetTaskHead("t-1")->state(), writeback::v1::TASK_STATE_VERIFIED);
+
+  // Taken over (covered) and exported (offline) show in the heads.
+  t2.set_state(writeback::v1::TASK_STATE_SUPERSEDED);
+  t2.set_covered_by_task_id("t-9");
+  d.mutable_task_counts()->set_unfinished(0);
+  d.mutable_task_counts()->set_covered(1);
+  ASSERT_TRUE(store_->SaveProgressBatch({DecisionUpdate{d, false, {t2}}}, {}).ok());
+  EXPECT_TRUE(store_->GetTaskHead("t-2")->covered());
+  EXPECT_EQ(store_->GetDecision("d-1")->task_counts().covered(), 1u);
+  t2.set_state(writeback::v1::TASK_STATE_QUEUED);
+  t2.clear_covered_by_task_id();
+  t2.set_bundle_id("b-1");
+  ASSERT_TRUE(store_->SaveProgress(d, false, {t2}, {}).ok());
+  EXPECT_TRUE(store_->GetTaskHead("t-2")->offline());
+  EXPECT_FALSE(store_->GetTaskHead("t-2")->covered());
+
+  // A decision written without counts reads back without them.
+  d.clear_task_counts();
+  ASSERT_TRUE(store_->SaveProgress(d, true, {}, {}).ok());
+  EXPECT_FALSE(store_->GetDecision("d-1")->has_task_counts());
+}
+
+TEST_P(StoreContractTest, OutboxScansSeeEntriesPutBackBeforeTheFinishedFront) {
+  // Three decisions; the first two finish (the outbox's front empties),
+  // then a task of the first comes back (a covered task given back).
+  std::vector<writeback::v1::DecisionRecord> ds;
+  std::vector<writeback::v1::TaskRecord> ts;
+  for (int v = 1; v <= 3; ++v) {
+    const std::string id = absl::StrCat("d-", v);
+    ds.push_back(MakeDecision(id, v, 5000, {absl::StrCat("t-", v)}));
+    ts.push_back(MakeTask(absl::StrCat("t-", v), id, kAgentA, 0));
+    ASSERT_TRUE(store_->CreateDecision(ds.back(), {ts.back()}, "", {}).ok());
+  }
+  EXPECT_THAT(Outbox(kAgentA), ::testing::ElementsAre("t-1", "t-2", "t-3"));
+  for (int i = 0; i < 2; ++i) {
+    ts[i].set_state(writeback::v1::TASK_STATE_VERIFIED);
+    ASSERT_TRUE(store_->SaveProgress(ds[i], false, {ts[i]}, {}).ok());
+    EXPECT_EQ(Outbox(kAgentA).front(), absl::StrCat("t-", i + 2));
+  }
+  ts[0].set_state(writeback::v1::TASK_STATE_QUEUED);
+  ASSERT_TRUE(store_->SaveProgress(ds[0], false, {ts[0]}, {}).ok());
+  EXPECT_THAT(Outbox(kAgentA), ::testing::ElementsAre("t-1", "t-3"));
+  // Emptied, then filled again.
+  for (int i : {0, 2}) {
+    ts[i].set_state(writeback::v1::TASK_STATE_CANCELED);
+    ASSERT_TRUE(store_->SaveProgress(ds[i], false, {ts[i]}, {}).ok());
+  }
+  EXPECT_TRUE(Outbox(kAgentA).empty());
+  EXPECT_TRUE(Outbox(kAgentA).empty());
+  ts[1].set_state(writeback::v1::TASK_STATE_QUEUED);
+  ASSERT_TRUE(store_->SaveProgress(ds[1], false, {ts[1]}, {}).ok());
+  EXPECT_THAT(Outbox(kAgentA), ::testing::ElementsAre("t-2"));
+  EXPECT_TRUE(Outbox(kAgentB).empty());
+}
+
 TEST_P(StoreContractTest, SaveProgressRefusesTasksOfAnotherDecision) {
   auto d = MakeDecision("d-1", 1, 5000, {"t-1"});
   ASSERT_TRUE(store_->CreateDecision(d, {MakeTask("t-1", "d-1", kAgentA, 0)}, "", {}).ok());
@@ -204,22 +285,23 @@ TEST_P(StoreContractTest, SeveralDecisionsChangeInOneWrite) {
   auto new_task = MakeTask("t-new", "d-new", "agent-a", 0);
   old_task.set_state(writeback::v1::TASK_STATE_SUPERSEDED);
   old_task.set_covered_by_task_id("t-new");
-  ASSERT_TRUE(store_
-                  ->CreateDecision(newer, {new_task}, "", {DecisionUpdate{older, false, {old_task}}},
-                                   {MakeEvent(writeback::v1::AUDIT_EVENT_KIND_DECISION_SUBMITTED,
-                                              "with a take-over")})
-                  .ok());
+  ASSERT_TRUE(
+      store_
+          ->CreateDecision(
+              newer, {new_task}, "", {DecisionUpdate{older, false, {old_task}}},
+              {MakeEvent(writeback::v1::AUDIT_EVENT_KIND_DECISION_SUBMITTED, "with a take-over")})
+          .ok());
   EXPECT_EQ(store_->GetTask("t-old")->covered_by_task_id(), "t-new");
   EXPECT_THAT(Outbox("agent-a"), ::testing::ElementsAre("t-new"));
 
   new_task.set_state(writeback::v1::TASK_STATE_VERIFIED);
   newer.set_state(writeback::v1::DECISION_STATE_VERIFIED);
   older.set_state(writeback::v1::DECISION_STATE_VERIFIED);
-  ASSERT_TRUE(store_
-                  ->SaveProgressBatch({DecisionUpdate{newer, true, {new_task}},
-                                       DecisionUpdate{older, true, {}}},
-                                      {})
-                  .ok());
+  ASSERT_TRUE(
+      store_
+          ->SaveProgressBatch(
+              {DecisionUpdate{newer, true, {new_task}}, DecisionUpdate{older, true, {}}}, {})
+          .ok());
   EXPECT_EQ(store_->GetDecision("d-old")->state(), writeback::v1::DECISION_STATE_VERIFIED);
   EXPECT_EQ(store_->GetDecision("d-new")->state(), writeback::v1::DECISION_STATE_VERIFIED);
   EXPECT_TRUE(Outbox("agent-a").empty());
