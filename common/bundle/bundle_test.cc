@@ -24,6 +24,7 @@ class BundleTest : public ::testing::Test {
     writeback::v1::Task t;
     t.set_task_id(id);
     t.set_audience(kAgent);
+    if (!statement_.empty()) t.set_statement_digest(crypto::Sha256(statement_));
     return envelope::Sign(writeback::v1::PAYLOAD_TYPE_TASK, t.SerializeAsString(), dispatch_);
   }
 
@@ -45,7 +46,9 @@ class BundleTest : public ::testing::Test {
     }
     auto env = envelope::Sign(writeback::v1::PAYLOAD_TYPE_BUNDLE_MANIFEST, m.SerializeAsString(),
                               key != nullptr ? *key : dispatch_);
-    return MakeTaskBundle(env, std::move(tasks));
+    return MakeTaskBundle(
+        env, std::move(tasks),
+        statement_.empty() ? std::vector<std::string>{} : std::vector<std::string>{statement_});
   }
 
   absl::Status Check(const TaskBundle& b, absl::Time now = kNow) {
@@ -57,6 +60,8 @@ class BundleTest : public ::testing::Test {
 
   crypto::Ed25519PrivateKey dispatch_ = crypto::Ed25519PrivateKey::Generate();
   envelope::Keyring keys_;
+  // When set, tasks name this statement by digest and bundles carry it.
+  std::string statement_;
 };
 
 void ExpectRefused(const absl::Status& s, const std::string& words) {
@@ -70,6 +75,22 @@ TEST_F(BundleTest, ValidBundlePasses) {
   auto m = CheckTaskBundle(b, keys_, kAgent, kNow, absl::Seconds(60));
   ASSERT_TRUE(m.ok());
   EXPECT_EQ(m->entries_size(), 3);
+}
+
+TEST_F(BundleTest, StatementNamedByTheTasksMustBeCarried) {
+  statement_ = "the decision's statement";
+  auto b = Make("b-1", 3);
+  ASSERT_EQ(b.statements_size(), 1);
+  ASSERT_TRUE(Check(b).ok()) << Check(b);
+  auto removed = b;
+  removed.clear_statements();
+  ExpectRefused(Check(removed), "names a statement the file does not carry");
+  auto altered = b;
+  altered.set_statements(0, "another statement");
+  ExpectRefused(Check(altered), "names a statement the file does not carry");
+  auto extra = b;
+  for (int i = 0; i < 3; ++i) extra.add_statements("padding");
+  ExpectRefused(Check(extra), "statements: 4 statements for 3 tasks");
 }
 
 TEST_F(BundleTest, OneTaskRemovedIsRefused) {

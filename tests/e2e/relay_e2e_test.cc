@@ -68,6 +68,11 @@ class RelayE2eTest : public ::testing::Test {
     o.agents["dmz"] = {SshInstance("ssh-dmz", dir_.Sub("dmz"))};
     o.agents["cell"] = {SshInstance("ssh-cell", dir_.Sub("cell"))};
     o.enrollment = true;
+    // The shortest delivery timeout: a task the agent did not take (its
+    // statement altered on the way) comes again within seconds.
+    o.tweak_controlplane = [](writeback::v1::ControlPlaneConfig& c) {
+      c.set_delivery_timeout_seconds(5);
+    };
     auto h = Harness::Start(o);
     ASSERT_TRUE(h.ok()) << h.status();
     h_ = *std::move(h);
@@ -254,6 +259,41 @@ TEST_F(RelayE2eTest, TaskAlteredByARelayIsRefusedByTheAgent) {
   EXPECT_THAT(E1Keys(), HasSubstr(key.line)) << "an altered task changed the target";
   std::printf("tampering relay: %d task(s) altered, %llu refused by the agent, target unchanged\n",
               altered.load(), static_cast<unsigned long long>(d.altered_deliveries()));
+  a->Stop();
+}
+
+// A statement travels once per stream, apart from its tasks: a relay that
+// alters it gains nothing. The agent takes no task whose statement does not
+// hash to the digest the signed task names, records no refusal, and the
+// redelivery brings the statement again.
+TEST_F(RelayE2eTest, StatementAlteredByARelayIsNotTakenAndComesAgain) {
+  std::atomic<int> statements{0};
+  std::atomic<int> altered{0};
+  auto relay = StartRelay("dmz", CpAddress(), h_->agent_config("dmz").controlplane_id(),
+                          [&](writeback::v1::ControlMessage& m) {
+                            if (!m.has_statement()) return;
+                            if (statements.fetch_add(1) > 0) return;  // the first one only
+                            std::string* p = m.mutable_statement();
+                            (*p)[p->size() - 1] ^= 0x01;
+                            altered.fetch_add(1);
+                          });
+  ASSERT_NE(relay, nullptr);
+  PointE1At(*relay, kDmz);
+  auto a = EnrolAndStartE1();
+  ASSERT_NE(a, nullptr);
+  SshTestKey key;
+  const std::string id = SubmitRemoval(&key);
+  auto done = h_->WaitTerminal(id);
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(DecisionState_Name(done->state()), "DECISION_STATE_VERIFIED") << done->state_detail();
+  EXPECT_EQ(altered.load(), 1);
+  EXPECT_GE(statements.load(), 2) << "the statement was not sent again with the redelivery";
+  EXPECT_THAT(E1Keys(), ::testing::Not(HasSubstr(key.line)));
+  EXPECT_EQ(h_->controlplane()->dispatcher().altered_deliveries(), 0u);
+  std::printf(
+      "statement altered once on the way: task not taken, redelivered with %d statement "
+      "message(s) in all, VERIFIED\n",
+      statements.load());
   a->Stop();
 }
 
