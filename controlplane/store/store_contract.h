@@ -17,9 +17,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "common/audit/verifier.h"
 #include "common/crypto/crypto.h"
 #include "common/testing/temp_dir.h"
+#include "common/audit/verifier.h"
 #include "controlplane/store/store.h"
 
 namespace wb::controlplane::store_testing {
@@ -204,23 +204,22 @@ TEST_P(StoreContractTest, SeveralDecisionsChangeInOneWrite) {
   auto new_task = MakeTask("t-new", "d-new", "agent-a", 0);
   old_task.set_state(writeback::v1::TASK_STATE_SUPERSEDED);
   old_task.set_covered_by_task_id("t-new");
-  ASSERT_TRUE(
-      store_
-          ->CreateDecision(
-              newer, {new_task}, "", {DecisionUpdate{older, false, {old_task}}},
-              {MakeEvent(writeback::v1::AUDIT_EVENT_KIND_DECISION_SUBMITTED, "with a take-over")})
-          .ok());
+  ASSERT_TRUE(store_
+                  ->CreateDecision(newer, {new_task}, "", {DecisionUpdate{older, false, {old_task}}},
+                                   {MakeEvent(writeback::v1::AUDIT_EVENT_KIND_DECISION_SUBMITTED,
+                                              "with a take-over")})
+                  .ok());
   EXPECT_EQ(store_->GetTask("t-old")->covered_by_task_id(), "t-new");
   EXPECT_THAT(Outbox("agent-a"), ::testing::ElementsAre("t-new"));
 
   new_task.set_state(writeback::v1::TASK_STATE_VERIFIED);
   newer.set_state(writeback::v1::DECISION_STATE_VERIFIED);
   older.set_state(writeback::v1::DECISION_STATE_VERIFIED);
-  ASSERT_TRUE(
-      store_
-          ->SaveProgressBatch(
-              {DecisionUpdate{newer, true, {new_task}}, DecisionUpdate{older, true, {}}}, {})
-          .ok());
+  ASSERT_TRUE(store_
+                  ->SaveProgressBatch({DecisionUpdate{newer, true, {new_task}},
+                                       DecisionUpdate{older, true, {}}},
+                                      {})
+                  .ok());
   EXPECT_EQ(store_->GetDecision("d-old")->state(), writeback::v1::DECISION_STATE_VERIFIED);
   EXPECT_EQ(store_->GetDecision("d-new")->state(), writeback::v1::DECISION_STATE_VERIFIED);
   EXPECT_TRUE(Outbox("agent-a").empty());
