@@ -42,6 +42,12 @@ absl::StatusOr<AdminClient*> Context::Client() {
   return client_.get();
 }
 
+void PrintNextPageToken(Context& ctx, absl::string_view token) {
+  if (token.empty()) return;
+  // The server's words: shown escaped (a real token is base64url anyway).
+  ctx.err() << "next page: --page-token " << text::EscapeForDisplay(token) << "\n";
+}
+
 int Context::Fail(const absl::Status& status) const {
   // Messages carry the server's words and what was typed: shown escaped.
   *err_ << "wbctl: " << text::EscapeForDisplay(status.message()) << "\n";

@@ -125,6 +125,32 @@ absl::StatusOr<Resp> CallAdmin(Context& ctx, absl::Duration default_timeout,
   return resp;
 }
 
+// Every page of a paged list (page_token / next_page_token, AIP-158):
+// calls `method` from req.page_token on, handing each response to
+// `add(Resp&&)`, until next_page_token is "". A server that hands the same
+// token back is an error, not a loop.
+template <typename Req, typename Resp, typename Add>
+absl::Status CallAdminPages(Context& ctx, absl::Duration default_timeout,
+                            grpc::Status (writeback::v1::AdminService::Stub::*method)(
+                                grpc::ClientContext*, const Req&, Resp*),
+                            Req req, Add add) {
+  while (true) {
+    auto page = CallAdmin(ctx, default_timeout, method, req);
+    if (!page.ok()) return page.status();
+    std::string next = page->next_page_token();
+    add(*std::move(page));
+    if (next.empty()) return absl::OkStatus();
+    if (next == req.page_token()) {
+      return absl::InternalError("the server handed back the same page token");
+    }
+    req.set_page_token(std::move(next));
+  }
+}
+
+// One page was asked for (--limit / --page-token): tells on stderr how to
+// get the next one, if there is one.
+void PrintNextPageToken(Context& ctx, absl::string_view token);
+
 // Runs wbctl with `args` (without the program name); returns the exit code.
 int RunWbctl(const std::vector<std::string>& args, const RunOptions& run);
 

@@ -18,7 +18,10 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
 #include "cli/command.h"
 #include "cli/test_views.h"
 #include "common/crypto/crypto.h"
@@ -71,7 +74,28 @@ class FakeAdmin final : public v1::AdminService::Service {
     std::lock_guard<std::mutex> l(mu);
     peers.push_back(tls::PeerSpiffeId(*ctx));
     lists.push_back(*req);
-    *resp->add_decisions() = testing::SampleDecisionView();
+    if (paged_total == 0) {
+      *resp->add_decisions() = testing::SampleDecisionView();
+      return grpc::Status::OK;
+    }
+    // `paged_total` decisions d-NNNN, newest (highest) first, served the way
+    // the control plane pages: page_size clamped to 1000, "after-I" tokens.
+    const int size = req->page_size() == 0 ? 100 : std::min<int>(req->page_size(), 1000);
+    int from = 0;
+    if (!req->page_token().empty()) {
+      if (!absl::SimpleAtoi(absl::StripPrefix(req->page_token(), "after-"), &from)) {
+        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "page_token: not ours");
+      }
+      ++from;
+    }
+    for (int i = from; i < paged_total && resp->decisions_size() < size; ++i) {
+      auto* v = resp->add_decisions();
+      *v = testing::SampleDecisionView();
+      v->mutable_statement()->set_decision_id(absl::StrFormat("d-%04d", paged_total - i));
+      if (i + 1 < paged_total && resp->decisions_size() == size) {
+        resp->set_next_page_token(absl::StrCat("after-", i));
+      }
+    }
     return grpc::Status::OK;
   }
   grpc::Status ListAgents(grpc::ServerContext* ctx, const v1::ListAgentsRequest*,
@@ -88,6 +112,7 @@ class FakeAdmin final : public v1::AdminService::Service {
   std::vector<v1::SubmitDecisionRequest> submits;
   std::vector<std::string> get_ids;
   std::vector<v1::ListDecisionsRequest> lists;
+  int paged_total = 0;                    // > 0: ListDecisions pages this many decisions
   std::vector<v1::DecisionState> states;  // GetDecision's state on call i (last repeats)
   grpc::Status submit_status;
   grpc::Status agents_status;
@@ -205,6 +230,43 @@ TEST_F(WbctlTest, DecisionGetAndList) {
   EXPECT_EQ(Run({"decision", "list", "--state", "done"}), 2);
   EXPECT_THAT(err_.str(), HasSubstr("--state"));
   EXPECT_EQ(fake_.lists.size(), 1u);
+}
+
+TEST_F(WbctlTest, DecisionListFetchesEveryPageOrOnePageWithItsNextToken) {
+  fake_.paged_total = 1200;
+  ASSERT_EQ(Run({"decision", "list", "-o", "json"}), 0) << err_.str();
+  auto json = nlohmann::json::parse(out_.str());
+  ASSERT_EQ(json["decisions"].size(), 1200u);
+  for (size_t i = 0; i < 1200; ++i) {
+    ASSERT_EQ(json["decisions"][i]["statement"]["decision_id"],
+              absl::StrFormat("d-%04d", 1200 - i));
+  }
+  ASSERT_EQ(fake_.lists.size(), 2u);  // 1000 + 200
+  EXPECT_EQ(fake_.lists[0].page_size(), 1000u);
+  EXPECT_EQ(fake_.lists[1].page_token(), "after-999");
+  EXPECT_EQ(err_.str(), "");
+
+  // The table lists them all too.
+  ASSERT_EQ(Run({"decision", "list"}), 0) << err_.str();
+  EXPECT_THAT(out_.str(), HasSubstr("d-1200"));
+  EXPECT_THAT(out_.str(), HasSubstr("d-0001"));
+
+  // One page, and where the next one starts.
+  ASSERT_EQ(Run({"decision", "list", "--limit", "500", "-o", "json"}), 0) << err_.str();
+  EXPECT_EQ(nlohmann::json::parse(out_.str())["decisions"].size(), 500u);
+  EXPECT_EQ(err_.str(), "next page: --page-token after-499\n");
+  ASSERT_EQ(Run({"decision", "list", "--limit", "500", "--page-token", "after-499", "-o", "json"}),
+            0)
+      << err_.str();
+  json = nlohmann::json::parse(out_.str());
+  ASSERT_EQ(json["decisions"].size(), 500u);
+  EXPECT_EQ(json["decisions"][0]["statement"]["decision_id"], "d-0700");
+  // The last page names no next one.
+  ASSERT_EQ(Run({"decision", "list", "--page-token", "after-999", "-o", "json"}), 0);
+  EXPECT_EQ(nlohmann::json::parse(out_.str())["decisions"].size(), 100u);  // server default
+  EXPECT_EQ(err_.str(), "next page: --page-token after-1099\n");
+  ASSERT_EQ(Run({"decision", "list", "--page-token", "after-1099", "--limit", "1000"}), 0);
+  EXPECT_EQ(err_.str(), "");
 }
 
 TEST_F(WbctlTest, SubmitFromFlags) {

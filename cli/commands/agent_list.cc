@@ -1,26 +1,55 @@
-// wbctl agent list
+// wbctl agent list [--limit N] [--page-token T]
+// Every agent, fetched page after page; with --limit or --page-token, one
+// page, and the token of the next one on stderr.
+#include <memory>
+
 #include "cli/command.h"
 
 namespace wb::cli {
 namespace {
 
-int Run(Context& ctx) {
+struct Options {
+  uint32_t limit = 0;
+  std::string page_token;
+};
+
+int Run(const Options& o, Context& ctx) {
   auto format = ctx.format();
   if (!format.ok()) return ctx.Fail(format.status());
-  auto timeout = ctx.Timeout(absl::Seconds(10));
-  if (!timeout.ok()) return ctx.Fail(timeout.status());
-  auto client = ctx.Client();
-  if (!client.ok()) return ctx.Fail(client.status());
-  auto resp = (*client)->ListAgents(*timeout);
-  if (!resp.ok()) return ctx.Fail(resp.status());
-  return ctx.Emit(FormatAgentList(*resp, *format, ctx.Now()));
+  writeback::v1::ListAgentsRequest req;
+  req.set_page_size(o.limit);
+  req.set_page_token(o.page_token);
+  if (o.limit != 0 || !o.page_token.empty()) {
+    auto resp =
+        CallAdmin(ctx, absl::Seconds(10), &writeback::v1::AdminService::Stub::ListAgents, req);
+    if (!resp.ok()) return ctx.Fail(resp.status());
+    const int code = ctx.Emit(FormatAgentList(*resp, *format, ctx.Now()));
+    PrintNextPageToken(ctx, resp->next_page_token());
+    return code;
+  }
+  writeback::v1::ListAgentsResponse all;
+  auto s = CallAdminPages(ctx, absl::Seconds(10), &writeback::v1::AdminService::Stub::ListAgents,
+                          req, [&all](writeback::v1::ListAgentsResponse&& page) {
+                            for (auto& a : *page.mutable_agents()) *all.add_agents() = std::move(a);
+                          });
+  if (!s.ok()) return ctx.Fail(s);
+  return ctx.Emit(FormatAgentList(all, *format, ctx.Now()));
 }
 
 const bool kRegistered = RegisterCommand({
     .path = {"agent", "list"},
     .description = "List agents: connection, last heartbeat, version, instances, labels",
     .group_description = "Inspect agents",
-    .setup = [](CLI::App*) -> Action { return Run; },
+    .setup = [](CLI::App* app) -> Action {
+      auto o = std::make_shared<Options>();
+      app->add_option("--limit", o->limit,
+                      "One page of at most N agents (the server serves at most 1000); the next "
+                      "page's token goes to stderr")
+          ->check(CLI::Range(0u, 100000u));
+      app->add_option("--page-token", o->page_token,
+                      "One page, from where an earlier --limit page ended");
+      return [o](Context& ctx) { return Run(*o, ctx); };
+    },
 });
 
 }  // namespace

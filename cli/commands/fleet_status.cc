@@ -1,6 +1,11 @@
 // wbctl fleet status [--state S] [--site S] [--segment S] [--check]
+//                    [--limit N] [--page-token T]
+// Every agent, fetched page after page (an agent that moved in the live
+// order between pages is shown once); with --limit or --page-token, one
+// page, and the token of the next one on stderr.
 #include <memory>
 
+#include "absl/container/flat_hash_set.h"
 #include "cli/commands/view_client.h"
 #include "cli/commands/view_format.h"
 
@@ -10,6 +15,8 @@ namespace {
 struct Options {
   std::string state, site, segment;
   bool check = false;
+  uint32_t limit = 0;
+  std::string page_token;
 };
 
 int Run(const Options& o, Context& ctx) {
@@ -27,11 +34,40 @@ int Run(const Options& o, Context& ctx) {
   if (!timeout.ok()) return ctx.Fail(timeout.status());
   auto c = DialView(ctx);
   if (!c.ok()) return ctx.Fail(c.status());
-  grpc::ClientContext call;
-  SetDeadline(&call, *timeout);
+  const bool one_page = o.limit != 0 || !o.page_token.empty();
+  req.set_page_size(o.limit);
+  req.set_page_token(o.page_token);
   writeback::v1::FleetStatusResponse resp;
-  if (auto s = c->Check(c->stub->FleetStatus(&call, req, &resp)); !s.ok()) return ctx.Fail(s);
+  absl::flat_hash_set<std::string> listed;
+  while (true) {
+    grpc::ClientContext call;
+    SetDeadline(&call, *timeout);
+    writeback::v1::FleetStatusResponse page;
+    if (auto s = c->Check(c->stub->FleetStatus(&call, req, &page)); !s.ok()) return ctx.Fail(s);
+    if (one_page) {
+      resp = std::move(page);
+      break;
+    }
+    // Summary, grid and time-to-verified: the latest page's (each page
+    // carries them whole). Agents: every page's, each once.
+    auto agents = std::move(*page.mutable_agents());
+    page.clear_agents();
+    auto kept = std::move(*resp.mutable_agents());
+    resp = page;
+    *resp.mutable_agents() = std::move(kept);
+    for (auto& a : agents) {
+      if (listed.insert(a.agent_id()).second) *resp.add_agents() = std::move(a);
+    }
+    if (page.next_page_token().empty()) break;
+    if (page.next_page_token() == req.page_token()) {
+      return ctx.Fail(absl::InternalError("the server handed back the same page token"));
+    }
+    req.set_page_token(page.next_page_token());
+  }
+  const std::string next = one_page ? resp.next_page_token() : "";
+  resp.clear_next_page_token();
   const int code = ctx.Emit(FormatFleetStatus(resp, *format, ctx.Now()));
+  PrintNextPageToken(ctx, next);
   if (code != kExitOk || !o.check) return code;
   const uint32_t degraded = resp.summary().stale() + resp.summary().offline();
   if (degraded == 0) return kExitOk;
@@ -49,6 +85,12 @@ const bool kRegistered = RegisterCommand({
       app->add_option("--state", o->state, "Only agents in this state (online, stale, offline)");
       app->add_option("--site", o->site, "Only agents with this site label");
       app->add_option("--segment", o->segment, "Only agents with this segment label");
+      app->add_option("--limit", o->limit,
+                      "One page of at most N agents (the server serves at most 1000); the next "
+                      "page's token goes to stderr")
+          ->check(CLI::Range(0u, 100000u));
+      app->add_option("--page-token", o->page_token,
+                      "One page, from where an earlier --limit page ended");
       app->add_flag("--check", o->check,
                     "Exit 1 if any agent is STALE or OFFLINE (for monitoring scripts)");
       return [o](Context& ctx) { return Run(*o, ctx); };

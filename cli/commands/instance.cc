@@ -70,14 +70,35 @@ std::string ListTable(const v1::ListInstancesResponse& r, absl::Time now) {
   return t.Render();
 }
 
-int List(Context& ctx) {
+// Every instance, page after page; with --limit or --page-token, one page
+// and the next page's token on stderr.
+int List(Context& ctx, uint32_t limit, const std::string& page_token) {
   auto format = ctx.format();
   if (!format.ok()) return ctx.Fail(format.status());
-  auto r = CallAdmin(ctx, absl::Seconds(10), &v1::AdminService::Stub::ListInstances,
-                     v1::ListInstancesRequest());
-  if (!r.ok()) return ctx.Fail(r.status());
-  if (*format != OutputFormat::kTable) return ctx.Emit(RenderMessage(*r, *format));
-  return ctx.Emit(ListTable(*r, ctx.Now()));
+  v1::ListInstancesRequest req;
+  req.set_page_size(limit);
+  req.set_page_token(page_token);
+  v1::ListInstancesResponse r;
+  std::string next;
+  if (limit != 0 || !page_token.empty()) {
+    auto page = CallAdmin(ctx, absl::Seconds(10), &v1::AdminService::Stub::ListInstances, req);
+    if (!page.ok()) return ctx.Fail(page.status());
+    r = *std::move(page);
+    next = r.next_page_token();
+    r.clear_next_page_token();
+  } else {
+    auto s = CallAdminPages(ctx, absl::Seconds(10), &v1::AdminService::Stub::ListInstances, req,
+                            [&r](v1::ListInstancesResponse&& page) {
+                              for (auto& i : *page.mutable_instances()) {
+                                *r.add_instances() = std::move(i);
+                              }
+                            });
+    if (!s.ok()) return ctx.Fail(s);
+  }
+  const int code = *format != OutputFormat::kTable ? ctx.Emit(RenderMessage(r, *format))
+                                                   : ctx.Emit(ListTable(r, ctx.Now()));
+  PrintNextPageToken(ctx, next);
+  return code;
 }
 
 int EmitBinding(Context& ctx, const v1::BindInstanceResponse& r) {
@@ -168,7 +189,20 @@ const bool kList = RegisterCommand({
     .path = {"instance", "list"},
     .description = "Connector instances: which agent each is bound to, refused offers",
     .group_description = "Instance bindings (which agent serves each connector instance)",
-    .setup = [](CLI::App*) -> Action { return [](Context& ctx) { return List(ctx); }; },
+    .setup = [](CLI::App* app) -> Action {
+      struct ListOptions {
+        uint32_t limit = 0;
+        std::string page_token;
+      };
+      auto o = std::make_shared<ListOptions>();
+      app->add_option("--limit", o->limit,
+                      "One page of at most N instances (the server serves at most 1000); the "
+                      "next page's token goes to stderr")
+          ->check(CLI::Range(0u, 100000u));
+      app->add_option("--page-token", o->page_token,
+                      "One page, from where an earlier --limit page ended");
+      return [o](Context& ctx) { return List(ctx, o->limit, o->page_token); };
+    },
 });
 
 const bool kBind = RegisterCommand({

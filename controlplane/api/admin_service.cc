@@ -1,10 +1,13 @@
 #include "controlplane/api/admin_service.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "common/actions/actions.h"
 #include "common/logging/logging.h"
 #include "common/tls/tls.h"
 #include "controlplane/api/grpc_status.h"
+#include "controlplane/api/paging.h"
 #include "controlplane/enroll/enrollment_service.h"
 
 namespace wb::controlplane {
@@ -225,25 +228,58 @@ grpc::Status AdminServiceImpl::ListDecisions(grpc::ServerContext* ctx,
                                              writeback::v1::ListDecisionsResponse* resp) {
   auto caller = authz_->Check(kListDecisionsMethod, *ctx);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
-  uint32_t limit = req->limit() == 0 ? kDefaultListLimit : req->limit();
-  if (limit > kMaxListLimit) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        absl::StrCat("limit: at most ", kMaxListLimit));
+  uint32_t page_size = 0;
+  if (req->page_size() != 0) {
+    page_size = paging::PageSize(req->page_size(), kDefaultListLimit);
+  } else {
+    page_size = req->limit() == 0 ? kDefaultListLimit : req->limit();
+    if (page_size > kMaxListLimit) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          absl::StrCat("limit: at most ", kMaxListLimit));
+    }
   }
   if (!writeback::v1::DecisionState_IsValid(req->state())) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "state: unknown decision state");
   }
-  auto list = store_->ListDecisions(limit, req->state());
+  const std::string filter = paging::FilterDigest(
+      {absl::StrCat(static_cast<int>(req->state())), absl::StrCat(req->since_unix_ms())});
+  auto cursor = paging::Decode(req->page_token(), "decisions", filter);
+  if (!cursor.ok()) return ToGrpcStatus(cursor.status());
+  DecisionQuery q;
+  q.limit = page_size;
+  if (req->state() != writeback::v1::DECISION_STATE_UNSPECIFIED) q.states.push_back(req->state());
+  if (cursor->has_value()) {
+    // 0 would mean "from the newest" again: a token never carries it.
+    if ((*cursor)->after_version() == 0) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "page_token: no position");
+    }
+    q.before_version = (*cursor)->after_version();
+  }
+  auto list = store_->QueryDecisions(q);
   if (!list.ok()) return ToGrpcStatus(list.status());
   size_t bytes = 0;
+  uint64_t last_version = 0;  // of the last decision this page covers
+  bool more = list->size() >= page_size;
   for (const DecisionRecord& d : *list) {
-    if (req->since_unix_ms() > 0 && d.submitted_at_unix_ms() < req->since_unix_ms()) continue;
+    if (req->since_unix_ms() > 0 && d.submitted_at_unix_ms() < req->since_unix_ms()) {
+      last_version = d.parsed().version();
+      continue;
+    }
     auto tasks = LoadTasks(d);
     if (!tasks.ok()) return ToGrpcStatus(tasks.status());
     DecisionView v = MakeDecisionView(d, *tasks, /*with_evidence=*/false);
     bytes += v.ByteSizeLong();
-    if (bytes > kMaxListResponseBytes && resp->decisions_size() > 0) break;
+    if (bytes > kMaxListResponseBytes && resp->decisions_size() > 0) {
+      more = true;  // the rest on the next page
+      break;
+    }
     *resp->add_decisions() = std::move(v);
+    last_version = d.parsed().version();
+  }
+  if (more && last_version != 0) {
+    auto next = paging::NewCursor("decisions", filter);
+    next.set_after_version(last_version);
+    resp->set_next_page_token(paging::Encode(next));
   }
   return grpc::Status::OK;
 }
@@ -253,7 +289,26 @@ grpc::Status AdminServiceImpl::ListAgents(grpc::ServerContext* ctx,
                                           writeback::v1::ListAgentsResponse* resp) {
   auto caller = authz_->Check(kListAgentsMethod, *ctx);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
-  for (const auto& a : dispatcher_->Agents()) {
+  const uint32_t page_size = paging::PageSize(req->page_size());
+  const std::string filter = paging::FilterDigest({});
+  auto cursor = paging::Decode(req->page_token(), "agents", filter);
+  if (!cursor.ok()) return ToGrpcStatus(cursor.status());
+  std::vector<writeback::v1::AgentRecord> agents = dispatcher_->Agents();
+  std::sort(agents.begin(), agents.end(),
+            [](const auto& x, const auto& y) { return x.agent_id() < y.agent_id(); });
+  auto it = agents.begin();
+  if (cursor->has_value()) {
+    it = std::upper_bound(agents.begin(), agents.end(), (*cursor)->after_key(),
+                          [](const std::string& key, const auto& a) { return key < a.agent_id(); });
+  }
+  for (; it != agents.end(); ++it) {
+    if (static_cast<uint32_t>(resp->agents_size()) >= page_size) {
+      auto next = paging::NewCursor("agents", filter);
+      next.set_after_key(resp->agents(resp->agents_size() - 1).agent_id());
+      resp->set_next_page_token(paging::Encode(next));
+      break;
+    }
+    const auto& a = *it;
     auto* v = resp->add_agents();
     v->set_agent_id(a.agent_id());
     auto since = sessions_->ConnectedSince(a.agent_id());
@@ -354,11 +409,27 @@ grpc::Status AdminServiceImpl::ApproveRebind(grpc::ServerContext* ctx,
 }
 
 grpc::Status AdminServiceImpl::ListInstances(grpc::ServerContext* ctx,
-                                             const writeback::v1::ListInstancesRequest*,
+                                             const writeback::v1::ListInstancesRequest* req,
                                              writeback::v1::ListInstancesResponse* resp) {
   auto caller = authz_->Check(kListInstancesMethod, *ctx);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
-  for (auto& v : dispatcher_->Instances()) *resp->add_instances() = std::move(v);
+  const uint32_t page_size = paging::PageSize(req->page_size());
+  const std::string filter = paging::FilterDigest({});
+  auto cursor = paging::Decode(req->page_token(), "instances", filter);
+  if (!cursor.ok()) return ToGrpcStatus(cursor.status());
+  std::vector<writeback::v1::InstanceView> all = dispatcher_->Instances();
+  std::sort(all.begin(), all.end(),
+            [](const auto& x, const auto& y) { return x.instance() < y.instance(); });
+  for (auto& v : all) {
+    if (cursor->has_value() && v.instance() <= (*cursor)->after_key()) continue;
+    if (static_cast<uint32_t>(resp->instances_size()) >= page_size) {
+      auto next = paging::NewCursor("instances", filter);
+      next.set_after_key(resp->instances(resp->instances_size() - 1).instance());
+      resp->set_next_page_token(paging::Encode(next));
+      break;
+    }
+    *resp->add_instances() = std::move(v);
+  }
   return grpc::Status::OK;
 }
 

@@ -6,10 +6,14 @@
 //   GetDecision    full view: statement, state, every task with outcome,
 //                  reject reason, plan, applied changes, verification.
 //                  NOT_FOUND naming the id.
-//   ListDecisions  newest first; limit 0 = 100, at most 1000; optional state
-//                  filter. Task views carry states and outcomes but not the
-//                  evidence (plan/applied/verification); use GetDecision.
-//   ListAgents     every known agent, connected or not.
+//   ListDecisions  newest first, paged (page_size 0 = 100, clamped to 1000;
+//                  the older `limit` field as before); optional state filter
+//                  (read through the store's state index). Task views carry
+//                  states and outcomes but not the evidence
+//                  (plan/applied/verification); use GetDecision.
+//   ListAgents     every known agent, connected or not, by id, paged
+//                  (page_size 0 = 500, clamped to 1000). ListInstances the same
+//                  by instance name. Page tokens: paging.h.
 //
 // Writes:
 //   SubmitDecision validated in full, durable before the reply.

@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "common/testing/wait.h"
+#include "controlplane/api/paging.h"
 #include "controlplane/api/test_env.h"
 
 namespace wb::controlplane {
@@ -86,6 +87,100 @@ class ApiTest : public ::testing::Test {
   }
   std::unique_ptr<TestEnv> env_;
 };
+
+grpc::Status CallPage(writeback::v1::AdminService::Stub& stub, const ListDecisionsRequest& req,
+                      ListDecisionsResponse* resp) {
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  return stub.ListDecisions(&ctx, req, resp);
+}
+
+TEST_F(ApiTest, ListDecisionsPagesWithTokensBoundToTheirFilters) {
+  FakeAgent agent(env_->Channel(env_->pki().agent("a1").tls), env_->AgentId("a1"),
+                  env_->AgentResultKey("a1"));
+  ASSERT_TRUE(agent.Connect("hosts").ok());
+  auto op = env_->Operator();
+  std::vector<std::string> submitted;
+  for (int i = 0; i < 7; ++i) {
+    writeback::v1::SubmitDecisionResponse r;
+    ASSERT_TRUE(CallSubmit(*op, SshSpec({absl::StrCat("user", i)}), &r).ok());
+    submitted.insert(submitted.begin(), r.decision_id());  // newest first
+  }
+  // Pages of 3: 3, 3, 1, each decision once, newest first.
+  ListDecisionsRequest req;
+  req.set_page_size(3);
+  std::vector<std::string> seen;
+  std::vector<int> sizes;
+  std::string first_token;
+  for (int page = 0; page < 10; ++page) {
+    ListDecisionsResponse resp;
+    grpc::Status s = CallPage(*op, req, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    sizes.push_back(resp.decisions_size());
+    for (const auto& d : resp.decisions()) seen.push_back(d.statement().decision_id());
+    if (resp.next_page_token().empty()) break;
+    if (first_token.empty()) first_token = resp.next_page_token();
+    req.set_page_token(resp.next_page_token());
+  }
+  EXPECT_EQ(seen, submitted);
+  EXPECT_THAT(sizes, ::testing::ElementsAre(3, 3, 1));
+
+  // The same token with another filter, a damaged token, another list's.
+  ListDecisionsResponse resp;
+  req.set_page_token(first_token);
+  req.set_state(writeback::v1::DECISION_STATE_VERIFIED);
+  grpc::Status other = CallPage(*op, req, &resp);
+  EXPECT_EQ(other.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(other.error_message(), HasSubstr("page_token"));
+  req.set_state(writeback::v1::DECISION_STATE_UNSPECIFIED);
+  req.set_since_unix_ms(1);
+  EXPECT_EQ(CallPage(*op, req, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  req.set_since_unix_ms(0);
+  req.set_page_token("not-a-token!");
+  grpc::Status bad = CallPage(*op, req, &resp);
+  EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(bad.error_message(), HasSubstr("page_token"));
+  {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx);
+    writeback::v1::ListAgentsRequest areq;
+    areq.set_page_token(first_token);
+    writeback::v1::ListAgentsResponse aresp;
+    grpc::Status s = op->ListAgents(&ctx, areq, &aresp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(s.error_message(), HasSubstr("page_token"));
+  }
+
+  // page_size above the maximum is clamped, not refused (unlike the older
+  // limit field); the state filter reads the state index.
+  req.clear_page_token();
+  req.set_page_size(50000);
+  ASSERT_TRUE(CallPage(*op, req, &resp).ok());
+  EXPECT_EQ(resp.decisions_size(), 7);
+  EXPECT_EQ(resp.next_page_token(), "");
+  EXPECT_EQ(paging::PageSize(50000), paging::kMaxPageSize);
+  EXPECT_EQ(paging::PageSize(0), paging::kDefaultPageSize);
+  req.set_state(writeback::v1::DECISION_STATE_DISPATCHED);
+  req.set_page_size(4);
+  ListDecisionsResponse dispatched;
+  ASSERT_TRUE(CallPage(*op, req, &dispatched).ok());
+  EXPECT_EQ(dispatched.decisions_size(), 4);
+  EXPECT_NE(dispatched.next_page_token(), "");
+  req.set_state(writeback::v1::DECISION_STATE_VERIFIED);
+  ListDecisionsResponse verified;
+  ASSERT_TRUE(CallPage(*op, req, &verified).ok());
+  EXPECT_EQ(verified.decisions_size(), 0);
+  EXPECT_EQ(verified.next_page_token(), "");
+
+  // ListAgents: one agent, one page.
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  writeback::v1::ListAgentsRequest areq;
+  areq.set_page_size(1);
+  writeback::v1::ListAgentsResponse aresp;
+  ASSERT_TRUE(op->ListAgents(&ctx, areq, &aresp).ok());
+  EXPECT_EQ(aresp.agents_size(), 1);
+}
 
 TEST_F(ApiTest, WithoutAClientCertificateOnlyHealthIsOpen) {
   auto stub = env_->Admin(env_->NoCert());

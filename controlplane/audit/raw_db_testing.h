@@ -69,6 +69,18 @@ class RawDb {
   void PutIn(const std::string& cf, const std::string& key, const std::string& value) {
     ASSERT_TRUE(db_->Put(rocksdb::WriteOptions(), Cf(cf), key, value).ok());
   }
+  void DeleteIn(const std::string& cf, const std::string& key) {
+    ASSERT_TRUE(db_->Delete(rocksdb::WriteOptions(), Cf(cf), key).ok());
+  }
+  // Every key of `cf` that starts with `prefix`.
+  std::vector<std::string> KeysIn(const std::string& cf, const std::string& prefix) {
+    std::vector<std::string> out;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), Cf(cf)));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      out.push_back(it->key().ToString());
+    }
+    return out;
+  }
   // nullopt if the key is absent.
   std::optional<std::string> GetIn(const std::string& cf, const std::string& key) {
     std::string v;

@@ -4,12 +4,15 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <tuple>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/crypto/crypto.h"
+#include "common/status/macros.h"
+#include "controlplane/api/paging.h"
 
 namespace wb::controlplane {
 
@@ -31,6 +34,16 @@ int Rank(AgentState s) {
     default:
       return 3;
   }
+}
+
+// Worst first: state, then most unhealthy instances, longest silent, id.
+// KeyRef refers to the agent's id (for sorting without copies); SortKey
+// holds it (a page token's position).
+using SortKey = std::tuple<int, int64_t, int64_t, std::string>;
+using KeyRef = std::tuple<int, int64_t, int64_t, const std::string&>;
+KeyRef KeyOf(const AgentStatus& a) {
+  return KeyRef(Rank(a.state()), -static_cast<int64_t>(a.unhealthy_instances()),
+                a.last_seen_unix_ms(), a.agent_id());
 }
 
 std::string Label(const AgentStatus& a, const char* key) {
@@ -208,12 +221,8 @@ writeback::v1::FleetStatusResponse FleetModel::Status(
     }
     agents.push_back(std::move(a));
   }
-  std::sort(agents.begin(), agents.end(), [](const AgentStatus& x, const AgentStatus& y) {
-    return std::make_tuple(Rank(x.state()), -static_cast<int64_t>(x.unhealthy_instances()),
-                           x.last_seen_unix_ms(), x.agent_id()) <
-           std::make_tuple(Rank(y.state()), -static_cast<int64_t>(y.unhealthy_instances()),
-                           y.last_seen_unix_ms(), y.agent_id());
-  });
+  std::sort(agents.begin(), agents.end(),
+            [](const AgentStatus& x, const AgentStatus& y) { return KeyOf(x) < KeyOf(y); });
   for (auto& a : agents) *resp.add_agents() = std::move(a);
   for (auto& [key, cell] : grid) *resp.add_grid() = std::move(cell);
   for (const auto& [state, n] : tracker_->DecisionsByState()) {
@@ -222,6 +231,40 @@ writeback::v1::FleetStatusResponse FleetModel::Status(
   for (auto& s : tracker_->TtvByConnector()) *resp.add_ttv_by_connector() = std::move(s);
   for (auto& s : tracker_->TtvBySite()) *resp.add_ttv_by_site() = std::move(s);
   return resp;
+}
+
+absl::StatusOr<writeback::v1::FleetStatusResponse> FleetModel::StatusPage(
+    const writeback::v1::FleetStatusRequest& req) const {
+  const uint32_t page_size = paging::PageSize(req.page_size());
+  const std::string filter = paging::FilterDigest(
+      {absl::StrCat(static_cast<int>(req.state())), req.site(), req.segment()});
+  WB_ASSIGN_OR_RETURN(auto cursor, paging::Decode(req.page_token(), "fleet", filter));
+  std::optional<SortKey> after;
+  if (cursor.has_value()) {
+    if (cursor->after_numbers_size() != 3) {
+      return absl::InvalidArgumentError("page_token: not a fleet position");
+    }
+    after = SortKey{static_cast<int>(cursor->after_numbers(0)), cursor->after_numbers(1),
+                    cursor->after_numbers(2), cursor->after_key()};
+  }
+  writeback::v1::FleetStatusResponse all = Status(req);
+  writeback::v1::FleetStatusResponse page = all;
+  page.clear_agents();
+  for (AgentStatus& a : *all.mutable_agents()) {
+    if (after.has_value() && !(*after < KeyOf(a))) continue;
+    if (static_cast<uint32_t>(page.agents_size()) >= page_size) {
+      const KeyRef last = KeyOf(page.agents(page.agents_size() - 1));
+      auto next = paging::NewCursor("fleet", filter);
+      next.add_after_numbers(std::get<0>(last));
+      next.add_after_numbers(std::get<1>(last));
+      next.add_after_numbers(std::get<2>(last));
+      next.set_after_key(std::get<3>(last));
+      page.set_next_page_token(paging::Encode(next));
+      break;
+    }
+    *page.add_agents() = std::move(a);
+  }
+  return page;
 }
 
 std::vector<AgentStatus> FleetModel::AllStatuses(int64_t now_ms) const {

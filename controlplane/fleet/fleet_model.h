@@ -72,6 +72,15 @@ class FleetModel {
   // `filter`), agents sorted worst first.
   writeback::v1::FleetStatusResponse Status(const writeback::v1::FleetStatusRequest& filter) const;
 
+  // Status(req) with its agents cut to one page: req.page_size (0 = 500,
+  // clamped to 1000) after req.page_token, next_page_token set when more
+  // follow (controlplane/api/paging.h). The order is live (an agent whose
+  // state or last heartbeat changes moves), so a walk over pages can list
+  // an agent twice or miss one that got worse meanwhile; the summary is
+  // always of the whole fleet. INVALID_ARGUMENT naming page_token.
+  absl::StatusOr<writeback::v1::FleetStatusResponse> StatusPage(
+      const writeback::v1::FleetStatusRequest& req) const;
+
   // One agent, by SPIFFE ID or by name (last path segment). NOT_FOUND
   // naming it; INVALID_ARGUMENT if empty.
   absl::StatusOr<writeback::v1::AgentStatus> Agent(absl::string_view id_or_name) const;

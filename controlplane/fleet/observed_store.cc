@@ -127,9 +127,8 @@ absl::StatusOr<std::vector<AgentRecord>> ObservedStore::ListAgents() {
   return inner_->ListAgents();
 }
 
-absl::StatusOr<std::vector<DecisionRecord>> ObservedStore::ListDecisions(
-    size_t limit, writeback::v1::DecisionState state) {
-  return inner_->ListDecisions(limit, state);
+absl::StatusOr<std::vector<DecisionRecord>> ObservedStore::QueryDecisions(const DecisionQuery& q) {
+  return inner_->QueryDecisions(q);
 }
 
 absl::StatusOr<std::vector<std::string>> ObservedStore::PeekOutbox(

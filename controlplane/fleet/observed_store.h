@@ -69,8 +69,8 @@ class ObservedStore final : public Store {
   absl::StatusOr<writeback::v1::AgentRecord> GetAgent(absl::string_view agent_id) override;
   absl::StatusOr<std::string> FindDecisionByRequestId(absl::string_view request_id) override;
   absl::StatusOr<std::vector<writeback::v1::AgentRecord>> ListAgents() override;
-  absl::StatusOr<std::vector<writeback::v1::DecisionRecord>> ListDecisions(
-      size_t limit, writeback::v1::DecisionState state) override;
+  absl::StatusOr<std::vector<writeback::v1::DecisionRecord>> QueryDecisions(
+      const DecisionQuery& q) override;
   absl::StatusOr<std::vector<std::string>> PeekOutbox(
       absl::string_view agent_id, size_t limit,
       const std::function<bool(absl::string_view task_id)>& skip) override;

@@ -14,6 +14,7 @@
 #include "common/status/macros.h"
 #include "controlplane/api/admin_service.h"
 #include "controlplane/api/grpc_status.h"
+#include "controlplane/api/paging.h"
 #include "controlplane/web/dashboard.h"
 
 namespace wb::controlplane {
@@ -310,7 +311,9 @@ grpc::Status OperatorsView::FleetStatus(grpc::ServerContext* ctx,
   if (!writeback::v1::AgentState_IsValid(req->state())) {
     return ToGrpcStatus(Invalid("state", "unknown agent state"));
   }
-  *resp = fleet_->Status(*req);
+  auto page = fleet_->StatusPage(*req);
+  if (!page.ok()) return ToGrpcStatus(page.status());
+  *resp = *std::move(page);
   return grpc::Status::OK;
 }
 
@@ -467,17 +470,55 @@ grpc::Status OperatorsView::TailEvents(
 
 // ------------------------------------------------------------------ web
 
-WebResponse OperatorsView::JsonList(DecisionState state, size_t limit, bool open_only) {
-  writeback::v1::ListDecisionsResponse out;
-  auto list = observed_.ListDecisions(limit, state);
-  if (!list.ok()) return JsonError(list.status());
-  for (const DecisionRecord& d : *list) {
-    if (open_only && !IsOpenDecisionState(d.state())) continue;
-    auto v = LoadView(d, /*with_evidence=*/false);
-    if (!v.ok()) return JsonError(v.status());
-    *out.add_decisions() = *std::move(v);
+namespace {
+
+constexpr uint32_t kDriftListed = 200;
+
+std::vector<DecisionState> DriftStates() {
+  return {writeback::v1::DECISION_STATE_DRIFTED, writeback::v1::DECISION_STATE_UNVERIFIABLE};
+}
+
+// Every decision state but UNSPECIFIED and the open ones.
+std::vector<DecisionState> ClosedStates() {
+  std::vector<DecisionState> out;
+  const auto* d = writeback::v1::DecisionState_descriptor();
+  for (int i = 0; i < d->value_count(); ++i) {
+    const auto s = static_cast<DecisionState>(d->value(i)->number());
+    if (s != writeback::v1::DECISION_STATE_UNSPECIFIED && !IsOpenDecisionState(s)) {
+      out.push_back(s);
+    }
   }
-  return Json(out);
+  return out;
+}
+
+// The web API's paging parameters: limit (1..1000; absent = 0, the
+// endpoint's default) and page_token.
+absl::Status WebPageParams(const WebRequest& r, uint32_t* limit, std::string* token) {
+  *limit = 0;
+  if (auto it = r.params.find("limit"); it != r.params.end()) {
+    if (!absl::SimpleAtoi(it->second, limit) || *limit == 0 || *limit > paging::kMaxPageSize) {
+      return Invalid("limit", absl::StrCat("must be between 1 and ", paging::kMaxPageSize));
+    }
+  }
+  if (auto it = r.params.find("page_token"); it != r.params.end()) *token = it->second;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status OperatorsView::AppendViews(const std::vector<DecisionState>& states, size_t limit,
+                                        uint64_t before_version,
+                                        writeback::v1::ListDecisionsResponse* out) {
+  DecisionQuery q;
+  q.states = states;
+  q.limit = limit;
+  q.before_version = before_version;
+  WB_ASSIGN_OR_RETURN(std::vector<DecisionRecord> list, observed_.QueryDecisions(q));
+  for (const DecisionRecord& d : list) {
+    WB_ASSIGN_OR_RETURN(auto v, LoadView(d, /*with_evidence=*/false));
+    *out->add_decisions() = std::move(v);
+  }
+  return absl::OkStatus();
 }
 
 void OperatorsView::RegisterRoutes() {
@@ -499,64 +540,76 @@ void OperatorsView::RegisterRoutes() {
     writeback::v1::FleetStatusRequest req;
     if (auto it = r.params.find("site"); it != r.params.end()) req.set_site(it->second);
     if (auto it = r.params.find("segment"); it != r.params.end()) req.set_segment(it->second);
-    return Json(fleet_->Status(req));
+    uint32_t limit = 0;
+    if (auto s = WebPageParams(r, &limit, req.mutable_page_token()); !s.ok()) return JsonError(s);
+    req.set_page_size(limit);
+    auto page = fleet_->StatusPage(req);
+    return page.ok() ? Json(*page) : JsonError(page.status());
   });
   web_->Get("/api/agent", [this](const WebRequest& r) {
     auto it = r.params.find("id");
     auto a = AgentDetail(it == r.params.end() ? "" : it->second);
     return a.ok() ? Json(*a) : JsonError(a.status());
   });
+  // What the dashboard shows of decisions, in one request: the open ones
+  // (first page only), the newest closed ones (paged: limit, page_token,
+  // next_page_token) and the drifted or unverifiable ones. Three reads of
+  // the store's state index, each reading only what it returns.
   web_->Get("/api/decisions", [this](const WebRequest& r) {
-    size_t limit = 50;
-    if (auto it = r.params.find("limit"); it != r.params.end()) {
-      if (!absl::SimpleAtoi(it->second, &limit) || limit == 0 || limit > 1000) {
-        return JsonError(Invalid("limit", "must be between 1 and 1000"));
-      }
+    uint32_t limit = 0;
+    std::string token;
+    if (auto s = WebPageParams(r, &limit, &token); !s.ok()) return JsonError(s);
+    if (limit == 0) limit = 50;
+    const std::string filter = paging::FilterDigest({});
+    auto cursor = paging::Decode(token, "web-recent", filter);
+    if (!cursor.ok()) return JsonError(cursor.status());
+    writeback::v1::ListDecisionsResponse open, recent, drift;
+    if (!cursor->has_value()) {
+      auto s = AppendViews(
+          {writeback::v1::DECISION_STATE_PENDING_APPROVAL, writeback::v1::DECISION_STATE_APPROVED,
+           writeback::v1::DECISION_STATE_DISPATCHED},
+          limit, 0, &open);
+      if (!s.ok()) return JsonError(s);
+      s = AppendViews(DriftStates(), kDriftListed, 0, &drift);
+      if (!s.ok()) return JsonError(s);
     }
-    // Open decisions (every one of them, up to the limit each), then the
-    // newest decisions of any state.
-    writeback::v1::ListDecisionsResponse open;
-    for (DecisionState s :
-         {writeback::v1::DECISION_STATE_PENDING_APPROVAL, writeback::v1::DECISION_STATE_APPROVED,
-          writeback::v1::DECISION_STATE_DISPATCHED}) {
-      auto list = observed_.ListDecisions(limit, s);
-      if (!list.ok()) return JsonError(list.status());
-      for (const DecisionRecord& d : *list) {
-        auto v = LoadView(d, false);
-        if (!v.ok()) return JsonError(v.status());
-        *open.add_decisions() = *std::move(v);
-      }
-    }
-    writeback::v1::ListDecisionsResponse recent;
-    auto list = observed_.ListDecisions(limit, writeback::v1::DECISION_STATE_UNSPECIFIED);
-    if (!list.ok()) return JsonError(list.status());
-    for (const DecisionRecord& d : *list) {
-      if (IsOpenDecisionState(d.state())) continue;
-      auto v = LoadView(d, false);
-      if (!v.ok()) return JsonError(v.status());
-      *recent.add_decisions() = *std::move(v);
+    auto s = AppendViews(ClosedStates(), limit,
+                         cursor->has_value() ? (*cursor)->after_version() : 0, &recent);
+    if (!s.ok()) return JsonError(s);
+    std::string next;
+    if (static_cast<uint32_t>(recent.decisions_size()) >= limit) {
+      auto c = paging::NewCursor("web-recent", filter);
+      c.set_after_version(recent.decisions(recent.decisions_size() - 1).statement().version());
+      next = paging::Encode(c);
     }
     return WebResponse{
         200, "application/json",
-        absl::StrCat("{\"open\":", ToJson(open), ",\"recent\":", ToJson(recent), "}")};
+        absl::StrCat("{\"open\":", ToJson(open), ",\"recent\":", ToJson(recent),
+                     ",\"drift\":", ToJson(drift), ",\"next_page_token\":\"", next, "\"}")};
   });
   web_->Get("/api/decisions/([A-Za-z0-9_.-]{1,128})", [this](const WebRequest& r) {
     auto v = DecisionDetail(r.matches.at(0));
     return v.ok() ? Json(*v) : JsonError(v.status());
   });
   // Decisions whose effect is undone (DRIFTED) or can no longer be observed
-  // (UNVERIFIABLE): what the operator must look at.
-  web_->Get("/api/drift", [this](const WebRequest&) {
+  // (UNVERIFIABLE): what the operator must look at. Newest first, paged
+  // (limit, default 200; page_token).
+  web_->Get("/api/drift", [this](const WebRequest& r) {
+    uint32_t limit = 0;
+    std::string token;
+    if (auto s = WebPageParams(r, &limit, &token); !s.ok()) return JsonError(s);
+    if (limit == 0) limit = kDriftListed;
+    const std::string filter = paging::FilterDigest({});
+    auto cursor = paging::Decode(token, "web-drift", filter);
+    if (!cursor.ok()) return JsonError(cursor.status());
     writeback::v1::ListDecisionsResponse out;
-    for (DecisionState s :
-         {writeback::v1::DECISION_STATE_DRIFTED, writeback::v1::DECISION_STATE_UNVERIFIABLE}) {
-      auto list = observed_.ListDecisions(200, s);
-      if (!list.ok()) return JsonError(list.status());
-      for (const DecisionRecord& d : *list) {
-        auto v = LoadView(d, /*with_evidence=*/false);
-        if (!v.ok()) return JsonError(v.status());
-        *out.add_decisions() = *std::move(v);
-      }
+    auto s = AppendViews(DriftStates(), limit, cursor->has_value() ? (*cursor)->after_version() : 0,
+                         &out);
+    if (!s.ok()) return JsonError(s);
+    if (static_cast<uint32_t>(out.decisions_size()) >= limit) {
+      auto c = paging::NewCursor("web-drift", filter);
+      c.set_after_version(out.decisions(out.decisions_size() - 1).statement().version());
+      out.set_next_page_token(paging::Encode(c));
     }
     return Json(out);
   });

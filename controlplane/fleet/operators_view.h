@@ -119,7 +119,9 @@ class OperatorsView final : public AdminView {
   void RefreshMetrics(const writeback::v1::FleetStatusResponse& fleet);
   absl::StatusOr<writeback::v1::DecisionView> LoadView(const writeback::v1::DecisionRecord& d,
                                                        bool with_evidence);
-  WebResponse JsonList(writeback::v1::DecisionState state, size_t limit, bool open_only);
+  // Views (without evidence) of QueryDecisions(states, limit, before_version).
+  absl::Status AppendViews(const std::vector<writeback::v1::DecisionState>& states, size_t limit,
+                           uint64_t before_version, writeback::v1::ListDecisionsResponse* out);
 
   const Clock* const clock_;
   const OperatorsViewOptions opts_;

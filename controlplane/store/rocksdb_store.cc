@@ -5,6 +5,7 @@
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
+#include <map>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -51,6 +52,11 @@ constexpr absl::string_view kJoinTokenPrefix = "jt/";
 constexpr absl::string_view kBindingPrefix = "bind/";
 constexpr absl::string_view kTaskHeadPrefix = "th/";
 constexpr absl::string_view kCountsPrefix = "cnt/";
+constexpr absl::string_view kStatePrefix = "dstate/";
+constexpr absl::string_view kStateOfPrefix = "dsi/";
+constexpr absl::string_view kStateMigrationKey = "migration/dstate";
+// Decisions per batch while Open builds the state index.
+constexpr size_t kMigrationBatch = 10000;
 
 void AppendBigEndian(uint64_t v, int bytes, std::string* out) {
   for (int i = bytes - 1; i >= 0; --i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
@@ -89,6 +95,28 @@ std::string ExpiryKey(int64_t expires_ms, absl::string_view decision_id) {
                       decision_id);
 }
 
+// "dstate/" BE32(state): the decisions in one state.
+std::string StatePrefix(uint32_t state) {
+  std::string k(kStatePrefix);
+  AppendBigEndian(state, 4, &k);
+  return k;
+}
+
+// Newest first in key order: the version is stored inverted.
+std::string StateKey(uint32_t state, uint64_t version) {
+  std::string k = StatePrefix(state);
+  AppendBigEndian(~version, 8, &k);
+  return k;
+}
+
+absl::string_view KeyView(const rocksdb::Iterator& it) {
+  return absl::string_view(it.key().data(), it.key().size());
+}
+
+std::string StateOfKey(absl::string_view decision_id) {
+  return absl::StrCat(kStateOfPrefix, decision_id);
+}
+
 absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
   if (s.ok()) return absl::OkStatus();
   return absl::InternalError(absl::StrCat("store: ", what, ": ", s.ToString()));
@@ -113,6 +141,39 @@ absl::StatusOr<Msg> ParseRecord(const std::string& bytes, absl::string_view what
     return absl::DataLossError(absl::StrCat("store: ", what, ": record does not parse"));
   }
   return m;
+}
+
+// A state-index op (RocksDbStore::Op::state_index): key = decision id,
+// value = BE64(version) BE32(state). Moves the decision's dstate/ entry from
+// the state it is indexed under (the group's earlier writes in `indexed`,
+// else the database's dsi/ entry) to `state`.
+rocksdb::Status AddStateIndexOps(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* meta,
+                                 const std::string& decision_id, absl::string_view where,
+                                 std::map<std::string, std::optional<uint32_t>>* indexed,
+                                 rocksdb::WriteBatch* batch) {
+  const uint64_t version = ParseBigEndian64(where.substr(0, 8));
+  const auto state = static_cast<uint32_t>(ParseBigEndian64(where.substr(8, 4)));
+  auto it = indexed->find(decision_id);
+  std::optional<uint32_t> old;
+  if (it != indexed->end()) {
+    old = it->second;
+  } else {
+    std::string v;
+    rocksdb::Status s = db->Get(rocksdb::ReadOptions(), meta, ToSlice(StateOfKey(decision_id)), &v);
+    if (s.ok() && v.size() == 4) {
+      old = static_cast<uint32_t>(ParseBigEndian64(v));
+    } else if (!s.ok() && !s.IsNotFound()) {
+      return s;
+    }
+  }
+  (*indexed)[decision_id] = state;
+  if (old == state) return rocksdb::Status::OK();
+  if (old.has_value()) batch->Delete(meta, ToSlice(StateKey(*old, version)));
+  batch->Put(meta, ToSlice(StateKey(state, version)), ToSlice(decision_id));
+  std::string v;
+  AppendBigEndian(state, 4, &v);
+  batch->Put(meta, ToSlice(StateOfKey(decision_id)), ToSlice(v));
+  return rocksdb::Status::OK();
 }
 
 }  // namespace
@@ -145,6 +206,7 @@ absl::StatusOr<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(const std::stri
   store->meta_ = store->handles_[5];
   store->audit_ = store->handles_[6];
   WB_RETURN_IF_ERROR(store->LoadAuditHead());
+  WB_RETURN_IF_ERROR(store->BuildStateIndex());
 
   // The version counter: the persisted value, and never below the newest
   // stored decision.
@@ -203,6 +265,44 @@ absl::Status RocksDbStore::LoadAuditHead() {
   return absl::OkStatus();
 }
 
+// A store written before the state index existed: index every decision
+// under its stored state, in batches, then mark the index built (a crash
+// half way redoes it from the records, which nothing changes meanwhile:
+// the writer has not started).
+absl::Status RocksDbStore::BuildStateIndex() {
+  std::string marker;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_, ToSlice(kStateMigrationKey), &marker);
+  if (s.ok()) return absl::OkStatus();
+  if (!s.IsNotFound()) return FromRocks(s, "read state index marker");
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  rocksdb::WriteBatch batch;
+  size_t in_batch = 0, total = 0;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), decisions_));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    WB_ASSIGN_OR_RETURN(DecisionRecord d,
+                        ParseRecord<DecisionRecord>(it->value().ToString(), "decision"));
+    const auto state = static_cast<uint32_t>(d.state());
+    batch.Put(meta_, ToSlice(StateKey(state, d.parsed().version())),
+              ToSlice(d.parsed().decision_id()));
+    std::string v;
+    AppendBigEndian(state, 4, &v);
+    batch.Put(meta_, ToSlice(StateOfKey(d.parsed().decision_id())), ToSlice(v));
+    ++total;
+    if (++in_batch >= kMigrationBatch) {
+      WB_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &batch), "build state index"));
+      batch.Clear();
+      in_batch = 0;
+    }
+  }
+  WB_RETURN_IF_ERROR(FromRocks(it->status(), "scan decisions"));
+  batch.Put(meta_, ToSlice(kStateMigrationKey), rocksdb::Slice());
+  WB_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &batch), "build state index"));
+  if (total > 0)
+    log::Info("store: built the decision state index", {{"decisions", absl::StrCat(total)}});
+  return absl::OkStatus();
+}
+
 RocksDbStore::~RocksDbStore() { Close(); }
 
 void RocksDbStore::Close() {
@@ -249,10 +349,17 @@ void RocksDbStore::WriterLoop() {
     }
     rocksdb::WriteBatch batch;
     uint64_t floor = 0;
+    // The state each decision of this group is indexed under after the
+    // group's earlier writes (the database holds it for the others).
+    std::map<std::string, std::optional<uint32_t>> indexed;
+    rocksdb::Status index_status;
     for (PendingWrite* w : group) {
       floor = std::max(floor, w->version_floor);
       for (const Op& op : w->ops) {
-        if (op.value.has_value()) {
+        if (op.state_index) {
+          auto s = AddStateIndexOps(db_.get(), meta_, op.key, *op.value, &indexed, &batch);
+          if (!s.ok() && index_status.ok()) index_status = s;
+        } else if (op.value.has_value()) {
           batch.Put(op.cf, ToSlice(op.key), ToSlice(*op.value));
         } else {
           batch.Delete(op.cf, ToSlice(op.key));
@@ -278,7 +385,8 @@ void RocksDbStore::WriterLoop() {
     }
     rocksdb::WriteOptions wo;
     wo.sync = true;
-    absl::Status status = FromRocks(db_->Write(wo, &batch), "write");
+    absl::Status status = index_status.ok() ? FromRocks(db_->Write(wo, &batch), "write")
+                                            : FromRocks(index_status, "read state index");
     if (status.ok() && floor > persisted_version_) persisted_version_ = floor;
     if (status.ok()) LowerOutboxFloors(group);
     if (status.ok()) {
@@ -334,6 +442,10 @@ void RocksDbStore::AddDecisionOps(const DecisionRecord& decision, std::vector<Op
   } else {
     ops->push_back({meta_, std::move(exp_key), std::nullopt});
   }
+  std::string where;
+  AppendBigEndian(decision.parsed().version(), 8, &where);
+  AppendBigEndian(static_cast<uint32_t>(decision.state()), 4, &where);
+  ops->push_back({meta_, id, std::move(where), /*state_index=*/true});
 }
 
 void RocksDbStore::AddTaskOps(const DecisionRecord& decision, const TaskRecord& task,
@@ -535,21 +647,58 @@ absl::StatusOr<std::vector<AgentRecord>> RocksDbStore::ListAgents() {
   return out;
 }
 
-absl::StatusOr<std::vector<DecisionRecord>> RocksDbStore::ListDecisions(size_t limit,
-                                                                        DecisionState state) {
+absl::StatusOr<std::vector<DecisionRecord>> RocksDbStore::QueryDecisions(const DecisionQuery& q) {
   WB_RETURN_IF_ERROR(CheckOpen());
   std::vector<DecisionRecord> out;
-  if (limit == 0) return out;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_));
-  for (it->SeekForPrev(ToSlice(absl::StrCat(kVerPrefix, std::string(9, '\xff'))));
-       it->Valid() && it->key().starts_with(ToSlice(kVerPrefix)); it->Prev()) {
-    auto d = GetDecision(absl::string_view(it->value().data(), it->value().size()));
-    if (!d.ok()) return d.status();
-    if (state != writeback::v1::DECISION_STATE_UNSPECIFIED && d->state() != state) continue;
-    out.push_back(*std::move(d));
-    if (out.size() >= limit) break;
+  if (q.limit == 0 || q.before_version == 1) return out;
+  // The highest version wanted.
+  const uint64_t top = q.before_version == 0 ? ~uint64_t{0} : q.before_version - 1;
+  if (q.states.empty()) {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_));
+    for (it->SeekForPrev(ToSlice(VersionKey(top)));
+         it->Valid() && it->key().starts_with(ToSlice(kVerPrefix)); it->Prev()) {
+      WB_ASSIGN_OR_RETURN(DecisionRecord d,
+                          GetDecision(absl::string_view(it->value().data(), it->value().size())));
+      out.push_back(std::move(d));
+      if (out.size() >= q.limit) break;
+    }
+    WB_RETURN_IF_ERROR(FromRocks(it->status(), "scan decisions"));
+    return out;
   }
-  WB_RETURN_IF_ERROR(FromRocks(it->status(), "scan decisions"));
+  // One cursor per state over the state index, merged newest first.
+  struct Cursor {
+    std::string prefix;
+    std::unique_ptr<rocksdb::Iterator> it;
+    bool Live() const { return it->Valid() && it->key().starts_with(ToSlice(prefix)); }
+  };
+  std::vector<Cursor> cursors;
+  for (DecisionState st : q.states) {
+    const auto state = static_cast<uint32_t>(st);
+    bool dup = false;
+    for (const Cursor& c : cursors) dup = dup || c.prefix == StatePrefix(state);
+    if (dup) continue;
+    Cursor c{StatePrefix(state),
+             std::unique_ptr<rocksdb::Iterator>(db_->NewIterator(rocksdb::ReadOptions(), meta_))};
+    c.it->Seek(ToSlice(StateKey(state, top)));
+    cursors.push_back(std::move(c));
+  }
+  while (out.size() < q.limit) {
+    Cursor* best = nullptr;
+    for (Cursor& c : cursors) {
+      if (!c.Live()) continue;
+      // Same prefix length: the inverted version decides, smaller is newer.
+      if (best == nullptr ||
+          KeyView(*c.it).substr(c.prefix.size()) < KeyView(*best->it).substr(best->prefix.size())) {
+        best = &c;
+      }
+    }
+    if (best == nullptr) break;
+    WB_ASSIGN_OR_RETURN(DecisionRecord d, GetDecision(absl::string_view(best->it->value().data(),
+                                                                        best->it->value().size())));
+    out.push_back(std::move(d));
+    best->it->Next();
+  }
+  for (const Cursor& c : cursors) WB_RETURN_IF_ERROR(FromRocks(c.it->status(), "scan state index"));
   return out;
 }
 

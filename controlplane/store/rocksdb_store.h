@@ -13,6 +13,10 @@
 //              "cnt/" decision_id -> TaskStateCounts (with the decision and
 //                     with every write of its tasks; the decision's own
 //                     record is stored without them)
+//              "dstate/" BE32(state) BE64(~version) -> decision_id
+//                                            (state index, newest first)
+//              "dsi/" decision_id -> BE32(state)  (the state it is indexed under)
+//              "migration/dstate" -> ""    (the state index was built)
 //   audit      BE64(seq) -> AuditEntry{event bytes, hash}  (common/audit/chain.h)
 //
 // Group commit: every write call hands its mutations to a single writer
@@ -24,6 +28,11 @@
 // queue order while it builds the batch, under audit_mu_, and publishes the
 // new head only once the batch is synced; a failed write leaves the head
 // where it was, so the next append reuses those seqs.
+// The state index is kept by the writer too: a decision write carries a
+// state-index op, which the writer turns into "move the decision's dstate/
+// entry from the state recorded under dsi/ (read from the group's earlier
+// writes, else the database) to its new state", in the same batch. Open
+// builds the index once for a store written before it existed.
 //
 // Thread-safety: all methods may be called concurrently. Close (or the
 // destructor) must not race with other calls.
@@ -91,8 +100,8 @@ class RocksDbStore final : public Store {
   absl::StatusOr<writeback::v1::AgentRecord> GetAgent(absl::string_view agent_id) override;
   absl::StatusOr<std::string> FindDecisionByRequestId(absl::string_view request_id) override;
   absl::StatusOr<std::vector<writeback::v1::AgentRecord>> ListAgents() override;
-  absl::StatusOr<std::vector<writeback::v1::DecisionRecord>> ListDecisions(
-      size_t limit, writeback::v1::DecisionState state) override;
+  absl::StatusOr<std::vector<writeback::v1::DecisionRecord>> QueryDecisions(
+      const DecisionQuery& q) override;
   absl::StatusOr<std::vector<std::string>> PeekOutbox(
       absl::string_view agent_id, size_t limit,
       const std::function<bool(absl::string_view task_id)>& skip) override;
@@ -109,6 +118,9 @@ class RocksDbStore final : public Store {
     rocksdb::ColumnFamilyHandle* cf;
     std::string key;
     std::optional<std::string> value;  // nullopt = delete
+    // A state-index op (key: decision id, value: BE64 version BE32 state),
+    // resolved by the writer thread (see above).
+    bool state_index = false;
   };
   struct PendingWrite {
     std::vector<Op> ops;
@@ -122,6 +134,7 @@ class RocksDbStore final : public Store {
   absl::Status Commit(std::vector<Op> ops, uint64_t version_floor,
                       const audit::AuditEvents& audit_events);
   absl::Status LoadAuditHead();
+  absl::Status BuildStateIndex();
   void WriterLoop();
   void AddTaskOps(const writeback::v1::DecisionRecord& decision,
                   const writeback::v1::TaskRecord& task, std::vector<Op>* ops);

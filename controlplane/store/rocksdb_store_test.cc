@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "common/testing/temp_dir.h"
+#include "controlplane/audit/raw_db_testing.h"
 #include "controlplane/store/store_contract.h"
 
 namespace wb::controlplane {
@@ -62,6 +63,47 @@ TEST(RocksDbStoreTest, ReopenKeepsEverything) {
   ASSERT_TRUE(expired.ok());
   EXPECT_THAT(*expired, ElementsAre("d-1"));
   EXPECT_GT(*(*store)->NextDecisionVersion(), v1);
+}
+
+// A store written before the state index existed (its keys removed by
+// hand) gets it built when it opens, once.
+TEST(RocksDbStoreTest, OpenBuildsTheStateIndexOfAnOlderStore) {
+  wb::testing::TempDir dir;
+  const std::string path = dir.Sub("db");
+  {
+    auto store = RocksDbStore::Open(path);
+    ASSERT_TRUE(store.ok()) << store.status();
+    for (int v = 1; v <= 12; ++v) {
+      auto d = MakeDecision(absl::StrCat("d-", v), v, 5000, {});
+      if (v % 3 == 0) d.set_state(writeback::v1::DECISION_STATE_VERIFIED);
+      ASSERT_TRUE((*store)->CreateDecision(d, {}, "", {}).ok());
+    }
+  }
+  {
+    audit::testing::RawDb raw(path);
+    size_t removed = 0;
+    for (const char* prefix : {"dstate/", "dsi/", "migration/dstate"}) {
+      for (const auto& k : raw.KeysIn("meta", prefix)) {
+        raw.DeleteIn("meta", k);
+        ++removed;
+      }
+    }
+    EXPECT_EQ(removed, 12u + 12u + 1u);
+  }
+  auto store = RocksDbStore::Open(path);
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto verified = (*store)->ListDecisions(100, writeback::v1::DECISION_STATE_VERIFIED);
+  ASSERT_TRUE(verified.ok()) << verified.status();
+  EXPECT_THAT(store_testing::Ids(*verified), ElementsAre("d-12", "d-9", "d-6", "d-3"));
+  auto dispatched = (*store)->ListDecisions(100, writeback::v1::DECISION_STATE_DISPATCHED);
+  ASSERT_TRUE(dispatched.ok());
+  EXPECT_EQ(dispatched->size(), 8u);
+  // The index is maintained from there on.
+  auto d = *(*store)->GetDecision("d-1");
+  d.set_state(writeback::v1::DECISION_STATE_VERIFIED);
+  ASSERT_TRUE((*store)->SaveProgress(d, true, {}, {}).ok());
+  EXPECT_EQ((*store)->ListDecisions(100, writeback::v1::DECISION_STATE_VERIFIED)->size(), 5u);
+  EXPECT_EQ((*store)->ListDecisions(100, writeback::v1::DECISION_STATE_DISPATCHED)->size(), 7u);
 }
 
 TEST(RocksDbStoreTest, VersionCounterNeverGoesBackAcrossRestarts) {

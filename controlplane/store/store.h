@@ -9,6 +9,8 @@
 //   - the expiry index holds exactly the decisions in an open state, by
 //     statement expiry;
 //   - the request-id index maps a submit's request_id to its decision;
+//   - the state index holds every decision under its current state, by
+//     version (QueryDecisions);
 //   - the decision version counter never goes backwards, across restarts;
 //   - each task's head (TaskHead: state, offline, covered) equals what its
 //     record says (GetTaskHead), so hot paths need not parse the record.
@@ -68,6 +70,13 @@ struct DecisionUpdate {
   writeback::v1::DecisionRecord decision;
   bool decision_changed = false;
   std::vector<writeback::v1::TaskRecord> tasks;
+};
+
+// Store::QueryDecisions' arguments.
+struct DecisionQuery {
+  std::vector<writeback::v1::DecisionState> states;  // empty = every state
+  uint64_t before_version = 0;                       // 0 = from the newest
+  size_t limit = 0;
 };
 
 class Store {
@@ -161,10 +170,25 @@ class Store {
   virtual absl::StatusOr<std::vector<writeback::v1::AgentRecord>> ListAgents() = 0;
   // Every instance binding (unbound ones included), by instance name.
   virtual absl::StatusOr<std::vector<writeback::v1::InstanceBinding>> ListBindings() = 0;
-  // Newest (highest version) first, at most `limit`. `state` UNSPECIFIED
-  // matches every state.
-  virtual absl::StatusOr<std::vector<writeback::v1::DecisionRecord>> ListDecisions(
-      size_t limit, writeback::v1::DecisionState state) = 0;
+  // One page of decisions, newest (highest version) first: at most
+  // `q.limit` whose state is one of `q.states` (empty: any state) and whose
+  // version is below `q.before_version` (0: no bound). A caller pages by
+  // passing the last version it got as the next before_version; versions
+  // never change, so each decision is listed once however the states
+  // change between pages (a decision that changes state may leave or
+  // join a state-filtered listing). Listing by state reads only the
+  // decisions in those states (a state index kept in the same atomic
+  // write as the decision), never every decision.
+  virtual absl::StatusOr<std::vector<writeback::v1::DecisionRecord>> QueryDecisions(
+      const DecisionQuery& q) = 0;
+  // QueryDecisions from the newest, `state` UNSPECIFIED matching every state.
+  absl::StatusOr<std::vector<writeback::v1::DecisionRecord>> ListDecisions(
+      size_t limit, writeback::v1::DecisionState state) {
+    DecisionQuery q;
+    q.limit = limit;
+    if (state != writeback::v1::DECISION_STATE_UNSPECIFIED) q.states.push_back(state);
+    return QueryDecisions(q);
+  }
 
   // Task ids from the front of `agent_id`'s outbox, in order, skipping those
   // for which `skip` returns true, until `limit` were found.

@@ -377,6 +377,140 @@ TEST_P(StoreContractTest, ListDecisionsNewestFirstWithLimitAndFilter) {
   EXPECT_THAT(ids, ::testing::ElementsAre("d-4", "d-2"));
 }
 
+// Ids of `list`, in order.
+inline std::vector<std::string> Ids(const std::vector<writeback::v1::DecisionRecord>& list) {
+  std::vector<std::string> ids;
+  for (const auto& d : list) ids.push_back(d.parsed().decision_id());
+  return ids;
+}
+
+// Every page of `q` (limit = page size), calling `between` after each page.
+inline std::vector<std::string> WalkPages(Store* store, DecisionQuery q,
+                                          const std::function<void(int page)>& between) {
+  std::vector<std::string> seen;
+  for (int page = 0;; ++page) {
+    auto list = store->QueryDecisions(q);
+    EXPECT_TRUE(list.ok()) << list.status();
+    if (!list.ok() || list->empty()) break;
+    EXPECT_LE(list->size(), q.limit);
+    for (const auto& d : *list) {
+      EXPECT_TRUE(q.before_version == 0 || d.parsed().version() < q.before_version);
+      seen.push_back(d.parsed().decision_id());
+    }
+    q.before_version = list->back().parsed().version();
+    if (between) between(page);
+    if (page > 1000) {
+      ADD_FAILURE() << "paging does not end";
+      break;
+    }
+  }
+  return seen;
+}
+
+TEST_P(StoreContractTest, PagingWalksEveryDecisionOnceWhileDecisionsAreAddedAndChanged) {
+  std::vector<writeback::v1::DecisionRecord> made;
+  for (int v = 1; v <= 25; ++v) {
+    made.push_back(MakeDecision(absl::StrCat("d-", v), v, 5000, {}));
+    ASSERT_TRUE(store_->CreateDecision(made.back(), {}, "", {}).ok());
+  }
+  int next = 26;
+  DecisionQuery q;
+  q.limit = 4;
+  auto seen = WalkPages(store_.get(), q, [&](int page) {
+    // A new decision (newer than the walk's start) and a state change of one
+    // already listed and one not yet listed, between every two pages.
+    auto d = MakeDecision(absl::StrCat("d-", next), next, 5000, {});
+    ++next;
+    ASSERT_TRUE(store_->CreateDecision(d, {}, "", {}).ok());
+    for (int i : {24 - 4 * page, 2 + page}) {
+      if (i < 0 || i >= 25) continue;
+      made[i].set_state(writeback::v1::DECISION_STATE_VERIFIED);
+      ASSERT_TRUE(store_->SaveProgress(made[i], true, {}, {}).ok());
+    }
+  });
+  std::vector<std::string> want;
+  for (int v = 25; v >= 1; --v) want.push_back(absl::StrCat("d-", v));
+  EXPECT_EQ(seen, want);  // each once, newest first, none of the newer ones
+}
+
+TEST_P(StoreContractTest, StateIndexFollowsEveryStateChangeAndSurvivesReopen) {
+  using writeback::v1::DecisionState;
+  const std::vector<DecisionState> states = {
+      writeback::v1::DECISION_STATE_PENDING_APPROVAL, writeback::v1::DECISION_STATE_DISPATCHED,
+      writeback::v1::DECISION_STATE_VERIFIED, writeback::v1::DECISION_STATE_FAILED,
+      writeback::v1::DECISION_STATE_DRIFTED};
+  std::vector<writeback::v1::DecisionRecord> made;
+  for (int v = 1; v <= 30; ++v) {
+    made.push_back(MakeDecision(absl::StrCat("d-", v), v, 5000, {}));
+    made.back().set_state(states[v % states.size()]);
+    ASSERT_TRUE(store_->CreateDecision(made.back(), {}, "", {}).ok());
+  }
+  // Brute force: the decisions in `wanted` states, newest first.
+  auto expect_index = [&](const std::string& when) {
+    for (DecisionState st : states) {
+      std::vector<std::string> want;
+      for (auto it = made.rbegin(); it != made.rend(); ++it) {
+        if (it->state() == st) want.push_back(it->parsed().decision_id());
+      }
+      auto got = store_->ListDecisions(1000, st);
+      ASSERT_TRUE(got.ok()) << got.status();
+      EXPECT_EQ(Ids(*got), want) << when << ": " << writeback::v1::DecisionState_Name(st);
+      // The same by pages of 3, and as part of a two-state query.
+      DecisionQuery q;
+      q.states = {st};
+      q.limit = 3;
+      EXPECT_EQ(WalkPages(store_.get(), q, nullptr), want) << when;
+    }
+    DecisionQuery open;
+    open.states = {writeback::v1::DECISION_STATE_DISPATCHED,
+                   writeback::v1::DECISION_STATE_PENDING_APPROVAL};
+    open.limit = 4;
+    std::vector<std::string> want;
+    for (auto it = made.rbegin(); it != made.rend(); ++it) {
+      if (IsOpenDecisionState(it->state())) want.push_back(it->parsed().decision_id());
+    }
+    EXPECT_EQ(WalkPages(store_.get(), open, nullptr), want) << when;
+  };
+  expect_index("created");
+
+  // SaveProgress, SaveProgressBatch, CreateDecision's `others`, unchanged
+  // rewrites, and a decision changed twice in one batch.
+  made[0].set_state(writeback::v1::DECISION_STATE_VERIFIED);
+  ASSERT_TRUE(store_->SaveProgress(made[0], true, {}, {}).ok());
+  ASSERT_TRUE(store_->SaveProgress(made[1], true, {}, {}).ok());  // same state again
+  std::vector<DecisionUpdate> batch;
+  for (int i : {2, 3, 4, 2}) {
+    made[i].set_state(i == 2 && !batch.empty() ? writeback::v1::DECISION_STATE_DRIFTED
+                                               : writeback::v1::DECISION_STATE_FAILED);
+    batch.push_back({made[i], true, {}});
+  }
+  ASSERT_TRUE(store_->SaveProgressBatch(batch, {}).ok());
+  made[5].set_state(writeback::v1::DECISION_STATE_VERIFIED);
+  made.push_back(MakeDecision("d-31", 31, 5000, {}));
+  ASSERT_TRUE(store_->CreateDecision(made.back(), {}, "", {{made[5], true, {}}}, {}).ok());
+  expect_index("changed");
+
+  // Concurrent writers changing their own decisions (group commit).
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < 10; ++round) {
+        for (size_t i = static_cast<size_t>(t); i < made.size(); i += 4) {
+          made[i].set_state(states[(i + static_cast<size_t>(round)) % states.size()]);
+          EXPECT_TRUE(store_->SaveProgress(made[i], true, {}, {}).ok());
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  expect_index("concurrent");
+
+  store_.reset();
+  store_ = GetParam().open(dir_.path());
+  ASSERT_NE(store_, nullptr);
+  expect_index("reopened");
+}
+
 TEST_P(StoreContractTest, VersionsIncrease) {
   auto a = store_->NextDecisionVersion();
   auto b = store_->NextDecisionVersion();
