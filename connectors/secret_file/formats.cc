@@ -154,7 +154,7 @@ size_t IniIndent(absl::string_view text) {
 
 std::vector<IniLine> ScanIni(const std::vector<Line>& lines) {
   std::vector<IniLine> out(lines.size());
-  std::string section;        // "" before the first header
+  std::string section;  // "" before the first header
   // The key line values continue; npos: none. (Not std::optional: gcc 12
   // at -O2 reports it maybe-uninitialized, which -Werror turns into an error.)
   size_t key = std::string::npos;
