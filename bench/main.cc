@@ -56,9 +56,10 @@ void Add(std::vector<Row>& rows, const std::string& scenario, const std::string&
   rows.push_back({scenario, figure, Num(j.at(key)), goal});
 }
 
-void PrintTable(const std::vector<Row>& rows) {
+void PrintTable(std::vector<Row> rows) {
   size_t w0 = 8, w1 = 6, w2 = 5;
-  for (const auto& r : rows) {
+  for (auto& r : rows) {
+    if (r.value.size() > 48) r.value = r.value.substr(0, 45) + "...";  // the JSON has it all
     w0 = std::max(w0, r.scenario.size());
     w1 = std::max(w1, r.figure.size());
     w2 = std::max(w2, r.value.size());

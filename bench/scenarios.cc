@@ -346,9 +346,10 @@ absl::StatusOr<json> RunReconnect(const BenchConfig& c) {
 // ----------------------------------------------------------------- restart
 
 absl::StatusOr<json> RunRestart(const BenchConfig& c) {
-  // One enrolled agent that never connects: every task stays stored and
-  // queued in its outbox.
-  WB_ASSIGN_OR_RETURN(auto s, StartSwarm(c, 1, /*connect=*/false));
+  // One agent that offers its instance once and disconnects: every task
+  // stays stored and queued in its outbox.
+  WB_ASSIGN_OR_RETURN(auto s, StartSwarm(c, 1, /*connect=*/true));
+  s->agent(0).Stop();
   const int per = std::max(1, std::min(c.stored_targets, c.stored_tasks));
   const int decisions = std::max(1, c.stored_tasks / per);
   const absl::Time t0 = absl::Now();
