@@ -27,7 +27,9 @@ void ExpectFields(const json& j, const std::string& scenario,
   EXPECT_FALSE(s.contains("error")) << scenario << ": " << s.dump();
   for (const auto& f : fields) {
     EXPECT_TRUE(s.contains(f)) << scenario << " has no " << f << ": " << s.dump();
-    if (s.contains(f)) EXPECT_TRUE(s.at(f).is_number()) << scenario << "." << f;
+    if (s.contains(f)) {
+      EXPECT_TRUE(s.at(f).is_number()) << scenario << "." << f;
+    }
   }
 }
 
