@@ -154,17 +154,11 @@ absl::StatusOr<BareResult> RunBarePipeline(const std::string& src_dir, const std
         absl::StrCat("perf-limits server did not start; see ", server_log));
   }
   // run_all.sh's e2e_sync_verify_w8: 100 agents, window 8, agents verify.
-  const std::vector<std::string> argv = {client,
-                                         "--mode=stream",
-                                         "--secure=1",
-                                         "--tls=" + tls,
-                                         "--certs=" + copy + "/certs",
-                                         "--streams=100",
-                                         "--channels=100",
-                                         "--count=300",
-                                         "--size=300",
-                                         "--window=8",
-                                         "--verify=1"};
+  const std::vector<std::string> argv = {client, "--mode=stream", "--secure=1", "--tls=" + tls,
+                                         // Its server CPU comes over the plain port.
+                                         "--insecure=" + insecure, "--certs=" + copy + "/certs",
+                                         "--streams=100", "--channels=100", "--count=300",
+                                         "--size=300", "--window=8", "--verify=1"};
   auto cpid = fault::Spawn(argv, client_log, {});
   if (!cpid.ok()) {
     stop_server();
@@ -179,7 +173,10 @@ absl::StatusOr<BareResult> RunBarePipeline(const std::string& src_dir, const std
   WB_ASSIGN_OR_RETURN(BareResult r, ParseBareResult(out));
   r.command = "grpc_client";
   for (size_t i = 1; i < argv.size(); ++i) {
-    if (argv[i].rfind("--certs=", 0) == 0 || argv[i].rfind("--tls=", 0) == 0) continue;
+    if (argv[i].rfind("--certs=", 0) == 0 || argv[i].rfind("--tls=", 0) == 0 ||
+        argv[i].rfind("--insecure=", 0) == 0) {
+      continue;
+    }
     absl::StrAppend(&r.command, " ", argv[i]);
   }
   return r;
