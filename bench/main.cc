@@ -180,6 +180,8 @@ int main(int argc, char** argv) {
   app.add_option("--stored-tasks", c.stored_tasks, "restart: tasks stored before the restart");
   app.add_option("--stored-targets", c.stored_targets, "restart: targets per decision");
   app.add_option("--fanout-sizes", fanout, "fanout: targets of each decision");
+  app.add_option("--fanout-min-tasks", c.fanout_min_tasks,
+                 "fanout: a size is repeated (decision after decision) up to this many tasks");
   app.add_option("--heartbeat-seconds", c.heartbeat_seconds,
                  "control plane's heartbeat_interval_seconds (its default: 10)");
   app.add_option("--worker-threads", c.worker_threads, "threads checking and signing tasks");

@@ -41,6 +41,7 @@ struct BenchConfig {
   int stored_targets = 100;  // per decision
   // fan-out
   std::vector<int> fanout_sizes = {10, 1000, 10000};
+  int fanout_min_tasks = 1000;  // smaller decisions are repeated up to this
   // real agents
   int real_agents = 0;
   int real_decisions = 20;

@@ -158,6 +158,7 @@ Swarm::~Swarm() {
   if (deployment_ == nullptr) return;
   const std::string dir = deployment_->dir();
   UnregisterChild(deployment_->controlplane_pid());
+  admin_.reset();       // its credentials watch files in the directory
   deployment_.reset();  // SIGKILLs the control plane, removes the directory
   UnregisterDir(dir);
 }
