@@ -65,7 +65,13 @@ TEST(bench_smoke, EveryScenarioWritesEveryField) {
                                          "120",
                                          "--max-seconds",
                                          "500",
-                                         "--no-bare-pipeline"};
+                                         "--no-bare-pipeline",
+                                         "--real-agents",
+                                         "1",
+                                         "--real-decisions",
+                                         "2",
+                                         "--real-targets",
+                                         "2"};
   auto pid = fault::Spawn(argv, dir.Sub("bench.log"), {});
   ASSERT_TRUE(pid.ok()) << pid.status();
   int status = 0;
@@ -114,6 +120,11 @@ TEST(bench_smoke, EveryScenarioWritesEveryField) {
     }
   }
   EXPECT_TRUE(j["fanout"].contains("cpu_ratio_largest_to_smallest"));
+  ExpectFields(
+      j, "real_agents",
+      {"agents", "tasks", "tasks_per_s", "controlplane_cpu_us_per_task", "agents_cpu_us_per_task",
+       "agent_rss_mib_idle_max", "agent_idle_cpu_pct", "agent_rss_mib_max", "files_checked_ok"});
+  EXPECT_EQ(j["real_agents"]["files_checked_ok"], 4);
   EXPECT_TRUE(j["bare_pipeline"].contains("error"));  // skipped here
 }
 

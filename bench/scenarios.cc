@@ -510,7 +510,15 @@ absl::StatusOr<json> RunRealAgents(const BenchConfig& c) {
     UnregisterDir(d->dir());
     UnregisterDir(sandbox.path());
   };
+  // Idle first: the agents connected, nothing to do (P4: CPU and RSS of an
+  // idle agent).
+  const auto [idle0, rss0] = agents_proc();
+  const absl::Time idle_t0 = absl::Now();
+  std::this_thread::sleep_for(std::chrono::seconds(c.idle_seconds));  // the measuring window
   const auto [idle_agents, idle_max_rss] = agents_proc();
+  const double idle_pct = (idle_agents.cpu_seconds - idle0.cpu_seconds) /
+                          absl::ToDoubleSeconds(absl::Now() - idle_t0) / n * 100;
+  (void)rss0;
   Meter m(d->controlplane_pid());
   WB_RETURN_IF_ERROR(m.Start());
   const absl::Time t0 = absl::Now();
@@ -586,6 +594,8 @@ absl::StatusOr<json> RunRealAgents(const BenchConfig& c) {
               {"agents_cpu_us_per_task",
                Round((busy_agents.cpu_seconds - idle_agents.cpu_seconds) * 1e6 / tasks, 1)},
               {"agent_rss_mib_idle_max", Round(static_cast<double>(idle_max_rss) / 1048576.0, 1)},
+              {"agent_idle_cpu_pct", Round(idle_pct, 3)},
+              {"idle_seconds", c.idle_seconds},
               {"agent_rss_mib_max", Round(static_cast<double>(busy_max_rss) / 1048576.0, 1)},
               {"files_checked_ok", files_ok},
               {"decisions_verified", verified}};

@@ -51,8 +51,8 @@ void Tracker::Expect(const std::string& decision_id, int tasks, absl::Time at) {
   e.remaining += tasks;
   e.submitted = at;
   e.expected = true;
-  if (e.remaining <= 0) {
-    latencies_.push_back(absl::ZeroDuration());  // finished before the submit returned
+  if (e.remaining <= 0) {  // finished before the submit returned
+    latencies_.push_back(e.last_result - at);
     open_.erase(decision_id);
   }
 }
@@ -61,6 +61,7 @@ void Tracker::OnResultStored(const std::string& decision_id, absl::Time when) {
   {
     std::lock_guard<std::mutex> l(mu_);
     Entry& e = open_[decision_id];
+    e.last_result = std::max(e.last_result, when);
     if (--e.remaining == 0 && e.expected) {
       latencies_.push_back(when - e.submitted);
       open_.erase(decision_id);

@@ -54,6 +54,7 @@ class Tracker : public AgentListener {
   struct Entry {
     int remaining = 0;  // may go negative before Expect (a fast result)
     absl::Time submitted;
+    absl::Time last_result = absl::InfinitePast();
     bool expected = false;
   };
   mutable std::mutex mu_;
