@@ -154,8 +154,10 @@ size_t IniIndent(absl::string_view text) {
 
 std::vector<IniLine> ScanIni(const std::vector<Line>& lines) {
   std::vector<IniLine> out(lines.size());
-  std::string section;        // "" before the first header
-  std::optional<size_t> key;  // the key line values continue
+  std::string section;  // "" before the first header
+  // The key line values continue; npos: none. (Not std::optional: gcc 12
+  // at -O2 reports it maybe-uninitialized, which -Werror turns into an error.)
+  size_t key = std::string::npos;
   size_t key_indent = 0;
   for (size_t i = 0; i < lines.size(); ++i) {
     IniLine& l = out[i];
@@ -166,9 +168,9 @@ std::vector<IniLine> ScanIni(const std::vector<Line>& lines) {
       l.kind = IniLine::kBlankOrComment;
       continue;
     }
-    if (key.has_value() && indent > key_indent) {
+    if (key != std::string::npos && indent > key_indent) {
       l.kind = IniLine::kContinuation;
-      out[*key].last = i;
+      out[key].last = i;
       continue;
     }
     key_indent = indent;
@@ -178,7 +180,7 @@ std::vector<IniLine> ScanIni(const std::vector<Line>& lines) {
         l.kind = IniLine::kHeader;
         l.name = std::string(StripSpace(t.substr(1, close - 1)));
         section = l.name;
-        key.reset();
+        key = std::string::npos;
         continue;
       }
     }

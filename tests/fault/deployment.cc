@@ -92,8 +92,17 @@ absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& argv, const std::str
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
   posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  // The child starts with no signal blocked, whatever the caller blocks
+  // (a caller that waits for signals with sigwait blocks them).
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
   pid_t pid = -1;
-  int rc = posix_spawn(&pid, args[0], &fa, nullptr, args.data(), envp.data());
+  int rc = posix_spawn(&pid, args[0], &fa, &attr, args.data(), envp.data());
+  posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&fa);
   if (rc != 0)
     return absl::InternalError(absl::StrCat("posix_spawn ", argv[0], ": ", strerror(rc)));
@@ -125,6 +134,7 @@ absl::StatusOr<std::unique_ptr<Deployment>> Deployment::Start(const Binaries& bi
   cp.set_max_in_flight_per_agent(opts.max_in_flight_per_agent);
   cp.set_log_format("text");
   cp.set_port_file(d->dir_.Sub("cp.port"));
+  if (opts.tweak_controlplane) opts.tweak_controlplane(cp);
   d->agent_pids_.assign(opts.agents, -1);
   if (!opts.start_processes) return d;
   WB_RETURN_IF_ERROR(d->StartControlPlane());

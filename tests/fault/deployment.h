@@ -53,6 +53,9 @@ class Deployment {
     // Applied to agent i's config before it is written (extra connector
     // instances, …).
     std::function<void(int, writeback::v1::AgentConfig&)> tweak_agent;
+    // Applied to the control plane's config before its first start
+    // (enrolment, heartbeat interval, log level, …).
+    std::function<void(writeback::v1::ControlPlaneConfig&)> tweak_controlplane;
   };
 
   // Makes the PKI and configs, starts the control plane and every agent, and
@@ -69,11 +72,17 @@ class Deployment {
   void KillControlPlane();
   // Reaps the control plane if it exited; true if it is (still) running.
   bool ControlPlaneRunning();
+  // The running control plane's process id (-1 if not running): for
+  // /proc/<pid> figures and signals other than SIGKILL.
+  pid_t controlplane_pid() const { return cp_pid_; }
+  const writeback::v1::ControlPlaneConfig& controlplane_config() const { return cp_cfg_; }
   // Waits until it exits by itself; its wait status.
   absl::StatusOr<int> WaitControlPlaneExit(absl::Duration timeout);
 
   absl::Status StartAgent(int i, const std::vector<std::string>& env = {});
   void KillAgent(int i);
+  // Agent i's process id (-1 if not running).
+  pid_t agent_pid(int i) const { return agent_pids_[static_cast<size_t>(i)]; }
   bool AgentRunning(int i);
   absl::StatusOr<int> WaitAgentExit(int i, absl::Duration timeout);
   int agents() const { return static_cast<int>(agent_names_.size()); }
