@@ -539,6 +539,11 @@ void Agent::OnResultAck(const writeback::v1::ResultAck& ack) {
   WriteStatus();
 }
 
+absl::Status Agent::last_stream_end() const {
+  std::lock_guard<std::mutex> l(status_mu_);
+  return stream_end_;
+}
+
 void Agent::OnDisconnected(const absl::Status& why) {
   bool stopping = false;
   {

@@ -80,8 +80,9 @@ class Agent final : private Link::Handler, private Executor::Sink {
   int connect_attempts() const { return link_->attempts(); }
   // How the last stream ended: the control plane's own status when it ended
   // it (PERMISSION_DENIED "agent ... is banned", FAILED_PRECONDITION
-  // "... is served by agent ...", ...); OK before any stream ended.
-  absl::Status last_stream_end() const { return link_->last_error(); }
+  // "... is served by agent ...", ...); OK before any stream ended. Kept
+  // while the next attempt connects (as the status file says).
+  absl::Status last_stream_end() const;
 
   // Results the control plane refused, results dropped from the outbox
   // because it does not know their task (e.g. ids injected on the way), and
@@ -148,7 +149,7 @@ class Agent final : private Link::Handler, private Executor::Sink {
   std::string status_file_;
   std::atomic<uint64_t> results_refused_{0};
   std::atomic<uint64_t> results_dropped_unknown_{0};
-  std::mutex status_mu_;  // guards the fields below and serializes WriteStatus
+  mutable std::mutex status_mu_;  // guards the fields below and serializes WriteStatus
   int64_t connected_since_ms_ = 0;
   int64_t stream_ended_ms_ = 0;
   absl::Status stream_end_;

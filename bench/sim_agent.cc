@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/executor/executor.h"
+#include "common/protocol/features.h"
 #include "common/relay/relay.h"
 #include "common/tls/tls.h"
 
@@ -138,6 +139,9 @@ class SimAgent::Stream : public grpc::ClientBidiReactor<AgentMessage, ControlMes
       case ControlMessage::kWelcome:
         agent_->OnStreamWelcome(this, in_.welcome());
         break;
+      case ControlMessage::kStatement:  // before the tasks that name it
+        agent_->OnStreamStatement(in_.statement());
+        break;
       case ControlMessage::kTask:
         agent_->OnStreamTask(in_.task());
         break;
@@ -231,6 +235,7 @@ writeback::v1::Hello SimAgent::MakeHello() const {
   writeback::v1::Hello h;
   h.set_agent_id(id_.spiffe_id);
   h.set_version("writeback-bench");
+  h.add_features(std::string(protocol::kFeatureStatementDigest));
   for (auto& i : Instances()) *h.add_instances() = std::move(i);
   h.set_result_public_key(result_key_.public_key().raw());
   (*h.mutable_labels())["bench"] = "sim";
@@ -277,6 +282,14 @@ void SimAgent::OnStreamWelcome(Stream* s, const writeback::v1::Welcome& w) {
   shared_->listener->OnWelcome(absl::Now());
 }
 
+void SimAgent::OnStreamStatement(const std::string& statement) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    counters_.task_bytes += statement.size();  // wire bytes of the decision
+  }
+  statements_.Put(statement);
+}
+
 void SimAgent::OnStreamTask(const SignedEnvelope& env) {
   {
     std::lock_guard<std::mutex> l(mu_);
@@ -293,7 +306,9 @@ void SimAgent::HandleTask(const SignedEnvelope& env) {
   ctx.instances.emplace(id_.instance, agent::InstancePolicy{"exec", {"revoke"}});
   ctx.max_skew = shared_->max_skew;
   ctx.now = absl::Now();
+  ctx.statements = &statements_;
   agent::TaskCheck c = agent::CheckTask(env, ctx, history_.get());
+  if (c.statement_missing) return;  // not taken: redelivered with its statement
 
   writeback::v1::Result r;
   r.set_task_id(c.task_id());

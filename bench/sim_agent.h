@@ -125,6 +125,7 @@ class SimAgent {
   void Connect();  // opens a stream unless one is open or the agent stopped
   void OnStreamWelcome(Stream* s, const writeback::v1::Welcome& w);
   void OnStreamTask(const writeback::v1::SignedEnvelope& env);
+  void OnStreamStatement(const std::string& statement);
   void OnStreamResultAck(const writeback::v1::ResultAck& ack);
   void OnStreamDone(Stream* s, const grpc::Status& status);
   void HandleTask(const writeback::v1::SignedEnvelope& env);
@@ -137,6 +138,8 @@ class SimAgent {
   const crypto::Ed25519PrivateKey result_key_;
   std::unique_ptr<writeback::v1::AgentService::Stub> stub_;
   std::unique_ptr<History> history_;
+  // Statements received on the stream (tasks name them by digest).
+  agent::StatementCache statements_;
 
   mutable std::mutex mu_;  // guards everything below; before Stream's lock
   std::condition_variable done_cv_;

@@ -13,11 +13,11 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/audit/offline.h"
+#include "common/audit/verifier.h"
 #include "common/crypto/crypto.h"
 #include "common/testing/temp_dir.h"
-#include "common/audit/offline.h"
 #include "controlplane/audit/raw_db_testing.h"
-#include "common/audit/verifier.h"
 #include "controlplane/store/rocksdb_store.h"
 
 namespace wb::controlplane {
