@@ -42,6 +42,17 @@ absl::StatusOr<AdminClient*> Context::Client() {
   return client_.get();
 }
 
+void AddPageOptions(CLI::App* app, uint32_t* limit, std::string* page_token,
+                    absl::string_view items) {
+  app->add_option("--limit", *limit,
+                  absl::StrCat("One page of at most N ", items,
+                               " (the server serves at most 1000); the next page's token goes "
+                               "to stderr"))
+      ->check(CLI::Range(0u, 100000u));
+  app->add_option("--page-token", *page_token,
+                  "One page, from where an earlier --limit page ended");
+}
+
 void PrintNextPageToken(Context& ctx, absl::string_view token) {
   if (token.empty()) return;
   // The server's words: shown escaped (a real token is base64url anyway).

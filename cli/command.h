@@ -151,6 +151,11 @@ absl::Status CallAdminPages(Context& ctx, absl::Duration default_timeout,
 // get the next one, if there is one.
 void PrintNextPageToken(Context& ctx, absl::string_view token);
 
+// The --limit and --page-token options of a paged list of `items`
+// ("agents").
+void AddPageOptions(CLI::App* app, uint32_t* limit, std::string* page_token,
+                    absl::string_view items);
+
 // Runs wbctl with `args` (without the program name); returns the exit code.
 int RunWbctl(const std::vector<std::string>& args, const RunOptions& run);
 

@@ -42,12 +42,7 @@ const bool kRegistered = RegisterCommand({
     .group_description = "Inspect agents",
     .setup = [](CLI::App* app) -> Action {
       auto o = std::make_shared<Options>();
-      app->add_option("--limit", o->limit,
-                      "One page of at most N agents (the server serves at most 1000); the next "
-                      "page's token goes to stderr")
-          ->check(CLI::Range(0u, 100000u));
-      app->add_option("--page-token", o->page_token,
-                      "One page, from where an earlier --limit page ended");
+      AddPageOptions(app, &o->limit, &o->page_token, "agents");
       return [o](Context& ctx) { return Run(*o, ctx); };
     },
 });

@@ -85,12 +85,7 @@ const bool kRegistered = RegisterCommand({
       app->add_option("--state", o->state, "Only agents in this state (online, stale, offline)");
       app->add_option("--site", o->site, "Only agents with this site label");
       app->add_option("--segment", o->segment, "Only agents with this segment label");
-      app->add_option("--limit", o->limit,
-                      "One page of at most N agents (the server serves at most 1000); the next "
-                      "page's token goes to stderr")
-          ->check(CLI::Range(0u, 100000u));
-      app->add_option("--page-token", o->page_token,
-                      "One page, from where an earlier --limit page ended");
+      AddPageOptions(app, &o->limit, &o->page_token, "agents");
       app->add_flag("--check", o->check,
                     "Exit 1 if any agent is STALE or OFFLINE (for monitoring scripts)");
       return [o](Context& ctx) { return Run(*o, ctx); };

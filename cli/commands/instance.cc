@@ -195,12 +195,7 @@ const bool kList = RegisterCommand({
         std::string page_token;
       };
       auto o = std::make_shared<ListOptions>();
-      app->add_option("--limit", o->limit,
-                      "One page of at most N instances (the server serves at most 1000); the "
-                      "next page's token goes to stderr")
-          ->check(CLI::Range(0u, 100000u));
-      app->add_option("--page-token", o->page_token,
-                      "One page, from where an earlier --limit page ended");
+      AddPageOptions(app, &o->limit, &o->page_token, "instances");
       return [o](Context& ctx) { return List(ctx, o->limit, o->page_token); };
     },
 });

@@ -15,6 +15,7 @@
 #include "common/testing/temp_dir.h"
 #include "common/tls/tls.h"
 #include "controlplane/dispatch/dispatcher.h"
+#include "controlplane/dispatch/test_hello.h"
 #include "controlplane/server.h"
 #include "gtest/gtest.h"
 #include "writeback/v1/admin_service.grpc.pb.h"
@@ -169,16 +170,9 @@ class FakeAgent {
   ~FakeAgent() { ctx_.TryCancel(); }
 
   writeback::v1::Hello MakeHello(const std::string& instance = "hosts") const {
-    writeback::v1::Hello h;
-    h.set_agent_id(agent_id_);
+    writeback::v1::Hello h = MakeTestHello(agent_id_, key_, instance, {"remove_key"});
     h.set_version("test");
-    h.set_result_public_key(key_.public_key().raw());
-    auto* i = h.add_instances();
-    i->set_name(instance);
-    i->set_type("ssh_authorized_keys");
-    i->add_operations("remove_key");
-    i->set_healthy(true);
-    (*h.mutable_labels())["site"] = "lab";
+    h.mutable_instances(0)->set_healthy(true);
     return h;
   }
 

@@ -10,6 +10,7 @@
 #include "common/envelope/envelope.h"
 #include "common/testing/temp_dir.h"
 #include "controlplane/dispatch/dispatcher.h"
+#include "controlplane/dispatch/test_hello.h"
 #include "controlplane/store/rocksdb_store.h"
 
 namespace wb::controlplane {
@@ -31,19 +32,6 @@ class FakeSession : public AgentSession {
   void End(const absl::Status&) override {}
 };
 
-writeback::v1::Hello MakeHello(const std::string& agent, const crypto::Ed25519PrivateKey& key,
-                               const std::string& instance) {
-  writeback::v1::Hello h;
-  h.set_agent_id(agent);
-  h.set_version("0.1.0");
-  h.set_result_public_key(key.public_key().raw());
-  auto* inst = h.add_instances();
-  inst->set_name(instance);
-  inst->set_type("ssh_authorized_keys");
-  inst->add_operations("remove_key");
-  return h;
-}
-
 class BundlesTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -60,8 +48,8 @@ class BundlesTest : public ::testing::Test {
     // Both agents connected once (result keys registered), then went away.
     ASSERT_TRUE(d_->BindInstance(kOperator, "hosts", kAgentA, "test").ok());
     ASSERT_TRUE(d_->BindInstance(kOperator, "other", kAgentB, "test").ok());
-    ASSERT_TRUE(d_->Hello(kAgentA, MakeHello(kAgentA, key_a_, "hosts")).ok());
-    ASSERT_TRUE(d_->Hello(kAgentB, MakeHello(kAgentB, key_b_, "other")).ok());
+    ASSERT_TRUE(d_->Hello(kAgentA, MakeTestHello(kAgentA, key_a_, "hosts", {"remove_key"})).ok());
+    ASSERT_TRUE(d_->Hello(kAgentB, MakeTestHello(kAgentB, key_b_, "other", {"remove_key"})).ok());
   }
 
   std::string Submit(std::vector<std::string> users, const std::string& instance = "hosts") {

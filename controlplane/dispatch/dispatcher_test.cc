@@ -9,6 +9,7 @@
 #include "common/audit/chain.h"
 #include "common/envelope/envelope.h"
 #include "common/testing/temp_dir.h"
+#include "controlplane/dispatch/test_hello.h"
 #include "controlplane/store/rocksdb_store.h"
 
 namespace wb::controlplane {
@@ -32,21 +33,6 @@ class FakeSession : public AgentSession {
   absl::Status ended;
 };
 
-writeback::v1::Hello MakeHello(const std::string& agent, const crypto::Ed25519PrivateKey& key,
-                               const std::string& instance = "hosts") {
-  writeback::v1::Hello h;
-  h.set_agent_id(agent);
-  h.set_version("0.1.0");
-  h.set_result_public_key(key.public_key().raw());
-  auto* inst = h.add_instances();
-  inst->set_name(instance);
-  inst->set_type("ssh_authorized_keys");
-  inst->add_operations("remove_key");
-  inst->add_operations("remove_by_comment");
-  (*h.mutable_labels())["site"] = "lab";
-  return h;
-}
-
 SubmitDecisionRequest MakeRequest(std::vector<std::string> users,
                                   const std::string& instance = "hosts") {
   SubmitDecisionRequest r;
@@ -68,7 +54,7 @@ class DispatcherTest : public ::testing::Test {
     store_ = std::move(*s);
     MakeDispatcher();
     Bind("hosts", kAgentA);
-    ASSERT_TRUE(d_->Hello(kAgentA, MakeHello(kAgentA, agent_key_)).ok());
+    ASSERT_TRUE(d_->Hello(kAgentA, MakeTestHello(kAgentA, agent_key_)).ok());
     sessions_.Register(kAgentA, &session_, clock_.NowUnixMs());
   }
 
@@ -370,17 +356,17 @@ TEST_F(DispatcherTest, RequestIdMakesSubmitIdempotent) {
 
 TEST_F(DispatcherTest, HelloChecksIdentityKeyAndInstanceOwnership) {
   auto other_key = crypto::Ed25519PrivateKey::Generate();
-  auto w = d_->Hello(kAgentA, MakeHello(kAgentB, other_key));
+  auto w = d_->Hello(kAgentA, MakeTestHello(kAgentB, other_key));
   EXPECT_EQ(w.status().code(), absl::StatusCode::kPermissionDenied);
   EXPECT_THAT(std::string(w.status().message()), HasSubstr("hello.agent_id"));
 
-  w = d_->Hello(kAgentA, MakeHello(kAgentA, other_key));
+  w = d_->Hello(kAgentA, MakeTestHello(kAgentA, other_key));
   EXPECT_EQ(w.status().code(), absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(w.status().message(), "result key changed");
 
   // Another agent offering A's instance is refused for that instance (the
   // rest of its Hello is served), and decisions still go to A.
-  w = d_->Hello(kAgentB, MakeHello(kAgentB, other_key, "hosts"));
+  w = d_->Hello(kAgentB, MakeTestHello(kAgentB, other_key, "hosts"));
   ASSERT_TRUE(w.ok()) << w.status();
   auto b_rec = store_->GetAgent(kAgentB);
   ASSERT_TRUE(b_rec.ok());
@@ -392,14 +378,14 @@ TEST_F(DispatcherTest, HelloChecksIdentityKeyAndInstanceOwnership) {
   EXPECT_EQ(Tasks(id)[0].agent_id(), kAgentA);
   EXPECT_EQ(store_->GetDecision(id)->parsed().agent_id(), kAgentA);
 
-  auto bad = MakeHello(kAgentB, other_key, "db");
+  auto bad = MakeTestHello(kAgentB, other_key, "db");
   bad.set_result_public_key("short");
   EXPECT_THAT(std::string(d_->Hello(kAgentB, bad).status().message()),
               HasSubstr("hello.result_public_key"));
 
   // An unbound instance is refused too, until an operator binds it: then it
   // is served without a reconnect.
-  w = d_->Hello(kAgentB, MakeHello(kAgentB, other_key, "db"));
+  w = d_->Hello(kAgentB, MakeTestHello(kAgentB, other_key, "db"));
   ASSERT_TRUE(w.ok()) << w.status();
   auto unbound = d_->Submit(kOperator, MakeRequest({"alice"}, "db"));
   EXPECT_EQ(unbound.status().code(), absl::StatusCode::kFailedPrecondition);
@@ -416,7 +402,7 @@ TEST_F(DispatcherTest, HelloChecksIdentityKeyAndInstanceOwnership) {
   EXPECT_EQ(w->max_in_flight(), 64u);
 
   // Same key again is fine; the record follows the latest hello.
-  auto again = MakeHello(kAgentA, agent_key_);
+  auto again = MakeTestHello(kAgentA, agent_key_);
   again.set_version("0.2.0");
   ASSERT_TRUE(d_->Hello(kAgentA, again).ok());
   auto rec = store_->GetAgent(kAgentA);
@@ -430,7 +416,7 @@ TEST_F(DispatcherTest, AgentsSurviveARestart) {
   d_.reset();
   MakeDispatcher();
   auto other_key = crypto::Ed25519PrivateKey::Generate();
-  EXPECT_EQ(d_->Hello(kAgentA, MakeHello(kAgentA, other_key)).status().message(),
+  EXPECT_EQ(d_->Hello(kAgentA, MakeTestHello(kAgentA, other_key)).status().message(),
             "result key changed");
   EXPECT_TRUE(d_->Submit(kOperator, MakeRequest({"alice"})).ok());
 }
@@ -509,7 +495,7 @@ TEST_F(DispatcherTest, BadResultsAreRefusedCountedAndChangeNothing) {
   auto t = Tasks(id)[0];
   auto other_key = crypto::Ed25519PrivateKey::Generate();
   Bind("db", kAgentB);
-  ASSERT_TRUE(d_->Hello(kAgentB, MakeHello(kAgentB, other_key, "db")).ok());
+  ASSERT_TRUE(d_->Hello(kAgentB, MakeTestHello(kAgentB, other_key, "db")).ok());
 
   struct Case {
     std::string name;

@@ -11,6 +11,7 @@
 #include "common/testing/temp_dir.h"
 #include "common/trust/approvals.h"
 #include "controlplane/dispatch/dispatcher.h"
+#include "controlplane/dispatch/test_hello.h"
 #include "controlplane/store/rocksdb_store.h"
 
 namespace wb::controlplane {
@@ -19,20 +20,6 @@ namespace {
 constexpr char kAgent[] = "spiffe://writeback.test/agent/a";
 constexpr char kOldAgent[] = "spiffe://writeback.test/agent/old";
 constexpr char kOperator[] = "spiffe://writeback.test/operator/alice";
-
-writeback::v1::Hello MakeHello(const std::string& agent, const crypto::Ed25519PrivateKey& key,
-                               const std::string& instance, bool digest_feature) {
-  writeback::v1::Hello h;
-  h.set_agent_id(agent);
-  h.set_version("0.1.0");
-  h.set_result_public_key(key.public_key().raw());
-  auto* inst = h.add_instances();
-  inst->set_name(instance);
-  inst->set_type("ssh_authorized_keys");
-  inst->add_operations("remove_key");
-  if (digest_feature) h.add_features(std::string(protocol::kFeatureStatementDigest));
-  return h;
-}
 
 class FanOutTest : public ::testing::Test {
  protected:
@@ -48,7 +35,11 @@ class FanOutTest : public ::testing::Test {
     for (auto [instance, agent, feature] :
          {std::tuple{"hosts", kAgent, true}, std::tuple{"old-hosts", kOldAgent, false}}) {
       ASSERT_TRUE(d_->BindInstance(kOperator, instance, agent, "test").ok());
-      ASSERT_TRUE(d_->Hello(agent, MakeHello(agent, agent_key_, instance, feature)).ok());
+      std::vector<std::string> features;
+      if (feature) features.emplace_back(protocol::kFeatureStatementDigest);
+      ASSERT_TRUE(
+          d_->Hello(agent, MakeTestHello(agent, agent_key_, instance, {"remove_key"}, features))
+              .ok());
     }
   }
 

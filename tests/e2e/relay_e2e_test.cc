@@ -51,6 +51,8 @@ bool PollUntil(Pred pred, absl::Duration timeout) {
   return pred();
 }
 
+void FlipLastByte(std::string* bytes) { (*bytes)[bytes->size() - 1] ^= 0x01; }
+
 writeback::v1::ConnectorInstanceConfig SshInstance(const std::string& name,
                                                    const std::string& dir) {
   writeback::v1::ConnectorInstanceConfig c;
@@ -105,6 +107,19 @@ class RelayE2eTest : public ::testing::Test {
     auto r = agent::Relay::Start(*std::move(o));
     EXPECT_TRUE(r.ok()) << r.status();
     return r.ok() ? *std::move(r) : nullptr;
+  }
+
+  // Relay "dmz" passing every control message through `tamper`, and e1
+  // enrolled and started behind it (*e1 null if that failed).
+  std::unique_ptr<agent::Relay> TamperingDmzWithE1(
+      std::function<void(writeback::v1::ControlMessage&)> tamper,
+      std::unique_ptr<agent::Agent>* e1) {
+    auto relay = StartRelay("dmz", CpAddress(), h_->agent_config("dmz").controlplane_id(),
+                            std::move(tamper));
+    if (relay == nullptr) return nullptr;
+    PointE1At(*relay, kDmz);
+    *e1 = EnrolAndStartE1();
+    return relay;
   }
 
   void PointE1At(const agent::Relay& relay, const std::string& relay_id) {
@@ -236,16 +251,15 @@ TEST_F(RelayE2eTest, RelaysChainAndThePathIsShown) {
 
 TEST_F(RelayE2eTest, TaskAlteredByARelayIsRefusedByTheAgent) {
   std::atomic<int> altered{0};
-  auto relay = StartRelay("dmz", CpAddress(), h_->agent_config("dmz").controlplane_id(),
-                          [&](writeback::v1::ControlMessage& m) {
-                            if (!m.has_task() || m.task().payload().empty()) return;
-                            std::string* p = m.mutable_task()->mutable_payload();
-                            (*p)[p->size() - 1] ^= 0x01;
-                            altered.fetch_add(1);
-                          });
+  std::unique_ptr<agent::Agent> a;
+  auto relay = TamperingDmzWithE1(
+      [&](writeback::v1::ControlMessage& m) {
+        if (!m.has_task() || m.task().payload().empty()) return;
+        FlipLastByte(m.mutable_task()->mutable_payload());
+        altered.fetch_add(1);
+      },
+      &a);
   ASSERT_NE(relay, nullptr);
-  PointE1At(*relay, kDmz);
-  auto a = EnrolAndStartE1();
   ASSERT_NE(a, nullptr);
   SshTestKey key;
   const std::string id = SubmitRemoval(&key);
@@ -269,17 +283,16 @@ TEST_F(RelayE2eTest, TaskAlteredByARelayIsRefusedByTheAgent) {
 TEST_F(RelayE2eTest, StatementAlteredByARelayIsNotTakenAndComesAgain) {
   std::atomic<int> statements{0};
   std::atomic<int> altered{0};
-  auto relay = StartRelay("dmz", CpAddress(), h_->agent_config("dmz").controlplane_id(),
-                          [&](writeback::v1::ControlMessage& m) {
-                            if (!m.has_statement()) return;
-                            if (statements.fetch_add(1) > 0) return;  // the first one only
-                            std::string* p = m.mutable_statement();
-                            (*p)[p->size() - 1] ^= 0x01;
-                            altered.fetch_add(1);
-                          });
+  std::unique_ptr<agent::Agent> a;
+  auto relay = TamperingDmzWithE1(
+      [&](writeback::v1::ControlMessage& m) {
+        if (!m.has_statement()) return;
+        if (statements.fetch_add(1) > 0) return;  // the first one only
+        FlipLastByte(m.mutable_statement());
+        altered.fetch_add(1);
+      },
+      &a);
   ASSERT_NE(relay, nullptr);
-  PointE1At(*relay, kDmz);
-  auto a = EnrolAndStartE1();
   ASSERT_NE(a, nullptr);
   SshTestKey key;
   const std::string id = SubmitRemoval(&key);
