@@ -78,7 +78,11 @@ absl::StatusOr<VerifiedConnect> VerifyConnectProof(const SignedEnvelope& proof,
         absl::StrCat("connect_proof.agent_id: '", st.agent_id(), "' is not '", agent_id, "'"));
   }
   VerifiedConnect out;
-  if (!out.hello.ParseFromString(st.hello()) || envelope::HasUnknownFields(out.hello)) {
+  // Fields of a newer agent's Hello that this version does not know are
+  // ignored, not refused: the signature covers the exact bytes, and only
+  // the fields known here are acted on, so a Hello can grow (Hello.features)
+  // with agents upgraded before their relays and control planes.
+  if (!out.hello.ParseFromString(st.hello())) {
     return absl::InvalidArgumentError("connect_proof.hello: not a Hello");
   }
   if (out.hello.agent_id() != agent_id) {

@@ -65,6 +65,21 @@ TEST_F(ConnectProofTest, ValidProofGivesTheSignedHello) {
   EXPECT_NE(again->nonce, v->nonce);
 }
 
+// A newer agent's Hello may carry fields this version does not know: the
+// proof still verifies (they are signed, and ignored here), so Hello can
+// grow with agents upgraded before their relays and control planes.
+TEST_F(ConnectProofTest, UnknownHelloFieldsOfANewerAgentAreIgnored) {
+  std::string bytes = MakeHello(kA).SerializeAsString();
+  bytes += std::string("\x98\x06\x01", 3);  // field 99, varint 1: not in this Hello
+  writeback::v1::Hello newer;
+  ASSERT_TRUE(newer.ParseFromString(bytes));
+  newer.add_features("statement_digest");
+  auto v = VerifyConnectProof(MakeConnectProof(newer, key_, now_), kA, key_.public_key(), now_);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->hello.agent_id(), kA);
+  EXPECT_EQ(v->hello.features_size(), 1);
+}
+
 TEST_F(ConnectProofTest, RefusesEveryAlteration) {
   const auto proof = MakeConnectProof(MakeHello(kA), key_, now_);
   // Missing.
