@@ -20,7 +20,7 @@
 #include "common/trust/policy.h"
 #include "controlplane/api/admin_service.h"
 #include "controlplane/api/agent_service.h"
-#include "controlplane/api/authz.h"
+#include "controlplane/rpc/authz.h"
 #include "controlplane/approval/trust_gate.h"
 #include "controlplane/dispatch/dispatcher.h"
 #include "controlplane/dispatch/sessions.h"

@@ -9,7 +9,7 @@
 // (agents) and the standard gRPC health service (anyone) on one mTLS port.
 // A client certificate is requested but not required by the handshake, so
 // that health checks (and, later, enrolment) work without one; every other
-// method is refused by the authorization table (controlplane/api/authz.h).
+// method is refused by the authorization table (controlplane/rpc/authz.h).
 //
 // Thread-safety: Start, Shutdown and the accessors may be called from any
 // thread; Start at most once.

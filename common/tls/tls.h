@@ -41,7 +41,7 @@ std::string MakeSpiffeId(absl::string_view trust_domain, IdentityClass cls, absl
 // Server credentials. With `require_client_cert`, the handshake fails
 // without a client certificate issued by the CA; otherwise a certificate is
 // requested and verified if presented, and each method decides (see
-// controlplane/api/authz.h).
+// controlplane/rpc/authz.h).
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     const writeback::v1::TlsConfig& cfg, bool require_client_cert);
 

@@ -4,11 +4,11 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
-#include "common/logging/logging.h"
-#include "controlplane/api/admin_service.h"
-#include "controlplane/api/grpc_status.h"
 #include "common/audit/verifier.h"
 #include "common/audit/view.h"
+#include "common/logging/logging.h"
+#include "controlplane/api/admin_service.h"
+#include "controlplane/rpc/grpc_status.h"
 
 namespace wb::controlplane {
 

@@ -6,9 +6,9 @@
 #include "common/actions/actions.h"
 #include "common/logging/logging.h"
 #include "common/tls/tls.h"
-#include "controlplane/api/grpc_status.h"
-#include "controlplane/api/paging.h"
 #include "controlplane/enroll/enrollment_service.h"
+#include "controlplane/rpc/grpc_status.h"
+#include "controlplane/rpc/paging.h"
 
 namespace wb::controlplane {
 
@@ -21,42 +21,6 @@ namespace {
 // message limit.
 constexpr size_t kMaxListResponseBytes = 3 << 20;
 }  // namespace
-
-DecisionView MakeDecisionView(const DecisionRecord& d, const std::vector<TaskRecord>& tasks,
-                              bool with_evidence) {
-  DecisionView v;
-  *v.mutable_statement() = d.parsed();
-  v.set_state(d.state());
-  v.set_state_detail(d.state_detail());
-  v.set_submitted_at_unix_ms(d.submitted_at_unix_ms());
-  v.set_dispatched_at_unix_ms(d.dispatched_at_unix_ms());
-  v.set_finished_at_unix_ms(d.finished_at_unix_ms());
-  for (const TaskRecord& t : tasks) {
-    auto* tv = v.add_tasks();
-    tv->set_task_id(t.task_id());
-    if (static_cast<int>(t.target_index()) < d.parsed().targets_size()) {
-      tv->set_target(d.parsed().targets(t.target_index()).object());
-    }
-    tv->set_agent_id(t.agent_id());
-    tv->set_state(t.state());
-    tv->set_delivery_attempts(t.delivery_attempts());
-    tv->set_finished_at_unix_ms(t.finished_at_unix_ms());
-    tv->set_covered_by_task_id(t.covered_by_task_id());
-    tv->set_covered_by_decision_id(t.covered_by_decision_id());
-    tv->set_covered_because(t.covered_because());
-    if (!t.has_result()) continue;
-    const auto& r = t.result();
-    tv->set_outcome(r.outcome());
-    tv->set_reject_reason(r.reject_reason());
-    if (!with_evidence) continue;
-    tv->set_message(r.message());
-    *tv->mutable_plan() = r.plan();
-    *tv->mutable_applied() = r.applied();
-    *tv->mutable_verification() = r.verification();
-  }
-  AddTimeline(d, tasks, &v);
-  return v;
-}
 
 AdminServiceImpl::AdminServiceImpl(const Authorizer* authz, Dispatcher* dispatcher, Store* store,
                                    const SessionRegistry* sessions)

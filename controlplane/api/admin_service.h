@@ -33,10 +33,10 @@
 
 #include <vector>
 
-#include "controlplane/api/authz.h"
 #include "controlplane/dispatch/dispatcher.h"
 #include "controlplane/dispatch/sessions.h"
 #include "controlplane/fleet/admin_view.h"
+#include "controlplane/rpc/authz.h"
 #include "controlplane/store/store.h"
 #include "writeback/v1/admin_service.grpc.pb.h"
 
@@ -44,13 +44,6 @@ namespace wb::controlplane {
 
 inline constexpr uint32_t kDefaultListLimit = 100;
 inline constexpr uint32_t kMaxListLimit = 1000;
-
-// A DecisionView of `d` and its tasks (in d.task_ids order). With
-// `with_evidence`, task views include plan, applied changes, verification
-// and message.
-writeback::v1::DecisionView MakeDecisionView(const writeback::v1::DecisionRecord& d,
-                                             const std::vector<writeback::v1::TaskRecord>& tasks,
-                                             bool with_evidence);
 
 class Enroller;
 

@@ -12,7 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/logging/logging.h"
 #include "common/relay/relay.h"
-#include "controlplane/api/grpc_status.h"
+#include "controlplane/rpc/grpc_status.h"
 #include "writeback/v1/trust.pb.h"
 
 namespace wb::controlplane {

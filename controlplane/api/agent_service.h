@@ -21,10 +21,10 @@
 #include <functional>
 
 #include "common/clock/clock.h"
-#include "controlplane/api/authz.h"
 #include "controlplane/dispatch/dispatcher.h"
 #include "controlplane/dispatch/sessions.h"
 #include "controlplane/dispatch/worker_pool.h"
+#include "controlplane/rpc/authz.h"
 #include "writeback/v1/agent_service.grpc.pb.h"
 
 namespace wb::controlplane {

@@ -8,8 +8,8 @@
 #include <mutex>
 
 #include "common/testing/wait.h"
-#include "controlplane/api/paging.h"
 #include "controlplane/api/test_env.h"
+#include "controlplane/rpc/paging.h"
 
 namespace wb::controlplane {
 namespace {

@@ -11,7 +11,7 @@
 #include "common/logging/logging.h"
 #include "common/status/macros.h"
 #include "common/tls/tls.h"
-#include "controlplane/api/grpc_status.h"
+#include "controlplane/rpc/grpc_status.h"
 
 namespace wb::controlplane {
 namespace {

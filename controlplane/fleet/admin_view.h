@@ -38,6 +38,13 @@ class AdminView {
                                       writeback::v1::RetireDecisionResponse* resp) = 0;
 };
 
+// A DecisionView of `d` and its tasks (in d.task_ids order). With
+// `with_evidence`, task views include plan, applied changes, verification
+// and message.
+writeback::v1::DecisionView MakeDecisionView(const writeback::v1::DecisionRecord& d,
+                                             const std::vector<writeback::v1::TaskRecord>& tasks,
+                                             bool with_evidence);
+
 // The DecisionView fields this issue adds that follow from the records
 // alone: timeline, drifted_at, remediated_by, remediates. Pure.
 void AddTimeline(const writeback::v1::DecisionRecord& d,

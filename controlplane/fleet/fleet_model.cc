@@ -12,7 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/crypto/crypto.h"
 #include "common/status/macros.h"
-#include "controlplane/api/paging.h"
+#include "controlplane/rpc/paging.h"
 
 namespace wb::controlplane {
 

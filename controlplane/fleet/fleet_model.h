@@ -74,7 +74,7 @@ class FleetModel {
 
   // Status(req) with its agents cut to one page: req.page_size (0 = 500,
   // clamped to 1000) after req.page_token, next_page_token set when more
-  // follow (controlplane/api/paging.h). The order is live (an agent whose
+  // follow (controlplane/rpc/paging.h). The order is live (an agent whose
   // state or last heartbeat changes moves), so a walk over pages can list
   // an agent twice or miss one that got worse meanwhile; the summary is
   // always of the whole fleet. INVALID_ARGUMENT naming page_token.

@@ -12,10 +12,10 @@
 #include "common/fs/fs.h"
 #include "common/logging/logging.h"
 #include "common/status/macros.h"
-#include "controlplane/api/admin_service.h"
-#include "controlplane/api/grpc_status.h"
-#include "controlplane/api/paging.h"
+#include "controlplane/rpc/grpc_status.h"
+#include "controlplane/rpc/paging.h"
 #include "controlplane/web/dashboard.h"
+#include "writeback/v1/admin_service.grpc.pb.h"
 
 namespace wb::controlplane {
 

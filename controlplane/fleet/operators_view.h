@@ -25,7 +25,6 @@
 #include "absl/time/time.h"
 #include "common/clock/clock.h"
 #include "common/crypto/crypto.h"
-#include "controlplane/api/authz.h"
 #include "controlplane/dispatch/dispatcher.h"
 #include "controlplane/dispatch/sessions.h"
 #include "controlplane/fleet/admin_view.h"
@@ -35,6 +34,7 @@
 #include "controlplane/fleet/tracker.h"
 #include "controlplane/metrics/metrics.h"
 #include "controlplane/reverify/reverifier.h"
+#include "controlplane/rpc/authz.h"
 #include "controlplane/web/web_server.h"
 #include "writeback/v1/config.pb.h"
 

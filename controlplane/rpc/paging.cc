@@ -1,4 +1,4 @@
-#include "controlplane/api/paging.h"
+#include "controlplane/rpc/paging.h"
 
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"

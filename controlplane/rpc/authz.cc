@@ -1,4 +1,4 @@
-#include "controlplane/api/authz.h"
+#include "controlplane/rpc/authz.h"
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"

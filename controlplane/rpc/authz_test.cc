@@ -1,4 +1,4 @@
-#include "controlplane/api/authz.h"
+#include "controlplane/rpc/authz.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
